@@ -1,0 +1,29 @@
+"""NV3DMM Face Tools: import, export and reconstruct NVIDIA 3DMM (.nvf) face models.
+
+Blender extension entry point. Each UI module owns its classes and exposes
+register()/unregister(); this file only runs them in order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+# Order matters: preferences first (others read them), panels last.
+_UI_MODULES: tuple[str, ...] = (
+    "operators.io_nvf",
+)
+
+
+def _modules() -> list[ModuleType]:
+    return [importlib.import_module(f".{name}", __package__) for name in _UI_MODULES]
+
+
+def register() -> None:
+    for module in _modules():
+        module.register()
+
+
+def unregister() -> None:
+    for module in reversed(_modules()):
+        module.unregister()

@@ -1,0 +1,15 @@
+"""3DDFA-V3 (CVPR 2024) single-photo face reconstruction: our own PyTorch implementation.
+
+Pure torch + numpy; never imports bpy. Torch is imported lazily by the modules
+that need it, so `tddfa_v3.result` and `tddfa_v3.errors` load without it.
+"""
+
+from __future__ import annotations
+
+from .errors import AssetError, DependencyError, NoFaceError, ReconstructionError
+from .result import PART_NAMES, Coefficients, FaceResult, PhotoCamera
+
+__all__ = [
+    "AssetError", "DependencyError", "NoFaceError", "ReconstructionError",
+    "PART_NAMES", "Coefficients", "FaceResult", "PhotoCamera",
+]
