@@ -1,0 +1,432 @@
+"""Image-side steps of 3DDFA-V3: photo loading, detector input, landmark crops, 5-point alignment.
+
+Everything here is numpy + Pillow + OpenCV and reproduces the reference
+implementation's arithmetic (integer truncations, dtypes, resampling filters),
+so that its recorded numbers are met exactly where they are integers and to
+float precision elsewhere. No torch.
+
+Coordinate conventions (see `result.py`): photo pixels x right, y down, integer
+values at pixel centres; "flipped" 5 points are (x, H - 1 - y); crop
+coordinates are u right, v up in the 224x224 aligned crop (row = 223 - v).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DependencyError, ReconstructionError
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: Side of the RetinaFace input canvas.
+DETECTOR_SIZE = 512
+#: ImageNet statistics of the RetinaFace normalisation (of value / 255).
+DETECTOR_MEAN = (0.485, 0.456, 0.406)
+DETECTOR_STD = (0.229, 0.224, 0.225)
+
+#: Side of the landmark net's input crop and its square-box enlargement.
+LANDMARK_SIZE = 224
+LANDMARK_BOX_SCALE = 1.35
+#: The landmark net's means: BGR-ordered ImageNet means that the reference
+#: subtracts from RGB channels (and pads with); the weights expect it.
+LANDMARK_MEAN = (103.94, 116.78, 123.68)
+
+#: 106-point indices of the 5 alignment points: image-left eye centre,
+#: image-right eye centre, nose tip, image-left / image-right mouth corner.
+FIVE_POINT_INDICES = (74, 83, 54, 84, 90)
+
+#: Aligned crop side and the scale the template is brought to.
+CROP_SIZE = 224
+RESCALE_FACTOR = 102.0
+
+
+class PhotoError(ReconstructionError):
+    """A photo cannot be read or has an unusable layout."""
+
+
+class FaceBoxError(ReconstructionError):
+    """A face box is malformed or lies outside the photo."""
+
+
+def _require_cv2() -> Any:
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise DependencyError(
+            "OpenCV is needed for face reconstruction: install opencv-python-headless "
+            "into the Python that runs this (for Blender: its bundled Python)") from exc
+    return cv2
+
+
+def _require_pil() -> Any:
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise DependencyError(
+            "Pillow is needed for face reconstruction: install pillow into the Python "
+            "that runs this (for Blender: its bundled Python)") from exc
+    return Image
+
+
+# --------------------------------------------------------------------------- photos
+
+def photo_name(photo: Any, index: int = 0) -> str:
+    """A short label for messages and output names: the file name, else ``photo<index>``."""
+    if isinstance(photo, (str, os.PathLike)):
+        return Path(photo).name
+    return f"photo{index}"
+
+
+def as_rgb_uint8(array: npt.ArrayLike, what: str = "the photo") -> U8:
+    """An image array as contiguous H x W x 3 uint8 RGB.
+
+    Accepts H x W (grayscale), H x W x 1, H x W x 3 (RGB) and H x W x 4 (RGBA:
+    alpha dropped, as Pillow's ``convert("RGB")`` does); uint8 as is, uint16
+    scaled by 1/257, bool to 0/255, floats in [0, 1] scaled by 255.
+    """
+    image = np.asarray(array)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise PhotoError(f"{what} has shape {image.shape}; expected H x W, H x W x 3 (RGB) or H x W x 4 (RGBA)")
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise PhotoError(f"{what} is only {image.shape[1]} x {image.shape[0]} pixels")
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype == np.uint16:
+        image = np.round(image.astype(np.float64) / 257.0).astype(np.uint8)
+    elif np.issubdtype(image.dtype, np.floating):
+        finite = np.isfinite(image)
+        if not finite.all() or image.min() < 0.0 or image.max() > 1.0:
+            raise PhotoError(f"{what} is a float image with values outside [0, 1]; "
+                             "pass uint8 RGB or floats in [0, 1]")
+        image = np.round(image.astype(np.float64) * 255.0).astype(np.uint8)
+    else:
+        raise PhotoError(f"{what} has pixel type {image.dtype}; expected uint8, uint16 or floats in [0, 1]")
+    return np.ascontiguousarray(image)
+
+
+def load_photo(photo: str | os.PathLike[str] | npt.ArrayLike) -> U8:
+    """A photo as H x W x 3 uint8 RGB, from a file path or an array.
+
+    Files are read with Pillow; the EXIF orientation of JPEG/TIFF/WebP files
+    is applied (a phone portrait comes out upright), 16-bit images are reduced
+    to 8 bits, grayscale is expanded to RGB and alpha is dropped.
+    """
+    if not isinstance(photo, (str, os.PathLike)):
+        return as_rgb_uint8(photo)
+    path = Path(photo)
+    if not path.is_file():
+        raise PhotoError(f"Photo not found: {path}")
+    Image = _require_pil()
+    from PIL import ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                # 16/32-bit grayscale: Pillow's convert("RGB") would clip, scale instead.
+                data = np.asarray(image, dtype=np.float64)
+                peak = 65535.0 if image.mode.startswith("I;16") or data.max() > 255 else 255.0
+                gray = np.clip(np.round(data * (255.0 / peak)), 0, 255).astype(np.uint8)
+                return as_rgb_uint8(gray, what=str(path))
+            if image.mode == "F":
+                data = np.asarray(image, dtype=np.float64)
+                peak = 1.0 if data.max() <= 1.0 else 255.0
+                gray = np.clip(np.round(data * (255.0 / peak)), 0, 255).astype(np.uint8)
+                return as_rgb_uint8(gray, what=str(path))
+            rgb = image.convert("RGB")
+            return np.array(rgb, dtype=np.uint8)
+    except UnidentifiedImageError as exc:
+        raise PhotoError(f"{path} is not an image Pillow can read (use JPEG, PNG, TIFF, BMP or WebP)") from exc
+    except (OSError, ValueError) as exc:
+        raise PhotoError(f"Cannot read the photo {path}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- detector input
+
+@dataclass
+class DetectorInput:
+    """One photo prepared for RetinaFace."""
+
+    tensor: F32          # (3, 512, 512) normalised, zero-padded, centred
+    pads: I64            # (4,) x_min_pad, y_min_pad, x_max_pad, y_max_pad
+    resized_hw: tuple[int, int]
+    scale: float         # max(H, W) / 512: canvas pixels to photo pixels
+
+
+def detector_input(image: U8, size: int = DETECTOR_SIZE) -> DetectorInput:
+    """RetinaFace input of one RGB photo.
+
+    Longest side resized to `size` (new side = Python ``round(dim * size /
+    max(H, W))``, cv2 bilinear), ``(value / 255 - mean) / std`` per channel,
+    then zero-padded to size x size with the odd pixel at the bottom/right.
+    """
+    cv2 = _require_cv2()
+    height, width = image.shape[:2]
+    longest = max(height, width)
+    new_h = int(round(height * size / longest))
+    new_w = int(round(width * size / longest))
+    if (new_h, new_w) != (height, width):
+        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    else:
+        resized = image
+    mean = np.asarray(DETECTOR_MEAN, dtype=np.float32) * np.float32(255.0)
+    inv_std = np.float32(1.0) / (np.asarray(DETECTOR_STD, dtype=np.float32) * np.float32(255.0))
+    normalised = (resized.astype(np.float32) - mean) * inv_std
+    y_min = (size - new_h) // 2
+    x_min = (size - new_w) // 2
+    canvas = np.zeros((3, size, size), dtype=np.float32)
+    canvas[:, y_min:y_min + new_h, x_min:x_min + new_w] = normalised.transpose(2, 0, 1)
+    pads = np.array([x_min, y_min, size - new_w - x_min, size - new_h - y_min], dtype=np.int64)
+    return DetectorInput(canvas, pads, (new_h, new_w), longest / size)
+
+
+# --------------------------------------------------------------------------- landmark crops
+
+@dataclass
+class LandmarkCrop:
+    """The landmark net's crop of one box, and how to map its points back."""
+
+    crop: U8       # (224, 224, 3) RGB
+    params: F64    # (11,) sz, x0, y0, row_start, row_end, col_start, col_end, pad_top, pad_bottom, pad_left, pad_right
+
+    @property
+    def side(self) -> float:
+        return float(self.params[0])
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        return float(self.params[1]), float(self.params[2])
+
+
+def check_face_box(box: Sequence[float] | npt.ArrayLike, width: int, height: int) -> F64:
+    """A face box (x1, y1, x2, y2) as float64, checked against the photo size."""
+    values = np.asarray(box, dtype=np.float64).reshape(-1)
+    if values.shape != (4,) or not np.isfinite(values).all():
+        raise FaceBoxError(f"A face box is 4 finite numbers x1, y1, x2, y2; got {np.asarray(box).tolist()}")
+    x1, y1, x2, y2 = values
+    if x2 <= x1 or y2 <= y1:
+        raise FaceBoxError(f"Face box {values.tolist()} is empty: it needs x2 > x1 and y2 > y1 (x1, y1 top-left)")
+    if x2 < 0 or y2 < 0 or x1 >= width or y1 >= height:
+        raise FaceBoxError(f"Face box {values.tolist()} lies outside the {width} x {height} photo")
+    return values
+
+
+def landmark_crop(image: U8, box: Sequence[float] | npt.ArrayLike) -> LandmarkCrop:
+    """The reference's square crop around a box for the 106-point net.
+
+    w = x2 - x1 + 1, h = y2 - y1 + 1, side 1.35 max(w, h) around the box centre;
+    the in-image part is cut with int() truncation, the rest padded with the
+    constant (103.94, 116.78, 123.68) (uint8: 104, 117, 124), and the result
+    resized to 224 x 224 with cv2 bilinear.
+    """
+    cv2 = _require_cv2()
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    box_w = x2 - x1 + 1
+    box_h = y2 - y1 + 1
+    centre_x = (x1 + x2) / 2
+    centre_y = (y1 + y2) / 2
+    side = max(box_w, box_h) * LANDMARK_BOX_SCALE
+    x0 = centre_x - side / 2
+    y0 = centre_y - side / 2
+    row_start, row_end = int(max(0, y0)), int(min(height, y0 + side))
+    col_start, col_end = int(max(0, x0)), int(min(width, x0 + side))
+    if row_end <= row_start or col_end <= col_start:
+        raise FaceBoxError(f"Face box {[x1, y1, x2, y2]} does not overlap the {width} x {height} photo")
+    pad_top = int(max(0, -y0))
+    pad_bottom = int(max(0, y0 + side - height))
+    pad_left = int(max(0, -x0))
+    pad_right = int(max(0, x0 + side - width))
+    patch = image[row_start:row_end, col_start:col_end]
+    if pad_top or pad_bottom or pad_left or pad_right:
+        patch = cv2.copyMakeBorder(patch, pad_top, pad_bottom, pad_left, pad_right,
+                                   cv2.BORDER_CONSTANT, value=LANDMARK_MEAN)
+    crop = cv2.resize(patch, (LANDMARK_SIZE, LANDMARK_SIZE))
+    params = np.array([side, x0, y0, row_start, row_end, col_start, col_end,
+                       pad_top, pad_bottom, pad_left, pad_right], dtype=np.float64)
+    return LandmarkCrop(np.ascontiguousarray(crop, dtype=np.uint8), params)
+
+
+def landmark_net_input(crops: U8) -> F32:
+    """(B, 224, 224, 3) uint8 crops -> (B, 3, 224, 224) float32 ``(crop - mean) / 255``.
+
+    Computed in float64 and cast once, as the reference does.
+    """
+    crops = np.asarray(crops)
+    if crops.ndim == 3:
+        crops = crops[None]
+    values = (crops.astype(np.float64) - np.asarray(LANDMARK_MEAN, dtype=np.float64)) / 255.0
+    return np.ascontiguousarray(values.transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def landmark_points_to_photo(points_crop: npt.ArrayLike, params: F64) -> F64:
+    """Points in 224-crop pixels -> photo pixels: point * (side / 224) + (x0, y0), float64."""
+    points = np.asarray(points_crop).astype(np.float64)
+    side, x0, y0 = float(params[0]), float(params[1]), float(params[2])
+    return points * (side / LANDMARK_SIZE) + np.array([x0, y0], dtype=np.float64)
+
+
+def box_around_points(points: npt.ArrayLike) -> F64:
+    """(x_min, y_min, x_max, y_max) of a point set: the second landmark pass's box."""
+    values = np.asarray(points, dtype=np.float64)
+    return np.concatenate([values.min(axis=0), values.max(axis=0)])
+
+
+def five_points(landmarks106: npt.ArrayLike, height: int) -> tuple[F32, F32]:
+    """The 5 alignment points of 106 landmarks: (photo y down, flipped y up), float32.
+
+    Flipped = (x, H - 1 - y), what the alignment receives.
+    """
+    points = np.asarray(landmarks106)[list(FIVE_POINT_INDICES)].astype(np.float32)
+    flipped = points.copy()
+    flipped[:, 1] = np.float32(height - 1) - flipped[:, 1]
+    return points, flipped
+
+
+# --------------------------------------------------------------------------- alignment
+
+def pos_fit(points_2d: npt.ArrayLike, template_3d: npt.ArrayLike) -> tuple[F64, float]:
+    """Scaled-orthographic fit of the 3-D template to 2-D points (the reference's ``POS``).
+
+    Solves the 2N x 8 system rows [X Y Z 1 0 0 0 0] and [0 0 0 0 X Y Z 1]
+    against (x1, y1, x2, y2, ...) by least squares. Returns the translation
+    (sTx, sTy) and the scale (|R1| + |R2|) / 2.
+    """
+    xp = np.asarray(points_2d, dtype=np.float64)
+    xt = np.asarray(template_3d, dtype=np.float64)
+    count = xp.shape[0]
+    system = np.zeros((2 * count, 8), dtype=np.float64)
+    system[0::2, 0:3] = xt
+    system[0::2, 3] = 1.0
+    system[1::2, 4:7] = xt
+    system[1::2, 7] = 1.0
+    target = xp.reshape(2 * count, 1)
+    solution = np.linalg.lstsq(system, target, rcond=None)[0][:, 0]
+    scale = (np.linalg.norm(solution[0:3]) + np.linalg.norm(solution[4:7])) / 2.0
+    return np.array([solution[3], solution[7]], dtype=np.float64), float(scale)
+
+
+@dataclass
+class Alignment:
+    """The aligned 224 x 224 crop of a photo and the numbers to undo it."""
+
+    trans_params: F64          # (5,) w0, h0, s, tx, ty
+    resized_wh: tuple[int, int]
+    left_up: tuple[int, int]
+    crop: U8                   # (224, 224, 3) RGB
+    lm_new: F64                # (5, 2) the 5 points in crop coordinates, v up
+
+    def tensor(self) -> F32:
+        """The regressor input: (1, 3, 224, 224) float32 crop / 255."""
+        return crop_tensor(self.crop[None])
+
+
+def crop_geometry(trans_params: npt.ArrayLike) -> tuple[int, int, int, int]:
+    """(w, h, left, up) of the resized photo and the crop window, as the reference computes them."""
+    w0, h0, scale, tx, ty = (float(v) for v in np.asarray(trans_params, dtype=np.float64).reshape(5))
+    half = CROP_SIZE / 2.0
+    w = int(w0 * scale)
+    h = int(h0 * scale)
+    left = int(w / 2 - half + (tx - w0 / 2) * scale)
+    up = int(h / 2 - half + (h0 / 2 - ty) * scale)
+    return w, h, left, up
+
+
+def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLike) -> Alignment:
+    """The reference's ``align_img``: POS fit, whole-photo bicubic resize, 224 crop.
+
+    `lm5_flipped` are the 5 points with y up ((x, H - 1 - y)); `template_3d`
+    the 5 x 3 template. Outside the resized photo the crop is black.
+    """
+    Image = _require_pil()
+    height, width = image.shape[:2]
+    points = np.asarray(lm5_flipped)
+    translation, pos_scale = pos_fit(points, template_3d)
+    if not np.isfinite(pos_scale) or pos_scale <= 0:
+        raise ReconstructionError("The 5 face points are degenerate (all in one place); give another face box")
+    scale = RESCALE_FACTOR / pos_scale
+    trans_params = np.array([width, height, scale, translation[0], translation[1]], dtype=np.float64)
+    w, h, left, up = crop_geometry(trans_params)
+    if w < 1 or h < 1 or w > 50000 or h > 50000:
+        raise ReconstructionError(
+            f"The face points give an unusable crop scale ({scale:.4g}); the landmarks are probably wrong: "
+            "give a tighter face box or a clearer photo")
+    resized = Image.fromarray(image).resize((w, h), resample=Image.BICUBIC)
+    crop = np.asarray(resized.crop((left, up, left + CROP_SIZE, up + CROP_SIZE)), dtype=np.uint8)
+    half = CROP_SIZE / 2.0
+    pts = points.astype(np.float64)
+    lm_new = np.stack([pts[:, 0] - translation[0] + width / 2,
+                       pts[:, 1] - translation[1] + height / 2], axis=1) * scale
+    lm_new = lm_new - np.array([w / 2 - half, h / 2 - half])
+    return Alignment(trans_params, (w, h), (left, up), np.ascontiguousarray(crop), lm_new)
+
+
+def crop_tensor(crops: U8) -> F32:
+    """(B, 224, 224, 3) uint8 crops -> (B, 3, 224, 224) float32 crop / 255 (computed in float64)."""
+    crops = np.asarray(crops)
+    if crops.ndim == 3:
+        crops = crops[None]
+    return np.ascontiguousarray((crops.transpose(0, 3, 1, 2) / 255.0).astype(np.float32))
+
+
+def crop_to_photo(points_yup: npt.ArrayLike, trans_params: npt.ArrayLike) -> npt.NDArray[Any]:
+    """Crop coordinates (u right, v up) -> photo pixels (x right, y down).
+
+    x = (u + left) w0 / w, y = (223 - v + up) h0 / h, computed in the input's
+    floating dtype step by step (float32 in, float32 out, as the reference's
+    ``back_resize_ldms`` does with numpy 1.x promotion).
+    """
+    points = np.asarray(points_yup)
+    if not np.issubdtype(points.dtype, np.floating):
+        points = points.astype(np.float64)
+    dtype = points.dtype.type
+    w0, h0 = float(np.asarray(trans_params).reshape(5)[0]), float(np.asarray(trans_params).reshape(5)[1])
+    w, h, left, up = crop_geometry(trans_params)
+    rows = dtype(CROP_SIZE - 1) - points[..., 1]
+    out = np.empty(points.shape, dtype=points.dtype)
+    out[..., 0] = (points[..., 0] + dtype(left)) / dtype(w) * dtype(w0)
+    out[..., 1] = (rows + dtype(up)) / dtype(h) * dtype(h0)
+    return out
+
+
+def rowdown_crop_to_photo(points_rowdown: npt.ArrayLike, trans_params: npt.ArrayLike) -> npt.NDArray[Any]:
+    """Crop pixels (column, row down) -> photo pixels: the reference's ``back_resize_ldms``."""
+    points = np.asarray(points_rowdown)
+    if not np.issubdtype(points.dtype, np.floating):
+        points = points.astype(np.float64)
+    dtype = points.dtype.type
+    flipped = points.copy()
+    flipped[..., 1] = dtype(CROP_SIZE - 1) - points[..., 1]
+    return crop_to_photo(flipped, trans_params)
+
+
+def paste_crop_back(crop: U8, trans_params: npt.ArrayLike, photo: U8) -> U8:
+    """Paste a 224 x 224 crop-aligned image back onto a photo (the reference's ``back_resize_crop_img``).
+
+    The photo is resized to the alignment scale, the crop pasted at the crop
+    window, and the result resized back to the photo size, both bicubic.
+    """
+    Image = _require_pil()
+    w0, h0 = (int(v) for v in np.asarray(trans_params, dtype=np.float64).reshape(5)[:2])
+    w, h, left, up = crop_geometry(trans_params)
+    canvas = Image.fromarray(as_rgb_uint8(photo)).resize((w, h), resample=Image.BICUBIC)
+    canvas.paste(Image.fromarray(as_rgb_uint8(crop, what="the crop")), (left, up, left + CROP_SIZE, up + CROP_SIZE))
+    return np.asarray(canvas.resize((w0, h0), resample=Image.BICUBIC), dtype=np.uint8)
