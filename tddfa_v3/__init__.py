@@ -6,10 +6,14 @@ that need it, so `tddfa_v3.result` and `tddfa_v3.errors` load without it.
 
 from __future__ import annotations
 
-from .errors import AssetError, DependencyError, NoFaceError, ReconstructionError
+from .errors import (
+    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, PhotoError,
+    ReconstructionError,
+)
 from .result import PART_NAMES, Coefficients, FaceResult, PhotoCamera
 
 __all__ = [
-    "AssetError", "DependencyError", "NoFaceError", "ReconstructionError",
+    "AssetError", "Cancelled", "DependencyError", "DeviceError", "FaceBoxError", "NoFaceError",
+    "PhotoError", "ReconstructionError",
     "PART_NAMES", "Coefficients", "FaceResult", "PhotoCamera",
 ]

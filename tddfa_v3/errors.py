@@ -17,3 +17,19 @@ class NoFaceError(ReconstructionError):
 
 class DependencyError(ReconstructionError):
     """An optional dependency (PyTorch, Pillow, OpenCV) is not installed."""
+
+
+class Cancelled(ReconstructionError):
+    """The caller's cancel callback asked to stop; nothing was produced."""
+
+
+class DeviceError(ReconstructionError):
+    """The compute device failed (CUDA out of memory, driver error); the CPU may still work."""
+
+
+class PhotoError(ReconstructionError):
+    """A photo cannot be read or has an unusable pixel layout."""
+
+
+class FaceBoxError(ReconstructionError):
+    """A given face box or 5-point set is malformed or lies outside the photo."""

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DependencyError, ReconstructionError
+from .errors import DependencyError, FaceBoxError, PhotoError, ReconstructionError
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -47,14 +47,6 @@ FIVE_POINT_INDICES = (74, 83, 54, 84, 90)
 #: Aligned crop side and the scale the template is brought to.
 CROP_SIZE = 224
 RESCALE_FACTOR = 102.0
-
-
-class PhotoError(ReconstructionError):
-    """A photo cannot be read or has an unusable layout."""
-
-
-class FaceBoxError(ReconstructionError):
-    """A face box is malformed or lies outside the photo."""
 
 
 def _require_cv2() -> Any:
@@ -139,7 +131,7 @@ def load_photo(photo: str | os.PathLike[str] | npt.ArrayLike) -> U8:
     try:
         with Image.open(path) as opened:
             opened.load()
-            image = ImageOps.exif_transpose(opened)
+            image = ImageOps.exif_transpose(opened) or opened
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 # 16/32-bit grayscale: Pillow's convert("RGB") would clip, scale instead.
                 data = np.asarray(image, dtype=np.float64)
