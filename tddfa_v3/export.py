@@ -265,3 +265,24 @@ def copy_file(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> P
     except OSError as exc:
         raise ExportError(f"Cannot copy {source} to {target}: {exc}") from exc
     return target
+
+
+#: Photo formats Blender reads as image textures without conversion.
+_TEXTURE_FORMATS = {"JPEG", "PNG", "BMP", "TIFF", "WEBP"}
+
+
+def photo_needs_rewrite(path: str | os.PathLike[str]) -> bool:
+    """Whether a photo file must be re-saved for its pixels to match the UVs.
+
+    True when it carries an EXIF orientation other than "upright" (the
+    reconstruction sees the rotated pixels, image viewers and Blender may not)
+    or is in a format Blender does not read as a texture.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(0x0112, 1)
+            return orientation not in (None, 1) or (image.format or "") not in _TEXTURE_FORMATS
+    except OSError:
+        return True
