@@ -1,13 +1,26 @@
-"""NVIDIA 3DMM (.nvf) face-model format: pure Python + numpy, no bpy, no torch."""
+"""NVIDIA 3DMM (.nvf) face-model format: pure Python + numpy, no bpy, no torch.
+
+    import io_nv3dmm
+    model = io_nv3dmm.read("face_model2.nvf")      # FaceModel
+    io_nv3dmm.write(model, "copy.nvf")             # atomic, byte-identical
+    data = io_nv3dmm.to_bytes(model)
+
+`NvfError` (a ValueError) is raised for bad data, with `.offset`.
+"""
 
 from __future__ import annotations
 
+from .errors import NvfError
 from .model import (
     MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, FaceModel, LandmarkSet,
     LinearModel, Partition, Topology, UnknownChunk,
 )
+from .reader import read
+from .topology import build_topology
+from .writer import to_bytes, write
 
 __all__ = [
     "MAX_VERTICES", "MAXINE_EXPRESSIONS", "BlendShapes", "Contours", "FaceModel",
-    "LandmarkSet", "LinearModel", "Partition", "Topology", "UnknownChunk",
+    "LandmarkSet", "LinearModel", "NvfError", "Partition", "Topology", "UnknownChunk",
+    "build_topology", "read", "to_bytes", "write",
 ]

@@ -1,0 +1,509 @@
+"""Reading .nvf files: one pass over one buffer, arrays as zero-copy views.
+
+Every size and count is checked against the bytes that are really there
+before anything is allocated, so a hostile file either reads or raises
+`NvfError`; it never makes the reader allocate more than the input's size.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import IO, Any, Union
+
+import numpy as np
+
+from .errors import NvfError
+from .layout import (
+    CANONICAL_HEADER_FLAGS, SourceLayout, TocEntry, TocKnown, TocRaw, TocUnknown,
+)
+from .model import (
+    BlendShapes, Contours, FaceModel, LandmarkSet, LinearModel, Partition,
+    Topology, UnknownChunk,
+)
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+
+_CHUNK = struct.Struct("<4sI")
+_U32 = struct.Struct("<I")
+_PART = struct.Struct("<IIIIIi")
+_F32 = np.dtype("<f4")
+_U16 = np.dtype("<u2")
+
+MAGIC = b"NFAC"
+HEADER_SIZE = 16
+
+TOP_TAGS = frozenset({b"MODL", b"IBUG", b"BLND", b"MCTR", b"TOPO", b"NVLM", b"PRTS", b"TOC0"})
+_LINEAR_TAGS = frozenset({b"MEAN", b"BSIS", b"EIVL", b"TRNG"})
+_LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
+_CONTOUR_TAGS = frozenset({b"RCTR", b"LCTR"})
+_TOPO_TAGS = frozenset({b"AJFC", b"AJVX"})
+_MODL_TAGS = frozenset({b"SHAP", b"COLR", b"TXCO"})
+_PART_TAGS = frozenset({b"NAME", b"MTRL"})
+
+
+def tag_text(tag: bytes) -> str:
+    """A tag as text for messages: plain when printable ASCII, else escaped."""
+    if all(0x20 <= b < 0x7F for b in tag):
+        return tag.decode("ascii")
+    return repr(tag)
+
+
+def _load(source: Source) -> bytes | bytearray | memoryview:
+    if isinstance(source, (bytes, bytearray)):
+        return source
+    if isinstance(source, memoryview):
+        if source.format != "B" or source.ndim != 1:
+            if not source.c_contiguous:
+                raise TypeError("a memoryview source must be C-contiguous")
+            return source.cast("B")
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            return handle.read()
+    read = getattr(source, "read", None)
+    if read is None:
+        raise TypeError(
+            f"read() takes a path, bytes-like object or binary file object, not {type(source).__name__}")
+    data = read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("the file object must be opened in binary mode (its read() returned text)")
+    return data
+
+
+class _Chunk:
+    """A chunk's place in the buffer: tag, offset of its tag, payload size."""
+
+    __slots__ = ("tag", "offset", "size")
+
+    def __init__(self, tag: bytes, offset: int, size: int) -> None:
+        self.tag = tag
+        self.offset = offset
+        self.size = size
+
+    @property
+    def start(self) -> int:
+        return self.offset + 8
+
+    @property
+    def end(self) -> int:
+        return self.offset + 8 + self.size
+
+    @property
+    def name(self) -> str:
+        return tag_text(self.tag)
+
+
+class _Reader:
+    def __init__(self, buf: bytes | bytearray | memoryview) -> None:
+        self.buf = buf
+        self.length = len(buf)
+        self.layout = SourceLayout()
+        self.unknown: list[UnknownChunk] = []
+        self.vertices = 0
+        self.triangles = 0
+
+    # --- primitives -------------------------------------------------------
+
+    def children(self, start: int, end: int, where: str) -> list[_Chunk]:
+        """The chunks laid back to back in [start, end); each must fit exactly."""
+        found: list[_Chunk] = []
+        pos = start
+        unpack = _CHUNK.unpack_from
+        buf = self.buf
+        while end - pos >= 8:
+            tag, size = unpack(buf, pos)
+            if size > end - pos - 8:
+                raise NvfError(
+                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                    f"remain in {where} (truncated or overflowing chunk)", pos + 4)
+            found.append(_Chunk(tag, pos, size))
+            pos += 8 + size
+        if pos != end:
+            raise NvfError(
+                f"{end - pos} stray byte(s) at the end of {where}: too few for a chunk header "
+                f"(truncated file or wrong size field)", pos)
+        return found
+
+    def u32(self, offset: int) -> int:
+        value: int = _U32.unpack_from(self.buf, offset)[0]
+        return value
+
+    def array(self, chunk: _Chunk, dtype: np.dtype[Any], columns: int, what: str,
+              skip: int = 0) -> np.ndarray[Any, Any]:
+        """A zero-copy view of a chunk's payload as rows of `columns` values."""
+        nbytes = chunk.size - skip
+        row = dtype.itemsize * columns
+        if nbytes % row:
+            raise NvfError(
+                f"{what} payload is {nbytes} bytes, not a multiple of {row} "
+                f"({columns} x {dtype.itemsize}-byte values per entry)", chunk.offset + 4)
+        count = nbytes // row
+        flat = np.frombuffer(self.buf, dtype=dtype, count=count * columns, offset=chunk.start + skip)
+        return flat.reshape(count, columns) if columns > 1 else flat
+
+    def unknown_chunk(self, chunk: _Chunk, parent: str, position: int) -> UnknownChunk:
+        item = UnknownChunk(
+            tag=chunk.tag.decode("latin-1"),
+            payload=bytes(self.buf[chunk.start:chunk.end]),
+            parent=parent, position=position)
+        self.unknown.append(item)
+        return item
+
+    def split_known(self, chunks: list[_Chunk], known: frozenset[bytes], path: str,
+                    repeatable: frozenset[bytes] = frozenset()) -> dict[bytes, _Chunk]:
+        """Known children by tag (duplicates refused); unknown ones kept raw."""
+        found: dict[bytes, _Chunk] = {}
+        order: list[str] = []
+        for position, chunk in enumerate(chunks):
+            if chunk.tag in known:
+                if chunk.tag in found and chunk.tag not in repeatable:
+                    raise NvfError(
+                        f"second {chunk.name} chunk in {path or 'the file'} (the first is at "
+                        f"offset {found[chunk.tag].offset})", chunk.offset)
+                found[chunk.tag] = chunk
+                order.append(chunk.name)
+            else:
+                self.unknown_chunk(chunk, path, position)
+        self.layout.child_orders[path] = tuple(order)
+        return found
+
+    def string(self, chunk: _Chunk, key: str) -> str:
+        raw = bytes(self.buf[chunk.start:chunk.end])
+        text = raw.split(b"\0", 1)[0]
+        try:
+            value = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NvfError(f"{chunk.name} string is not valid UTF-8 ({exc.reason})",
+                           chunk.start + exc.start) from None
+        if raw != text + b"\0" * (-len(text) % 4):
+            self.layout.strings[key] = raw
+        return value
+
+    def check_indices(self, values: np.ndarray[Any, Any], limit: int, chunk: _Chunk,
+                      what: str, low: int = 0, column: int | None = None) -> None:
+        """Refuses entries outside [low, limit) and says where the first one is.
+
+        `column`: values is that column of (N, 2) pairs (for the byte offset).
+        """
+        if values.size == 0:
+            return
+        if int(values.max()) < limit and int(values.min()) >= low:
+            return
+        flat = values.reshape(-1)
+        bad = int(np.flatnonzero((flat >= limit) | (flat < low))[0])
+        item = flat.dtype.itemsize
+        offset = chunk.start + (bad * 2 * item + column * item if column is not None else bad * item)
+        raise NvfError(f"{what} entry {bad} is {int(flat[bad])}, outside {low}..{limit - 1}", offset)
+
+    # --- objects ----------------------------------------------------------
+
+    def header(self) -> tuple[int, int]:
+        if self.length < 8 or bytes(self.buf[0:4]) != MAGIC:
+            head = bytes(self.buf[0:4])
+            raise NvfError(f"bad magic {head!r}: not an NVIDIA 3DMM file (expected b'NFAC')", 0)
+        header_size = self.u32(4)
+        if header_size < 8:
+            raise NvfError(f"unsupported header: payload of {header_size} bytes, at least 8 expected", 4)
+        if header_size > self.length - 8:
+            raise NvfError(
+                f"truncated header: it claims {header_size} payload bytes but the file has "
+                f"{self.length - 8} after the magic", 4)
+        flags = bytes(self.buf[8:12])
+        if flags[0] == 0x1B:
+            raise NvfError("unsupported header: big-endian file (endian marker 0x1B)", 8)
+        if flags[0] != 0xE4:
+            raise NvfError(f"unsupported header: endian marker 0x{flags[0]:02X}, expected 0xE4", 8)
+        if flags[1] != 32:
+            raise NvfError(f"unsupported header: sizeBits {flags[1]}, only 32 is supported", 9)
+        if flags[2] != 16:
+            raise NvfError(f"unsupported header: indexBits {flags[2]}, only 16 is supported", 10)
+        self.layout.header_flags = flags if flags != CANONICAL_HEADER_FLAGS else CANONICAL_HEADER_FLAGS
+        self.layout.header_extra = bytes(self.buf[HEADER_SIZE:8 + header_size])
+        return 8 + header_size, self.u32(12)
+
+    def linear(self, chunk: _Chunk, path: str, vertices: int | None) -> LinearModel:
+        parts = self.split_known(self.children(chunk.start, chunk.end, path), _LINEAR_TAGS, path)
+        mean_chunk = parts.get(b"MEAN")
+        if mean_chunk is None:
+            raise NvfError(f"{path} has no MEAN chunk", chunk.offset)
+        mean = self.array(mean_chunk, _F32, 3, f"{path}/MEAN")
+        count = mean.shape[0]
+        if vertices is not None and count != vertices:
+            raise NvfError(
+                f"{path}/MEAN has {count} vertices but MODL/SHAP has {vertices} "
+                f"(array lengths disagree)", mean_chunk.offset + 4)
+        bsis = parts.get(b"BSIS")
+        if bsis is None:
+            modes = np.zeros((0, count, 3), dtype=_F32)
+        else:
+            if bsis.size < 4:
+                raise NvfError(f"{path}/BSIS is {bsis.size} bytes, too short for its mode count",
+                               bsis.offset + 4)
+            mode_count = self.u32(bsis.start)
+            expected = 4 + 12 * count * mode_count
+            if bsis.size != expected:
+                raise NvfError(
+                    f"{path}/BSIS claims {mode_count} modes of {count} vertices "
+                    f"({expected} bytes) but its payload is {bsis.size} bytes "
+                    f"(count disagrees with size)", bsis.start)
+            modes = np.frombuffer(self.buf, dtype=_F32, count=3 * count * mode_count,
+                                  offset=bsis.start + 4).reshape(mode_count, count, 3)
+        eivl = parts.get(b"EIVL")
+        if eivl is None:
+            eigenvalues = np.zeros(0, dtype=_F32)
+        else:
+            eigenvalues = self.array(eivl, _F32, 1, f"{path}/EIVL")
+        if eigenvalues.shape[0] != modes.shape[0]:
+            at = eivl.offset + 4 if eivl is not None else chunk.offset
+            raise NvfError(
+                f"{path} has {modes.shape[0]} modes but {eigenvalues.shape[0]} eigenvalues "
+                f"(array lengths disagree)", at)
+        trng = parts.get(b"TRNG")
+        if trng is None:
+            triangles = np.zeros((0, 3), dtype=_U16)
+        else:
+            triangles = self.array(trng, _U16, 3, f"{path}/TRNG")
+            self.check_indices(triangles, count, trng, f"{path}/TRNG vertex index")
+        return LinearModel(mean=mean, modes=modes, eigenvalues=eigenvalues, triangles=triangles)
+
+    def modl(self, chunk: _Chunk) -> tuple[LinearModel, LinearModel | None, np.ndarray[Any, Any] | None]:
+        parts = self.split_known(self.children(chunk.start, chunk.end, "MODL"), _MODL_TAGS, "MODL")
+        shap = parts.get(b"SHAP")
+        if shap is None:
+            raise NvfError("MODL has no SHAP chunk (the shape model is required)", chunk.offset)
+        shape = self.linear(shap, "MODL/SHAP", None)
+        self.vertices = shape.mean.shape[0]
+        self.triangles = shape.triangles.shape[0]
+        colr = parts.get(b"COLR")
+        color = self.linear(colr, "MODL/COLR", self.vertices) if colr is not None else None
+        txco_chunk = parts.get(b"TXCO")
+        texcoords = None
+        if txco_chunk is not None:
+            texcoords = self.array(txco_chunk, _F32, 2, "MODL/TXCO")
+            if texcoords.shape[0] != self.vertices:
+                raise NvfError(
+                    f"MODL/TXCO has {texcoords.shape[0]} (u, v) pairs but the model has "
+                    f"{self.vertices} vertices (array lengths disagree)", txco_chunk.offset + 4)
+        return shape, color, texcoords
+
+    def landmarks(self, chunk: _Chunk, path: str) -> LandmarkSet:
+        parts = self.split_known(self.children(chunk.start, chunk.end, path), _LANDMARK_TAGS, path)
+        lmrk = parts.get(b"LMRK")
+        if lmrk is None:
+            pairs = np.zeros((0, 2), dtype=_U16)
+        else:
+            pairs = self.array(lmrk, _U16, 2, f"{path}/LMRK")
+            self.check_indices(pairs[:, 1], self.vertices, lmrk, f"{path}/LMRK vertex", column=1)
+        right = parts.get(b"RCTR")
+        left = parts.get(b"LCTR")
+        return LandmarkSet(
+            pairs=pairs,
+            right_contour=self.array(right, _U16, 1, f"{path}/RCTR") if right is not None else None,
+            left_contour=self.array(left, _U16, 1, f"{path}/LCTR") if left is not None else None)
+
+    def contours(self, chunk: _Chunk) -> Contours:
+        parts = self.split_known(self.children(chunk.start, chunk.end, "MCTR"), _CONTOUR_TAGS, "MCTR")
+        result: list[np.ndarray[Any, Any] | None] = []
+        for tag in (b"RCTR", b"LCTR"):
+            part = parts.get(tag)
+            if part is None:
+                result.append(None)
+                continue
+            values = self.array(part, _U16, 1, f"MCTR/{tag_text(tag)}")
+            self.check_indices(values, self.vertices, part, f"MCTR/{tag_text(tag)} vertex")
+            result.append(values)
+        return Contours(right=result[0], left=result[1])
+
+    def topology(self, chunk: _Chunk) -> Topology:
+        parts = self.split_known(self.children(chunk.start, chunk.end, "TOPO"), _TOPO_TAGS, "TOPO")
+        ajfc, ajvx = parts.get(b"AJFC"), parts.get(b"AJVX")
+        if (ajfc is None) != (ajvx is None):
+            raise NvfError("TOPO needs both AJFC and AJVX (one is missing)", chunk.offset)
+        if ajfc is None or ajvx is None:
+            empty = np.zeros((0, 2), dtype=_U16)
+            return Topology(adjacent_faces=empty, edge_vertices=empty)
+        faces = self.array(ajfc, _U16, 2, "TOPO/AJFC")
+        verts = self.array(ajvx, _U16, 2, "TOPO/AJVX")
+        if faces.shape != verts.shape:
+            raise NvfError(
+                f"TOPO/AJFC has {faces.shape[0]} edges but TOPO/AJVX has {verts.shape[0]} "
+                f"(array lengths disagree)", ajvx.offset + 4)
+        self.check_indices(faces, self.triangles + 1, ajfc, "TOPO/AJFC face number (1-based)")
+        self.check_indices(verts, self.vertices + 1, ajvx, "TOPO/AJVX vertex number (1-based)", low=1)
+        return Topology(adjacent_faces=faces, edge_vertices=verts)
+
+    def blend_shapes(self, chunk: _Chunk) -> BlendShapes:
+        if chunk.size < 4:
+            raise NvfError(f"BLND is {chunk.size} bytes, too short for its shape count", chunk.offset + 4)
+        declared = self.u32(chunk.start)
+        kids = self.children(chunk.start + 4, chunk.end, "BLND")
+        names: list[str] = []
+        shapes: list[_Chunk] = []
+        order: list[str] = []
+        for position, kid in enumerate(kids):
+            if kid.tag == b"NAME":
+                names.append(self.string(kid, f"BLND/NAME[{len(names)}]"))
+                order.append("NAME")
+            elif kid.tag == b"SHAP":
+                if kid.size != 12 * self.vertices:
+                    raise NvfError(
+                        f"BLND/SHAP #{len(shapes)} is {kid.size} bytes but {self.vertices} vertices "
+                        f"need {12 * self.vertices} (array lengths disagree)", kid.offset + 4)
+                shapes.append(kid)
+                order.append("SHAP")
+            else:
+                self.unknown_chunk(kid, "BLND", position)
+        if not (declared == len(names) == len(shapes)):
+            raise NvfError(
+                f"BLND declares {declared} shapes but holds {len(names)} NAME and {len(shapes)} "
+                f"SHAP chunks (counts disagree)", chunk.start)
+        self.layout.child_orders["BLND"] = tuple(order)
+        # The shapes sit between names, so one (N, V, 3) array needs one copy;
+        # its size is bounded by the SHAP payloads checked above.
+        deltas = np.empty((len(shapes), self.vertices, 3), dtype=_F32)
+        flat = deltas.reshape(len(shapes), -1)
+        per_shape = 3 * self.vertices
+        for i, kid in enumerate(shapes):
+            flat[i] = np.frombuffer(self.buf, dtype=_F32, count=per_shape, offset=kid.start)
+        return BlendShapes(names=names, deltas=deltas)
+
+    def partitions(self, chunk: _Chunk) -> list[Partition]:
+        if chunk.size < 4:
+            raise NvfError(f"PRTS is {chunk.size} bytes, too short for its partition count",
+                           chunk.offset + 4)
+        declared = self.u32(chunk.start)
+        kids = self.children(chunk.start + 4, chunk.end, "PRTS")
+        result: list[Partition] = []
+        order: list[str] = []
+        for position, kid in enumerate(kids):
+            if kid.tag != b"PART":
+                self.unknown_chunk(kid, "PRTS", position)
+                continue
+            order.append("PART")
+            index = len(result)
+            if kid.size < _PART.size:
+                raise NvfError(f"PART #{index} is {kid.size} bytes, shorter than its 24-byte record",
+                               kid.offset + 4)
+            pidx, fstart, fcount, vstart, vcount, smooth = _PART.unpack_from(self.buf, kid.start)
+            if fstart + fcount > self.triangles:
+                raise NvfError(
+                    f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
+                    f"has {self.triangles} (partition beyond the triangle list)", kid.start + 4)
+            if vstart + vcount > 3 * self.triangles:
+                raise NvfError(
+                    f"PART #{index} covers triangle corners {vstart}..{vstart + vcount - 1} but the "
+                    f"model has {3 * self.triangles} (partition beyond the triangle list)", kid.start + 12)
+            path = f"PRTS/PART[{index}]"
+            sub = self.split_known(self.children(kid.start + _PART.size, kid.end, path), _PART_TAGS, path)
+            name_chunk, mtrl_chunk = sub.get(b"NAME"), sub.get(b"MTRL")
+            result.append(Partition(
+                index=pidx, face_start=fstart, face_count=fcount, vertex_start=vstart,
+                vertex_count=vcount, smoothing_group=smooth,
+                name=self.string(name_chunk, f"{path}/NAME") if name_chunk is not None else None,
+                material=self.string(mtrl_chunk, f"{path}/MTRL") if mtrl_chunk is not None else None))
+        if declared != len(result):
+            raise NvfError(
+                f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
+                f"(counts disagree)", chunk.start)
+        self.layout.child_orders["PRTS"] = tuple(order)
+        return result
+
+    def toc(self, chunk: _Chunk, objects: list[tuple[_Chunk, Any]]) -> list[tuple[str, int]]:
+        if chunk.size < 4:
+            raise NvfError(f"TOC0 is {chunk.size} bytes, too short for its record size", chunk.offset + 4)
+        record_size = self.u32(chunk.start)
+        if record_size != 8:
+            raise NvfError(f"unsupported TOC0 record size {record_size}, only 8 is supported", chunk.start)
+        if (chunk.size - 4) % 8:
+            raise NvfError(f"TOC0 payload of {chunk.size} bytes is not 4 + a multiple of 8",
+                           chunk.offset + 4)
+        by_offset = {kid.offset: (kid, target) for kid, target in objects}
+        records: list[tuple[str, int]] = []
+        entries: list[TocEntry] = []
+        data = bytes(self.buf[chunk.start + 4:chunk.end])
+        for tag, offset in struct.iter_unpack("<4sI", data):
+            records.append((tag.decode("latin-1"), offset))
+            hit = by_offset.get(offset)
+            if hit is None or hit[0].tag != tag or hit[0] is chunk:
+                entries.append(TocRaw(tag, offset))
+            elif isinstance(hit[1], UnknownChunk):
+                entries.append(TocUnknown(hit[1]))
+            else:
+                entries.append(TocKnown(hit[0].name))
+        listed_all = [kid.offset for kid, _ in objects if kid is not chunk]
+        self.layout.toc_entries = entries
+        self.layout.toc_lists_all = (
+            [offset for _, offset in records] == listed_all
+            and not any(isinstance(e, TocRaw) for e in entries))
+        return records
+
+    def model(self) -> FaceModel:
+        body, toc_loc = self.header()
+        top = self.children(body, self.length, "the file")
+        known: dict[bytes, _Chunk] = {}
+        objects: list[tuple[_Chunk, Any]] = []
+        order: list[str] = []
+        for position, chunk in enumerate(top):
+            if chunk.tag in TOP_TAGS:
+                if chunk.tag in known:
+                    raise NvfError(
+                        f"second top-level {chunk.name} object (the first is at offset "
+                        f"{known[chunk.tag].offset})", chunk.offset)
+                known[chunk.tag] = chunk
+                order.append(chunk.name)
+                objects.append((chunk, chunk.name))
+            else:
+                objects.append((chunk, self.unknown_chunk(chunk, "", position)))
+        self.layout.child_orders[""] = tuple(order)
+        modl = known.get(b"MODL")
+        if modl is None:
+            raise NvfError("no MODL object: the file holds no face model", body)
+        shape, color, texcoords = self.modl(modl)
+        self.layout.triangles_ref = shape.triangles
+
+        def get(tag: bytes) -> _Chunk | None:
+            return known.get(tag)
+
+        ibug = self.landmarks(c, "IBUG") if (c := get(b"IBUG")) is not None else None
+        blend = self.blend_shapes(c) if (c := get(b"BLND")) is not None else None
+        contours = self.contours(c) if (c := get(b"MCTR")) is not None else None
+        topology = self.topology(c) if (c := get(b"TOPO")) is not None else None
+        nvlm = self.landmarks(c, "NVLM") if (c := get(b"NVLM")) is not None else None
+        partitions = self.partitions(c) if (c := get(b"PRTS")) is not None else None
+        self.layout.topology_ref = (
+            (topology, topology.adjacent_faces, topology.edge_vertices) if topology is not None else None)
+
+        toc_chunk = get(b"TOC0")
+        toc = self.toc(toc_chunk, objects) if toc_chunk is not None else None
+        if toc_loc != 0 and (toc_chunk is None or toc_loc != toc_chunk.offset):
+            where = f"the TOC0 object is at {toc_chunk.offset}" if toc_chunk else "the file has no TOC0 object"
+            raise NvfError(f"header says the TOC is at offset {toc_loc} but {where}", 12)
+        self.layout.toc_loc_zero = toc_chunk is not None and toc_loc == 0
+
+        return FaceModel(
+            shape=shape, color=color, texcoords=texcoords, ibug=ibug, blend_shapes=blend,
+            model_contours=contours, topology=topology, nvlm=nvlm, partitions=partitions,
+            unknown_chunks=self.unknown, toc=toc, source_layout=self.layout)
+
+
+def read(source: Source) -> FaceModel:
+    """Reads one .nvf face model.
+
+    `source` is a path (str or os.PathLike), a bytes-like object (bytes,
+    bytearray, memoryview) or a binary file object (read to its end). The
+    file is read once; arrays are little-endian views over its bytes (read-only
+    for bytes and paths; views over a bytearray/memoryview share its memory).
+
+    Raises NvfError (with `.offset`) for anything that is not a valid file;
+    OSError for a path that cannot be read; TypeError for a wrong source type.
+    """
+    buf = _load(source)
+    reader = _Reader(buf)
+    try:
+        return reader.model()
+    except NvfError:
+        raise
+    except (struct.error, ValueError, IndexError, OverflowError, MemoryError) as exc:
+        # Safety net: the checks above should make this unreachable.
+        raise NvfError(f"malformed data ({type(exc).__name__}: {exc})", None) from exc
