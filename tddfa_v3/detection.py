@@ -214,13 +214,13 @@ def to_photo(candidates: Candidates, pads: Sequence[int] | npt.ArrayLike, image_
     landmarks -= pad[[0, 1]].astype(np.float32)
     coeff = max(height, width) / image_size
     boxes = (boxes * coeff).astype(np.int64)
-    landmarks = (landmarks * np.float32(coeff)).astype(np.int64)
+    landmarks_px = (landmarks * np.float32(coeff)).astype(np.int64)
     x_min = np.clip(boxes[:, 0], 0, width - 1)
     x_max = np.minimum(np.maximum(boxes[:, 2], x_min + 1), width - 1)
     y_min = np.clip(boxes[:, 1], 0, height - 1)
     y_max = np.minimum(np.maximum(boxes[:, 3], y_min + 1), height - 1)
     usable = (x_min < x_max) & (y_min < y_max)
-    return Detections(boxes[usable], scores[usable], landmarks[usable])
+    return Detections(boxes[usable], scores[usable], landmarks_px[usable])
 
 
 def postprocess(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor,
