@@ -11,7 +11,10 @@ from types import ModuleType
 
 # Order matters: preferences first (others read them), panels last.
 _UI_MODULES: tuple[str, ...] = (
+    "preferences",
     "operators.io_nvf",
+    "operators.reconstruct",
+    "panels.reconstruct",
 )
 
 

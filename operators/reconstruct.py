@@ -1,0 +1,278 @@
+"""Object > Reconstruct Face from Photo: 3DDFA-V3 on a photo file or a loaded image.
+
+Scripts and background mode (`blender -b`, the bpy module) run `execute()`,
+which reconstructs synchronously. Interactively `invoke()` runs the network on
+a worker thread (it never touches bpy data) and a modal timer drains its
+messages: progress in the status bar, Esc cancels, Blender keeps redrawing,
+and the Blender data is built on the main thread at the end, as one undo step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringProperty
+from bpy.types import Context, Event, Operator
+
+from .. import preferences
+from ..bridge import reconstruction as bridge
+from ..tddfa_v3.errors import ReconstructionError
+
+
+#: What execute / invoke / modal return (the stubs' literal set).
+OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+
+
+class OperatorInputError(ReconstructionError):
+    """The operator's inputs cannot work (no photo, no assets, missing packages)."""
+
+
+@dataclass
+class _Prepared:
+    options: bridge.ReconstructOptions
+    photo: bridge.Photo
+    photo_image: Any          # bpy.types.Image | None
+    photo_path: str | None
+
+
+@dataclass
+class RunState:
+    """What the interactive run is doing, for the panel to draw."""
+
+    stage: str = ""
+    fraction: float = 0.0
+    running: bool = False
+
+
+#: The one interactive reconstruction at a time, read by the panel.
+RUN_STATE = RunState()
+
+
+class OBJECT_OT_reconstruct_face(Operator):
+    """Reconstruct a 3D face (shape keys, pose, camera, photo texture) from a photo with 3DDFA-V3"""
+
+    bl_idname = "object.reconstruct_face"
+    bl_label = "Reconstruct Face from Photo"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    filepath: StringProperty(  # type: ignore[valid-type]
+        name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
+        subtype='FILE_PATH', default="")
+    image_name: StringProperty(  # type: ignore[valid-type]
+        name="Image", description="Name of an image already loaded in Blender to reconstruct", default="")
+    assets_dir: StringProperty(  # type: ignore[valid-type]
+        name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
+        subtype='DIR_PATH', default="")
+    device: EnumProperty(  # type: ignore[valid-type]
+        name="Device", items=preferences.DEVICE_ITEMS, default="AUTO",
+        description="Compute device (unset: the preferences' default)")
+    backbone: EnumProperty(  # type: ignore[valid-type]
+        name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50",
+        description="Regressor network (unset: the preferences' default)")
+    face_box: FloatVectorProperty(  # type: ignore[valid-type]
+        name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
+        description="x1, y1, x2, y2 of the face in photo pixels (y down); all zero: detect the face")
+    create_texture: BoolProperty(  # type: ignore[valid-type]
+        name="Texture", default=True,
+        description="Photo material through the reconstruction's UVs, albedo and lit colour attributes")
+    create_landmarks: BoolProperty(  # type: ignore[valid-type]
+        name="Landmarks", default=True, description="Vertex groups of the 68/106/134 landmark vertices")
+    create_segmentation: BoolProperty(  # type: ignore[valid-type]
+        name="Face Parts", default=True, description="Vertex groups of the 8 face parts")
+    create_camera: BoolProperty(  # type: ignore[valid-type]
+        name="Camera", default=True,
+        description="A camera that reproduces the photo's framing, with the photo as background")
+    update_existing: BoolProperty(  # type: ignore[valid-type]
+        name="Update Active", default=True,
+        description="Update the active reconstructed face instead of adding a new object")
+
+    _job: bridge.ReconstructionJob | None = None
+    _prepared: _Prepared | None = None
+    _timer: Any = None
+
+    # ------------------------------------------------------------------ inputs
+    def _choice(self, name: str, context: Context) -> str:
+        """An enum property, or the preferences' default when the caller left it unset."""
+        prefs = preferences.get_preferences(context)
+        if not self.properties.is_property_set(name) and prefs is not None:
+            return str(getattr(prefs, name))
+        return str(getattr(self, name))
+
+    def _prepare(self, context: Context) -> _Prepared:
+        missing = preferences.missing_dependencies()
+        if missing:
+            raise OperatorInputError(
+                f"3DDFA-V3 needs {', '.join(missing)} in Blender's Python; install with: "
+                f"{preferences.pip_command(missing)}")
+        prefs = preferences.get_preferences(context)
+        assets = self.assets_dir or (prefs.assets_dir if prefs is not None else "")
+        if not assets:
+            raise OperatorInputError(
+                "No 3DDFA-V3 assets folder: set it in the add-on preferences (or pass assets_dir); "
+                f"download the files from {preferences.ASSETS_HINT}")
+        assets = os.path.abspath(bpy.path.abspath(assets))
+        backbone = bridge.BACKBONES[self._choice("backbone", context)]
+        use_box = any(abs(v) > 0.0 for v in self.face_box)
+        status = preferences.asset_status(assets)
+        if status.report is not None and not status.report.ok_for(backbone, detector=not use_box):
+            raise OperatorInputError(status.message)
+
+        photo: bridge.Photo
+        photo_image = None
+        photo_path: str | None = None
+        if self.image_name:
+            photo_image = bpy.data.images.get(self.image_name)
+            if photo_image is None:
+                raise OperatorInputError(f'No image named "{self.image_name}" in this file')
+            photo = bridge.image_to_rgb(photo_image)
+            photo_path = bpy.path.abspath(photo_image.filepath) if photo_image.filepath else None
+        elif self.filepath:
+            photo_path = os.path.abspath(bpy.path.abspath(self.filepath))
+            if not os.path.isfile(photo_path):
+                raise OperatorInputError(f"The photo {photo_path} does not exist")
+            photo = photo_path
+        else:
+            raise OperatorInputError("Choose a photo file or an image to reconstruct")
+
+        options = bridge.ReconstructOptions(
+            assets_dir=assets,
+            device=bridge.DEVICES[self._choice("device", context)],
+            backbone=backbone,
+            cache_dir=preferences.cache_dir(),
+            face_box=tuple(float(v) for v in self.face_box) if use_box else None,  # type: ignore[arg-type]
+            create_texture=self.create_texture,
+            create_landmarks=self.create_landmarks,
+            create_segmentation=self.create_segmentation,
+            create_camera=self.create_camera,
+            update_existing=self.update_existing,
+        )
+        return _Prepared(options, photo, photo_image, photo_path)
+
+    def _build(self, context: Context, prepared: _Prepared, output: bridge.ReconstructionOutput) -> None:
+        obj = bridge.build_reconstruction(context, output, prepared.options,
+                                          photo_image=prepared.photo_image, photo_path=prepared.photo_path)
+        self.report({'INFO'}, f'Reconstructed "{obj.name}" ({output.result.vertex_count} vertices, '
+                              f"{output.backbone} on {output.device})")
+
+    # ------------------------------------------------------------------ synchronous
+    def execute(self, context: Context) -> OperatorResult:
+        try:
+            prepared = self._prepare(context)
+            job = bridge.ReconstructionJob(prepared.options, prepared.photo)
+            output = bridge.run_job_sync(job, on_message=self._report_notice)
+            self._build(context, prepared, output)
+        except ReconstructionError as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        return {'FINISHED'}
+
+    def _report_notice(self, message: bridge.JobMessage) -> None:
+        if isinstance(message, bridge.JobNotice):
+            self.report({'WARNING'}, message.text)
+
+    # ------------------------------------------------------------------ interactive
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if RUN_STATE.running:
+            self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
+            return {'CANCELLED'}
+        try:
+            self._prepared = self._prepare(context)
+        except ReconstructionError as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        self._job = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
+        self._job.start()
+        wm: Any = context.window_manager
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
+        self._show_status(context)
+        wm.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context: Context, event: Event) -> OperatorResult:
+        job = self._job
+        if job is None or self._prepared is None:
+            return {'CANCELLED'}
+        if event.type == 'ESC' and event.value == 'PRESS' and not job.cancel_requested:
+            job.cancel()
+            RUN_STATE.stage = "cancelling"
+            self._show_status(context)
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        for message in job.drain():
+            if isinstance(message, bridge.JobProgress):
+                RUN_STATE.stage, RUN_STATE.fraction = message.stage, message.fraction
+                wm: Any = context.window_manager
+                wm.progress_update(int(100 * message.fraction))
+            elif isinstance(message, bridge.JobNotice):
+                self.report({'WARNING'}, message.text)
+            elif isinstance(message, bridge.JobFinished):
+                self._finish(context)
+                try:
+                    self._build(context, self._prepared, message.output)
+                except ReconstructionError as error:
+                    self.report({'ERROR'}, str(error))
+                    return {'CANCELLED'}
+                return {'FINISHED'}
+            elif isinstance(message, bridge.JobFailed):
+                self._finish(context)
+                self.report({'ERROR'}, message.message)
+                return {'CANCELLED'}
+            elif isinstance(message, bridge.JobCancelled):
+                self._finish(context)
+                self.report({'INFO'}, "Face reconstruction cancelled")
+                return {'CANCELLED'}
+        self._show_status(context)
+        return {'RUNNING_MODAL'}
+
+    def cancel(self, context: Context) -> None:
+        # Blender ends the operator (file load, quit): stop the worker, drop its result.
+        if self._job is not None:
+            self._job.cancel()
+        self._finish(context)
+
+    def _show_status(self, context: Context) -> None:
+        text = f"Reconstructing face: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)"
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        _redraw_sidebars(context)
+
+    def _finish(self, context: Context) -> None:
+        wm: Any = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
+        _redraw_sidebars(context)
+
+
+def _redraw_sidebars(context: Context) -> None:
+    screen = context.screen
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type == 'VIEW_3D':
+            area.tag_redraw()
+
+
+_CLASSES = (OBJECT_OT_reconstruct_face,)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+
+
+def unregister() -> None:
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

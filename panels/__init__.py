@@ -1,0 +1,1 @@
+"""Sidebar panels of the add-on (3D View > Sidebar > Face)."""

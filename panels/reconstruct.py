@@ -1,0 +1,122 @@
+"""3D View > Sidebar > Face > Reconstruct from Photo.
+
+The settings live on the scene (`scene.nv3dmm_reconstruct`), so they are saved
+with the .blend file and can be keyframed or set by scripts; the button passes
+them to `object.reconstruct_face`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy.types import Context, Panel, PropertyGroup
+
+from .. import preferences
+from ..operators.reconstruct import RUN_STATE
+
+
+class NV3DMMReconstructSettings(PropertyGroup):
+    """The Reconstruct panel's inputs, stored on the scene."""
+
+    source: EnumProperty(  # type: ignore[valid-type]
+        name="Source", default="FILE",
+        items=[("FILE", "Photo File", "Read the photo from a file"),
+               ("IMAGE", "Blender Image", "Use an image already loaded in Blender")])
+    filepath: StringProperty(  # type: ignore[valid-type]
+        name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct")
+    image: PointerProperty(  # type: ignore[valid-type]
+        name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
+    device: EnumProperty(  # type: ignore[valid-type]
+        name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
+        + preferences.DEVICE_ITEMS, default="PREFS")
+    backbone: EnumProperty(  # type: ignore[valid-type]
+        name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
+        + preferences.BACKBONE_ITEMS, default="PREFS")
+    create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
+    create_landmarks: BoolProperty(name="Landmarks", default=True)  # type: ignore[valid-type]
+    create_segmentation: BoolProperty(name="Face Parts", default=True)  # type: ignore[valid-type]
+    create_camera: BoolProperty(name="Photo Camera", default=True)  # type: ignore[valid-type]
+    update_existing: BoolProperty(  # type: ignore[valid-type]
+        name="Update Active Face", default=True,
+        description="Re-fit the active reconstructed face instead of adding a new object")
+
+
+class VIEW3D_PT_nv3dmm_reconstruct(Panel):
+    """Reconstruct a face from a photo with 3DDFA-V3."""
+
+    bl_label = "Reconstruct from Photo"
+    bl_idname = "VIEW3D_PT_nv3dmm_reconstruct"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Face"
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        scene: Any = context.scene
+        settings = scene.nv3dmm_reconstruct
+        prefs = preferences.get_preferences(context)
+        ready = preferences.draw_dependency_status(layout)
+
+        layout.row().prop(settings, "source", expand=True)
+        if settings.source == 'FILE':
+            layout.prop(settings, "filepath")
+        else:
+            layout.template_ID(settings, "image", open="image.open")
+        col = layout.column(align=True)
+        col.prop(settings, "backbone")
+        col.prop(settings, "device")
+
+        col = layout.column(heading="Create", align=True)
+        col.prop(settings, "create_texture")
+        col.prop(settings, "create_landmarks")
+        col.prop(settings, "create_segmentation")
+        col.prop(settings, "create_camera")
+        layout.prop(settings, "update_existing")
+
+        assets_dir = prefs.assets_dir if prefs is not None else ""
+        if not assets_dir:
+            layout.label(text="Set the assets folder in the add-on preferences", icon='INFO')
+            ready = False
+        else:
+            ready = preferences.draw_asset_status(layout, assets_dir) and ready
+
+        if RUN_STATE.running:
+            layout.label(text=f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)",
+                         icon='SORTTIME')
+            return
+        row = layout.row()
+        row.scale_y = 1.4
+        row.enabled = ready
+        op: Any = row.operator("object.reconstruct_face", icon='USER')
+        if settings.source == 'FILE':
+            op.filepath = settings.filepath
+            op.image_name = ""
+        else:
+            op.filepath = ""
+            op.image_name = settings.image.name if settings.image is not None else ""
+        if settings.device != 'PREFS':
+            op.device = settings.device
+        if settings.backbone != 'PREFS':
+            op.backbone = settings.backbone
+        op.create_texture = settings.create_texture
+        op.create_landmarks = settings.create_landmarks
+        op.create_segmentation = settings.create_segmentation
+        op.create_camera = settings.create_camera
+        op.update_existing = settings.update_existing
+
+
+_CLASSES = (NV3DMMReconstructSettings, VIEW3D_PT_nv3dmm_reconstruct)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.nv3dmm_reconstruct = PointerProperty(type=NV3DMMReconstructSettings)  # type: ignore[attr-defined]
+
+
+def unregister() -> None:
+    del bpy.types.Scene.nv3dmm_reconstruct  # type: ignore[attr-defined]
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,335 @@
+"""Photo reconstruction inside Blender: bridge, operator, preferences, worker.
+
+Three groups:
+- pure numpy / threading (no bpy): the coordinate mapping, the pose, the key
+  scales, and the worker job with a stand-in reconstructor on a real thread;
+- Blender data from a hand-made `FaceResult` (built here from the synthetic
+  face model with the documented formulas), through the bridge;
+- the real operator end to end on synthetic assets (torch, CPU), with a face
+  box and with detection, plus error cases that must leave the scene unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+from tddfa_v3.result import PART_NAMES, Coefficients, FaceResult, PhotoCamera
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bridge_module() -> Any:
+    """bridge.reconstruction imported through the add-on package (relative imports)."""
+    import importlib
+    import importlib.util
+    name = "nv3dmm_face_tools"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, REPO_ROOT / "__init__.py", submodule_search_locations=[str(REPO_ROOT)])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return importlib.import_module(f"{name}.bridge.reconstruction")
+
+
+def _core_errors() -> Any:
+    """The core's errors as the add-on sees them (one class identity with the bridge)."""
+    import importlib
+    _bridge_module()
+    return importlib.import_module("nv3dmm_face_tools.tddfa_v3.errors")
+
+
+# --------------------------------------------------------------------------- a hand-made result
+
+def _rotation(angles: np.ndarray) -> np.ndarray:
+    """R = Rz Ry Rx as the core builds it, returned in the row-vector convention (R^T)."""
+    x, y, z = (float(a) for a in angles)
+    rx = np.array([[1, 0, 0], [0, math.cos(x), -math.sin(x)], [0, math.sin(x), math.cos(x)]])
+    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rz = np.array([[math.cos(z), -math.sin(z), 0], [math.sin(z), math.cos(z), 0], [0, 0, 1]])
+    return (rz @ ry @ rx).T
+
+
+def make_output(seed: int = 3, width: int = 320, height: int = 240, big: bool = False) -> Any:
+    """A self-consistent `ReconstructionOutput` from the synthetic face model."""
+    from tddfa_v3.synthetic_face import generate_face_model_dict
+
+    bridge = _bridge_module()
+    model = generate_face_model_dict(seed=1)
+    rng = np.random.default_rng(seed)
+    n = model["u"].shape[0] // 3
+    alpha = rng.normal(0.0, 1.0, 257).astype(np.float32)
+    if big:
+        alpha[3] = 23.5     # beyond Blender's slider limit of 10
+        alpha[85] = -14.0
+    alpha[224:227] = [0.1, -0.25, 0.05]
+    alpha[254:257] = [0.05, -0.08, 0.3]
+    bases = bridge.bases_from_face_model(model)
+    shape = (bases.mean + np.tensordot(alpha[0:80], bases.identity, 1)
+             + np.tensordot(alpha[80:144], bases.expression, 1)).astype(np.float32)
+    rotation = _rotation(alpha[224:227]).astype(np.float32)
+    posed = shape.astype(np.float64) @ rotation + alpha[254:257]
+    camera_space = posed.copy()
+    camera_space[:, 2] = 10.0 - posed[:, 2]
+    fx, fy, cx, cy = 1015.0 * 1.4, 1015.0 * 1.41, width / 2 + 7.5, height / 2 - 4.25
+    photo = np.stack([fx * camera_space[:, 0] / camera_space[:, 2] + cx,
+                      fy * -camera_space[:, 1] / camera_space[:, 2] + cy], 1).astype(np.float32)
+    uv = np.stack([(photo[:, 0] + 0.5) / width, 1.0 - (photo[:, 1] + 0.5) / height], 1).astype(np.float32)
+    colors = rng.random((n, 3)).astype(np.float32)
+    indices = {k: np.asarray(model[f"ldm{k}"], dtype=np.int64) for k in ("68", "106", "134")}
+    visible = rng.random(n) > 0.3
+    parts = [np.asarray(a, dtype=np.int64) for a in model["annotation"]]
+    result = FaceResult(
+        photo_size=(width, height), face_box=np.array([100.0, 60.0, 220.0, 190.0]), face_score=1.0,
+        landmarks106_detected=np.zeros((106, 2)), trans_params=np.array([width, height, 1.2, 160.0, 120.0]),
+        coefficients=Coefficients(identity=alpha[0:80], expression=alpha[80:144], albedo=alpha[144:224],
+                                  angles=alpha[224:227], lighting=alpha[227:254],
+                                  translation=alpha[254:257], raw=alpha),
+        rotation=rotation, triangles=np.asarray(model["tri"], dtype=np.int64),
+        vertices_model=shape, vertices_camera=camera_space.astype(np.float32),
+        projection_crop=np.zeros((n, 2), np.float32), projection_photo=photo,
+        normals=np.zeros((n, 3), np.float32), normals_rotated=np.zeros((n, 3), np.float32),
+        albedo=colors, colors=colors[:, ::-1].copy(),
+        landmarks_crop={}, landmarks_photo={}, landmark_indices=indices,
+        camera=PhotoCamera(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy),
+        photo_uv=uv, visible=visible, part_vertices=parts,
+        part_visible=[p[visible[p]] for p in parts], source="")
+    return bridge.ReconstructionOutput(result=result, bases=bases, device="cpu", backbone="resnet50")
+
+
+# --------------------------------------------------------------------------- no bpy
+
+def test_model_to_blender_is_a_proper_rotation_with_unit_change() -> None:
+    bridge = _bridge_module()
+    matrix = bridge.MODEL_TO_BLENDER
+    assert np.isclose(np.linalg.det(matrix * 10.0), 1.0)   # winding preserved
+    np.testing.assert_allclose(bridge.model_to_blender([[1.0, 2.0, 3.0]]), [[0.1, -0.3, 0.2]], atol=1e-7)
+
+
+def test_pose_matrix_maps_unposed_blender_vertices_to_posed_ones() -> None:
+    bridge = _bridge_module()
+    output = make_output()
+    result = output.result
+    matrix = bridge.pose_matrix(result)
+    local = bridge.model_to_blender(result.vertices_model).astype(np.float64)
+    world = local @ matrix[:3, :3].T + matrix[:3, 3]
+    posed_model = result.vertices_camera.astype(np.float64).copy()
+    posed_model[:, 2] = 10.0 - posed_model[:, 2]
+    np.testing.assert_allclose(world, bridge.model_to_blender(posed_model), atol=1e-6)
+    assert np.isclose(np.linalg.det(matrix[:3, :3]), 1.0)
+
+
+def test_key_scales_keep_values_inside_the_slider_range() -> None:
+    bridge = _bridge_module()
+    coefficients = np.array([0.5, -9.99, 10.0, 23.5, -31.0], dtype=np.float32)
+    scales = bridge.key_scales(coefficients)
+    np.testing.assert_array_equal(scales, [1, 1, 1, 3, 4])
+    assert np.all(np.abs(coefficients / scales) <= bridge.SLIDER_LIMIT)
+
+
+class FakeReconstructor:
+    """Stands in for tddfa_v3.pipeline.Reconstructor in the worker tests."""
+
+    def __init__(self, output: Any, fail: BaseException | None = None, stall: threading.Event | None = None):
+        self.output = output
+        self.fail = fail
+        self.stall = stall
+        self.calls: list[tuple[Any, Any]] = []
+
+    def reconstruct(self, photo: Any, face_box: Any = None, landmarks5: Any = None, *,
+                    progress: Callable[[str, float], None] | None = None,
+                    cancel: Callable[[], bool] | None = None) -> FaceResult:
+        self.calls.append((photo, face_box))
+        for i, stage in enumerate(("detect", "align", "regress")):
+            if progress is not None:
+                progress(stage, i / 3)
+            if self.stall is not None:
+                self.stall.wait(5.0)
+            if cancel is not None and cancel():
+                raise _core_errors().Cancelled("cancelled by the caller")
+        if self.fail is not None:
+            raise self.fail
+        return self.output.result
+
+
+def _job(output: Any, reconstructors: dict[str, FakeReconstructor], device: str = "auto") -> Any:
+    bridge = _bridge_module()
+    options = bridge.ReconstructOptions(assets_dir="/nowhere", device=device, face_box=(1.0, 2.0, 3.0, 4.0))
+    return bridge.ReconstructionJob(
+        options, "photo.png",
+        factory=lambda assets, dev, backbone, cache: reconstructors[dev],
+        bases_getter=lambda reconstructor, assets: output.bases)
+
+
+def _wait_final(job: Any, timeout: float = 10.0) -> list[Any]:
+    bridge = _bridge_module()
+    seen: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen.extend(job.drain())
+        if seen and isinstance(seen[-1], (bridge.JobFinished, bridge.JobFailed, bridge.JobCancelled)):
+            return seen
+        time.sleep(0.01)
+    raise AssertionError(f"the worker did not finish: {seen}")
+
+
+def test_job_on_a_thread_posts_progress_then_the_result() -> None:
+    bridge = _bridge_module()
+    output = make_output()
+    fake = FakeReconstructor(output)
+    job = _job(output, {"auto": fake})
+    job.start()
+    messages = _wait_final(job)
+    job.thread.join(5)
+    assert [m.stage for m in messages if isinstance(m, bridge.JobProgress)] == \
+        ["loading networks", "detect", "align", "regress"]
+    assert isinstance(messages[-1], bridge.JobFinished)
+    assert messages[-1].output.result is output.result
+    np.testing.assert_array_equal(fake.calls[0][1], [1.0, 2.0, 3.0, 4.0])
+    assert job.finished
+
+
+def test_job_cancel_from_the_main_thread_stops_the_worker() -> None:
+    bridge = _bridge_module()
+    output = make_output()
+    gate = threading.Event()
+    job = _job(output, {"auto": FakeReconstructor(output, stall=gate)})
+    job.start()
+    job.cancel()
+    gate.set()
+    messages = _wait_final(job)
+    assert isinstance(messages[-1], bridge.JobCancelled)
+    assert not any(isinstance(m, bridge.JobFinished) for m in messages)
+
+
+def test_job_retries_on_the_cpu_when_auto_gpu_runs_out_of_memory() -> None:
+    bridge = _bridge_module()
+    output = make_output()
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    job = _job(output, {"auto": FakeReconstructor(output, fail=oom), "cpu": FakeReconstructor(output)})
+    job.start()
+    messages = _wait_final(job)
+    notices = [m.text for m in messages if isinstance(m, bridge.JobNotice)]
+    assert notices and "retrying on the CPU" in notices[0]
+    assert isinstance(messages[-1], bridge.JobFinished) and messages[-1].output.device == "cpu"
+
+
+def test_job_on_cuda_reports_a_gpu_failure_clearly() -> None:
+    bridge = _bridge_module()
+    output = make_output()
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    job = _job(output, {"cuda": FakeReconstructor(output, fail=oom)}, device="cuda")
+    with pytest.raises(bridge.BridgeError, match="GPU failed.*CPU or Auto"):
+        bridge.run_job_sync(job)
+
+
+def test_job_reports_core_errors_as_they_are() -> None:
+    bridge = _bridge_module()
+    NoFaceError = _core_errors().NoFaceError
+    output = make_output()
+    job = _job(output, {"auto": FakeReconstructor(output, fail=NoFaceError("no face found in photo.png"))})
+    with pytest.raises(NoFaceError, match="no face found"):
+        bridge.run_job_sync(job)
+
+
+# --------------------------------------------------------------------------- Blender data, hand-made result
+
+def _data_counts() -> dict[str, int]:
+    import bpy
+    return {name: len(getattr(bpy.data, name)) for name in
+            ("objects", "meshes", "cameras", "materials", "images", "shape_keys", "collections")}
+
+
+def _evaluated_positions(obj: Any) -> np.ndarray:
+    import bpy
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        positions = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", positions)
+    finally:
+        evaluated.to_mesh_clear()
+    return positions.reshape(-1, 3)
+
+
+def _camera_projection(obj: Any, camera: Any) -> np.ndarray:
+    """Evaluated vertices through the Blender camera, in photo pixels (y down, integers at
+    pixel centres, as FaceResult.projection_photo)."""
+    import bpy
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+    scene = bpy.context.scene
+    local = _evaluated_positions(obj).astype(np.float64)
+    matrix = np.array(obj.matrix_world)
+    world = local @ matrix[:3, :3].T + matrix[:3, 3]
+    width, height = scene.render.resolution_x, scene.render.resolution_y
+    # A few hundred points through Blender's own function; the rest would only repeat it.
+    picks = np.linspace(0, len(world) - 1, 300).astype(int)
+    projected = np.array([tuple(world_to_camera_view(scene, camera, Vector(world[i].tolist())))
+                          for i in picks])
+    return picks, np.stack([projected[:, 0] * width - 0.5, (1.0 - projected[:, 1]) * height - 0.5], 1)
+
+
+def test_bridge_builds_keys_pose_camera_material_groups(clean_scene: None) -> None:
+    import bpy
+    bridge = _bridge_module()
+    output = make_output(big=True)
+    result = output.result
+    options = bridge.ReconstructOptions(assets_dir="", name="Hand made")
+    obj = bridge.build_reconstruction(bpy.context, output, options)
+
+    keys = obj.data.shape_keys.key_blocks
+    assert keys[0].name == "Basis" and len(keys) == 1 + 80 + 64
+    assert keys[1].name == "ID.00" and keys[81].name == "EXP.00" and keys[-1].name == "EXP.63"
+    values = np.array([k.value for k in keys[1:]])
+    scales = np.array(obj[bridge.PROP_KEY_SCALES])
+    np.testing.assert_allclose(values * scales, result.coefficients.raw[:144], rtol=1e-6, atol=1e-6)
+    assert scales[3] == 3 and scales[85] == 2 and np.all(np.abs(values) <= 10)
+
+    evaluated = _evaluated_positions(obj)
+    np.testing.assert_allclose(evaluated, bridge.model_to_blender(result.vertices_model), atol=2e-6)
+
+    camera = bpy.context.scene.camera
+    assert camera is not None and camera.name == obj[bridge.PROP_CAMERA]
+    picks, pixels = _camera_projection(obj, camera)
+    error = np.abs(pixels - result.projection_photo[picks]).max()
+    assert error < 0.05, f"camera projection is off by {error:.3f} px"
+
+    groups = {g.name for g in obj.vertex_groups}
+    assert {"landmarks_68", "landmarks_106", "landmarks_134", "visible", *PART_NAMES} <= groups
+    part = obj.vertex_groups[PART_NAMES[4]].index
+    members = np.array([v.index for v in obj.data.vertices if any(g.group == part for g in v.groups)])
+    np.testing.assert_array_equal(members, np.unique(result.part_vertices[4]))
+
+    assert obj.data.uv_layers.get("photo") is not None
+    assert {"albedo", "lit", "visible"} <= set(obj.data.attributes.keys())
+    material = obj.data.materials[0]
+    assert any(n.type == 'TEX_IMAGE' for n in material.node_tree.nodes)
+    np.testing.assert_allclose(obj[bridge.PROP_COEFFICIENTS], result.coefficients.raw, rtol=1e-6)
+
+
+def test_bridge_rolls_back_everything_when_building_fails(clean_scene: None,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpy
+    bridge = _bridge_module()
+    output = make_output()
+    before = _data_counts()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("simulated failure while making the camera")
+
+    monkeypatch.setattr(bridge, "_camera_object", broken)
+    with pytest.raises(bridge.BridgeError, match="simulated failure"):
+        bridge.build_reconstruction(bpy.context, output, bridge.ReconstructOptions(assets_dir=""))
+    assert _data_counts() == before
