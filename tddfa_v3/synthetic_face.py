@@ -242,10 +242,11 @@ def _part_masks(vertices: F64) -> list[npt.NDArray[np.bool_]]:
     return masks
 
 
-def _parallel_chains(contour_ids: I64, vertices: F64, steps: int = 12) -> list[list[int]]:
+def _parallel_chains(contour_ids: I64, vertices: F64, columns: int, rows: int,
+                     steps: int = 12) -> list[list[int]]:
     """33 disjoint chains: chain i from contour vertex i towards the face centre."""
     centre = np.array([0.0, 0.05])
-    spacing = 2 * X_HALF / (GRID_COLUMNS - 1)
+    spacing = 2 * X_HALF / 40      # the same length in model units at any grid resolution
     used: set[int] = set()
     chains = []
     for start in contour_ids:                       # 33 chains: a tiny loop
@@ -254,7 +255,7 @@ def _parallel_chains(contour_ids: I64, vertices: F64, steps: int = 12) -> list[l
         direction /= np.linalg.norm(direction)
         points = origin[None, :] + direction[None, :] * spacing * np.arange(steps)[:, None]
         chain = []
-        for vertex in _nearest_grid_vertex(points).tolist():
+        for vertex in _nearest_grid_vertex(points, columns, rows).tolist():
             if vertex not in used:
                 used.add(vertex)
                 chain.append(vertex)
@@ -262,20 +263,26 @@ def _parallel_chains(contour_ids: I64, vertices: F64, steps: int = 12) -> list[l
     return chains
 
 
-def generate_face_model_dict(seed: int = 1) -> dict[str, Any]:
-    """A synthetic face-model dict with the keys and semantics of ``face_model.npy``."""
-    rng = np.random.default_rng([seed, 2009])
-    vertices = grid_vertices()
+def generate_face_model_dict(seed: int = 1, columns: int = GRID_COLUMNS, rows: int = GRID_ROWS) -> dict[str, Any]:
+    """A synthetic face-model dict with the keys and semantics of ``face_model.npy``.
+
+    The default grid (41 x 49: 2009 vertices, 3840 triangles) matches the
+    fixtures' size; 189 x 189 gives a mesh about as large as the real model.
+    """
+    if columns < 41 or rows < 49:
+        raise ValueError("the grid needs at least 41 x 49 vertices to hold the landmarks and parts")
+    rng = np.random.default_rng([seed, columns * rows])
+    vertices = grid_vertices(columns, rows)
     n_vertices = vertices.shape[0]
-    tri = grid_triangles()
+    tri = grid_triangles(columns, rows)
     base_colour = np.array([180.0, 135.0, 115.0])
     albedo_field = smooth_basis(vertices, 1, 1.0, 1.0, rng).reshape(n_vertices, 3)
     u_alb = base_colour[None, :] + 8.0 * albedo_field[:, :1]
     uv = np.stack([(vertices[:, 0] + X_HALF) / (2 * X_HALF), (vertices[:, 1] + Y_HALF) / (2 * Y_HALF)], 1)
     layout106 = landmark_layout_106()
-    ldm106 = _nearest_grid_vertex(layout106)
-    ldm134 = np.concatenate([ldm106, _nearest_grid_vertex(_extra_134())])
-    ldm68 = _nearest_grid_vertex(landmark_template_68().astype(np.float64))
+    ldm106 = _nearest_grid_vertex(layout106, columns, rows)
+    ldm134 = np.concatenate([ldm106, _nearest_grid_vertex(_extra_134(), columns, rows)])
+    ldm68 = _nearest_grid_vertex(landmark_template_68().astype(np.float64), columns, rows)
     masks = _part_masks(vertices)
     annotation = [np.flatnonzero(m).tolist() for m in masks]
     annotation_tri = [tri[np.all(m[tri], axis=1)] for m in masks]
@@ -293,7 +300,7 @@ def generate_face_model_dict(seed: int = 1) -> dict[str, Any]:
         "ldm134": ldm134,
         "annotation": annotation,
         "annotation_tri": annotation_tri,
-        "parallel": _parallel_chains(ldm106[:33], vertices),
+        "parallel": _parallel_chains(ldm106[:33], vertices, columns, rows),
     }
 
 
