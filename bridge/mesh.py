@@ -1,0 +1,301 @@
+"""The one place that builds and reads Blender mesh data in bulk.
+
+Import (.nvf) and reconstruction (3DDFA-V3) both build their meshes here; the
+exporter reads them back here. Every array crosses the Python/C boundary in
+one `foreach_set` / `foreach_get` call (float32 / int32, C-contiguous, the
+buffers Blender copies without converting element by element); nothing loops
+over vertices in Python except `read_vertex_groups`, where Blender offers no
+bulk accessor (see there).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import bpy
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+
+#: Blender clamps shape-key slider ranges to [-10, 10].
+SLIDER_LIMIT = 10.0
+
+
+def _f32(values: npt.ArrayLike, columns: int | None = None) -> F32:
+    array = np.ascontiguousarray(values, dtype=np.float32)
+    if columns is not None and (array.ndim != 2 or array.shape[1] != columns):
+        raise ValueError(f"expected an (N, {columns}) array, got shape {array.shape}")
+    return array
+
+
+def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) -> "bpy.types.Mesh":
+    """A new Mesh datablock from (V, 3) positions and (T, 3) triangles (0-based).
+
+    Uses the generic attribute fast paths (`position`, `.corner_vert`): about
+    3x faster than MeshVertex/MeshLoop `foreach_set` and 10x faster than
+    `from_pydata`. Edges are derived by `update(calc_edges=True)`. The caller
+    owns the datablock (and removes it if a later step fails).
+    """
+    import bpy
+
+    coords = _f32(positions, 3)
+    tris = np.asarray(triangles)
+    if tris.ndim != 2 or tris.shape[1] != 3:
+        raise ValueError(f"triangles must have shape (T, 3), got {tris.shape}")
+    v_count, t_count = coords.shape[0], tris.shape[0]
+    if t_count and (int(tris.min()) < 0 or int(tris.max()) >= v_count):
+        raise ValueError(f"triangle indices must lie in 0..{v_count - 1}")
+    mesh = bpy.data.meshes.new(name)
+    try:
+        mesh.vertices.add(v_count)
+        mesh.loops.add(3 * t_count)
+        mesh.polygons.add(t_count)
+        mesh.attributes["position"].data.foreach_set("vector", coords.ravel())
+        if t_count:
+            mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * t_count, 3, dtype=np.int32))
+            mesh.attributes[".corner_vert"].data.foreach_set(
+                "value", np.ascontiguousarray(tris, dtype=np.int32).ravel())
+        mesh.update(calc_edges=True)
+    except BaseException:
+        bpy.data.meshes.remove(mesh)
+        raise
+    return mesh
+
+
+def add_shape_keys(obj_or_mesh: "bpy.types.Object | bpy.types.Mesh", names: Sequence[str],
+                   positions: npt.ArrayLike, basis_name: str = "Basis",
+                   slider_ranges: Sequence[tuple[float, float]] | None = None) -> list[str]:
+    """Adds a basis key (the mesh's current positions) and one key per name.
+
+    positions: (K, V, 3) absolute positions, one block per name. Every new key
+    has value 0 (Blender 5 starts new keys at 1.0) and, when given, its slider
+    range set BEFORE the value (the value is clamped to the range). Returns the
+    names Blender actually gave the keys (it renames duplicates, e.g. "x.001").
+    """
+    import bpy
+
+    mesh = obj_or_mesh.data if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
+    data = _f32(positions)
+    v_count = len(mesh.vertices)
+    if data.ndim != 3 or data.shape[0] != len(names) or data.shape[1:] != (v_count, 3):
+        raise ValueError(f"shape-key positions must have shape ({len(names)}, {v_count}, 3), got {data.shape}")
+    if slider_ranges is not None and len(slider_ranges) != len(names):
+        raise ValueError("one slider range per shape key is needed")
+    # Mesh has no shape_key_add; the Object API is the only creator, so a
+    # throwaway object carries the calls when we were given a bare mesh.
+    holder = obj_or_mesh if isinstance(obj_or_mesh, bpy.types.Object) else None
+    temporary = holder is None
+    if holder is None:
+        holder = bpy.data.objects.new("__nvf_shape_key_holder", mesh)
+    try:
+        if mesh.shape_keys is None:
+            holder.shape_key_add(name=basis_name, from_mix=False).value = 0.0
+        for name in names:
+            holder.shape_key_add(name=name, from_mix=False)
+    finally:
+        if temporary:
+            bpy.data.objects.remove(holder)
+    blocks = mesh.shape_keys.key_blocks
+    first = len(blocks) - len(names)
+    given: list[str] = []
+    for i in range(len(names)):
+        block = blocks[first + i]
+        if slider_ranges is not None:
+            low, high = slider_ranges[i]
+            block.slider_min = max(-SLIDER_LIMIT, float(low))
+            block.slider_max = min(SLIDER_LIMIT, float(high))
+        block.value = 0.0
+        block.points.foreach_set("co", data[i].ravel())
+        given.append(block.name)
+    return given
+
+
+def set_vertex_groups(obj: "bpy.types.Object", groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
+                      weight: float = 1.0) -> list[str]:
+    """Creates one vertex group per (name, vertex indices), all with `weight`.
+
+    One `VertexGroup.add` call per group (it takes a whole index list), never
+    one per vertex. Returns the names Blender gave the groups (duplicates get
+    ".001"-style suffixes).
+    """
+    items = groups.items() if isinstance(groups, Mapping) else groups
+    given: list[str] = []
+    for name, indices in items:
+        group = obj.vertex_groups.new(name=name)
+        index_list = np.asarray(indices, dtype=np.int64).ravel().tolist()
+        if index_list:
+            group.add(index_list, weight, 'REPLACE')
+        given.append(group.name)
+    return given
+
+
+def set_uv_map(mesh: "bpy.types.Mesh", name: str, uv: npt.ArrayLike) -> None:
+    """A UV map from per-vertex (V, 2) coordinates (spread to every corner)."""
+    coords = _f32(uv, 2)
+    if coords.shape[0] != len(mesh.vertices):
+        raise ValueError(f"expected {len(mesh.vertices)} UV pairs, got {coords.shape[0]}")
+    layer = mesh.uv_layers.new(name=name, do_init=False)
+    corners = read_corner_vertices(mesh)
+    layer.uv.foreach_set("vector", np.ascontiguousarray(coords[corners]).ravel())
+
+
+def set_point_colors(mesh: "bpy.types.Mesh", name: str, colors: npt.ArrayLike) -> None:
+    """A float colour attribute on points from (V, 3) RGB or (V, 4) RGBA values."""
+    values = np.asarray(colors, dtype=np.float32)
+    if values.ndim != 2 or values.shape[0] != len(mesh.vertices) or values.shape[1] not in (3, 4):
+        raise ValueError(f"colours must have shape ({len(mesh.vertices)}, 3 or 4), got {values.shape}")
+    if values.shape[1] == 3:
+        values = np.concatenate([values, np.ones((values.shape[0], 1), np.float32)], axis=1)
+    attribute = mesh.color_attributes.new(name=name, type='FLOAT_COLOR', domain='POINT')
+    attribute.data.foreach_set("color", np.ascontiguousarray(values).ravel())
+
+
+def set_face_ints(mesh: "bpy.types.Mesh", name: str, values: npt.ArrayLike) -> None:
+    """An INT attribute on faces (one value per polygon)."""
+    data = np.ascontiguousarray(values, dtype=np.int32).ravel()
+    attribute = mesh.attributes.new(name=name, type='INT', domain='FACE')
+    attribute.data.foreach_set("value", data)
+
+
+def set_materials(mesh: "bpy.types.Mesh", materials: Sequence["bpy.types.Material | None"],
+                  face_slots: npt.ArrayLike) -> None:
+    """Material slots in order (None = an empty slot) and each face's slot index."""
+    for material in materials:
+        mesh.materials.append(material)
+    mesh.polygons.foreach_set("material_index", np.ascontiguousarray(face_slots, dtype=np.int32).ravel())
+
+
+# --- readers (export) ---------------------------------------------------------
+
+
+def read_positions(mesh: "bpy.types.Mesh") -> F32:
+    """(V, 3) float32 vertex positions."""
+    out = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+    mesh.attributes["position"].data.foreach_get("vector", out)
+    return out.reshape(-1, 3)
+
+
+def read_corner_vertices(mesh: "bpy.types.Mesh") -> I32:
+    """(L,) int32 vertex index of every face corner (loop)."""
+    out = np.empty(len(mesh.loops), dtype=np.int32)
+    if len(out):
+        mesh.attributes[".corner_vert"].data.foreach_get("value", out)
+    return out
+
+
+def read_face_sizes(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
+    """(loop_start, loop_total) per polygon, int32."""
+    count = len(mesh.polygons)
+    starts = np.empty(count, dtype=np.int32)
+    totals = np.empty(count, dtype=np.int32)
+    mesh.polygons.foreach_get("loop_start", starts)
+    mesh.polygons.foreach_get("loop_total", totals)
+    return starts, totals
+
+
+def read_triangles(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
+    """Triangles (T, 3) int32 and the polygon each came from (T,), winding kept.
+
+    A mesh made only of triangles is read straight from its corners (the
+    exact polygon order and first corner); otherwise Blender's loop-triangle
+    tessellation is used (a runtime cache; the mesh data is not changed).
+    """
+    starts, totals = read_face_sizes(mesh)
+    corners = read_corner_vertices(mesh)
+    if totals.size and bool(np.all(totals == 3)) and np.array_equal(
+            starts, np.arange(0, 3 * totals.size, 3, dtype=np.int32)):
+        return corners.reshape(-1, 3), np.arange(totals.size, dtype=np.int32)
+    mesh.calc_loop_triangles()
+    count = len(mesh.loop_triangles)
+    tris = np.empty(count * 3, dtype=np.int32)
+    polys = np.empty(count, dtype=np.int32)
+    if count:
+        mesh.loop_triangles.foreach_get("vertices", tris)
+        mesh.loop_triangles.foreach_get("polygon_index", polys)
+    return tris.reshape(-1, 3), polys
+
+
+def read_material_indices(mesh: "bpy.types.Mesh") -> I32:
+    """(P,) int32 material slot index per polygon."""
+    out = np.empty(len(mesh.polygons), dtype=np.int32)
+    mesh.polygons.foreach_get("material_index", out)
+    return out
+
+
+def read_face_ints(mesh: "bpy.types.Mesh", name: str) -> I32 | None:
+    """An INT face attribute, or None when the mesh has none of that name/type."""
+    attribute = mesh.attributes.get(name)
+    if attribute is None or attribute.domain != 'FACE' or attribute.data_type != 'INT':
+        return None
+    out = np.empty(len(mesh.polygons), dtype=np.int32)
+    attribute.data.foreach_get("value", out)
+    return out
+
+
+def read_shape_keys(mesh: "bpy.types.Mesh") -> tuple[list[str], F32, list[int]]:
+    """Names, (K, V, 3) positions and relative-key index of every key block.
+
+    Index 0 is the reference (basis) key. Empty lists/arrays when the mesh has
+    no shape keys.
+    """
+    key = mesh.shape_keys
+    v_count = len(mesh.vertices)
+    if key is None or len(key.key_blocks) == 0:
+        return [], np.empty((0, v_count, 3), np.float32), []
+    blocks = key.key_blocks
+    names = [block.name for block in blocks]
+    lookup = {name: i for i, name in enumerate(names)}
+    relative = [lookup.get(block.relative_key.name, 0) for block in blocks]
+    data = np.empty((len(blocks), v_count * 3), dtype=np.float32)
+    for i, block in enumerate(blocks):
+        block.points.foreach_get("co", data[i])
+    return names, data.reshape(len(blocks), v_count, 3), relative
+
+
+def read_uv_map(mesh: "bpy.types.Mesh", name: str | None = None) -> F32 | None:
+    """(L, 2) float32 UVs per corner of the named (default: active) UV map."""
+    layers = mesh.uv_layers
+    layer = layers.get(name) if name else layers.active
+    if layer is None:
+        return None
+    out = np.empty(len(mesh.loops) * 2, dtype=np.float32)
+    if len(out):
+        layer.uv.foreach_get("vector", out)
+    return out.reshape(-1, 2)
+
+
+def read_point_colors(mesh: "bpy.types.Mesh", name: str) -> F32 | None:
+    """(V, 4) float32 RGBA of a point-domain colour attribute, or None."""
+    attribute = mesh.color_attributes.get(name)
+    if attribute is None or attribute.domain != 'POINT':
+        return None
+    out = np.empty(len(mesh.vertices) * 4, dtype=np.float32)
+    attribute.data.foreach_get("color", out)
+    return out.reshape(-1, 4)
+
+
+def read_vertex_groups(obj: "bpy.types.Object") -> tuple[list[str], list[npt.NDArray[np.int64]]]:
+    """Group names and, per group, the sorted vertex indices with weight > 0.
+
+    Blender has no bulk accessor for vertex-group weights (they are not in
+    `Mesh.attributes` and `MeshVertex.groups` has no `foreach_get`), so this
+    walks each vertex's group list once, O(V + memberships), and sorts the
+    result with numpy. Measured at ~1 us per vertex; a geometry-nodes
+    round trip (store each group as an attribute, read it back) was ~10x slower.
+    """
+    names = [group.name for group in obj.vertex_groups]
+    if not names:
+        return [], []
+    mesh = obj.data
+    pairs = [(g.group, v.index) for v in mesh.vertices for g in v.groups if g.weight > 0.0]
+    if not pairs:
+        return names, [np.empty(0, np.int64) for _ in names]
+    table = np.asarray(pairs, dtype=np.int64)
+    order = np.lexsort((table[:, 1], table[:, 0]))
+    table = table[order]
+    bounds = np.searchsorted(table[:, 0], np.arange(len(names) + 1))
+    return names, [table[bounds[i]:bounds[i + 1], 1] for i in range(len(names))]

@@ -1,0 +1,232 @@
+"""Importing an .nvf face model into Blender: one mesh object per file.
+
+The whole file is read and validated (io_nv3dmm) and every array to be put in
+Blender is computed (`nvf_mapping.plan_import`) before the first datablock is
+created; if anything still fails while building, every datablock created so
+far is removed, so a failed import leaves the scene as it was.
+
+The original file's bytes are kept on the mesh (`nvf_source`, a bytes ID
+property: it survives .blend save/reload, NUL bytes included) together with
+the import options, so that the exporter can write the parts the user did not
+edit back exactly as they were.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..io_nv3dmm import FaceModel, NvfError, read
+from . import mesh as mesh_builder
+from .nvf_mapping import (
+    BASIS_NAME, COLOR_ATTRIBUTE, PARTITION_ATTRIBUTE, PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL,
+    PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, ImportOptions, ImportPlan, NvfBridgeError,
+    plan_import, read_mtl_colors,
+)
+
+if TYPE_CHECKING:
+    import bpy
+
+MAGIC = b"NFAC"
+
+
+@dataclass
+class _Created:
+    """Datablocks made by one import, removed again if the import fails."""
+
+    objects: list[Any] = field(default_factory=list)
+    meshes: list[Any] = field(default_factory=list)
+    materials: list[Any] = field(default_factory=list)
+
+    def remove_all(self) -> None:
+        import bpy
+
+        for collection, items in ((bpy.data.objects, self.objects), (bpy.data.meshes, self.meshes),
+                                  (bpy.data.materials, self.materials)):
+            for item in reversed(items):
+                try:
+                    collection.remove(item)
+                except (ReferenceError, RuntimeError):
+                    pass  # already gone with its owner
+
+
+def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
+    """Reads and validates one .nvf file: (its bytes, the model).
+
+    Detects the format by the NFAC magic, not the extension. Raises
+    NvfBridgeError with a message for the user for anything unusable.
+    """
+    path = Path(filepath)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NvfBridgeError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if data[:4] != MAGIC:
+        raise NvfBridgeError(
+            f"{path.name} is not an NVIDIA 3DMM face model (it does not start with 'NFAC'; "
+            f"other formats also use the .nvf extension)")
+    try:
+        model = read(data)
+    except NvfError as exc:
+        raise NvfBridgeError(f"{path.name}: {exc}") from exc
+    return data, model
+
+
+def import_nvf(context: "bpy.types.Context", filepath: str | Path,
+               options: ImportOptions | None = None) -> "bpy.types.Object":
+    """Imports one .nvf file as a new mesh object, linked to the active collection,
+    selected and made active. Returns the object.
+
+    Raises NvfBridgeError (file unreadable, not an .nvf, invalid); the scene is
+    then unchanged.
+    """
+    options = options or ImportOptions()
+    if not options.scale > 0.0:
+        raise NvfBridgeError(f"the import scale must be positive, got {options.scale}")
+    path = Path(filepath)
+    data, model = load_model(path)
+    plan = plan_import(model, options)
+    colors = read_mtl_colors(path) if options.partitions and options.mtl_colors else {}
+    name = path.stem or "Face"
+    created = _Created()
+    try:
+        obj = _build(context, name, path.name, data, plan, options, colors, created)
+    except BaseException:
+        created.remove_all()
+        raise
+    _remember(Original(data=data, model=model, options=options, plan=plan))
+    return obj
+
+
+def _build(context: "bpy.types.Context", name: str, file_name: str, data: bytes, plan: ImportPlan,
+           options: ImportOptions, colors: dict[str, tuple[float, float, float]],
+           created: _Created) -> "bpy.types.Object":
+    import bpy
+
+    mesh = mesh_builder.build_mesh(name, plan.basis, plan.triangles)
+    created.meshes.append(mesh)
+    obj = bpy.data.objects.new(name, mesh)
+    created.objects.append(obj)
+
+    if plan.key_positions is not None:
+        mesh_builder.add_shape_keys(obj, plan.key_names, plan.key_positions,
+                                    basis_name=BASIS_NAME, slider_ranges=plan.slider_ranges)
+        mesh[PROP_EIGENVALUES] = plan.eigenvalues
+    if plan.groups:
+        mesh_builder.set_vertex_groups(obj, plan.groups)
+    for prop, values in plan.contour_props.items():
+        mesh[prop] = values
+    if plan.face_slots is not None and plan.face_partitions is not None:
+        materials = []
+        for material_name in plan.materials:
+            if material_name is None:
+                materials.append(None)
+                continue
+            material = bpy.data.materials.new(material_name)
+            created.materials.append(material)
+            material[PROP_MATERIAL] = material_name
+            _color_material(material, colors.get(material_name))
+            materials.append(material)
+        mesh_builder.set_materials(mesh, materials, plan.face_slots)
+        mesh_builder.set_face_ints(mesh, PARTITION_ATTRIBUTE, plan.face_partitions)
+    if plan.uv is not None:
+        mesh_builder.set_uv_map(mesh, UV_MAP_NAME, plan.uv)
+    if plan.colors is not None:
+        mesh_builder.set_point_colors(mesh, COLOR_ATTRIBUTE, plan.colors)
+
+    mesh[PROP_SOURCE] = data
+    mesh[PROP_SOURCE_NAME] = file_name
+    mesh[PROP_IMPORT] = options.as_dict()
+    mesh.shade_smooth()
+
+    collection = context.collection or context.scene.collection
+    collection.objects.link(obj)
+    view_layer = context.view_layer
+    if view_layer is not None:
+        for other in context.selected_objects:
+            other.select_set(False)
+        obj.select_set(True)
+        view_layer.objects.active = obj
+    return obj
+
+
+def _color_material(material: "bpy.types.Material", rgb: tuple[float, float, float] | None) -> None:
+    """Viewport and Principled BSDF base colour from the .mtl `Kd` (grey without one)."""
+    color = (*(rgb or (0.8, 0.8, 0.8)), 1.0)
+    material.diffuse_color = color
+    tree = material.node_tree
+    if tree is None:
+        try:
+            material.use_nodes = True
+        except (AttributeError, TypeError):
+            return
+        tree = material.node_tree
+    if tree is None:
+        return
+    for node in tree.nodes:
+        if node.type == 'BSDF_PRINCIPLED':
+            node.inputs["Base Color"].default_value = color
+            node.inputs["Roughness"].default_value = 0.55
+            break
+
+
+@dataclass
+class Original:
+    """The file an imported mesh came from: bytes, model, import options, and
+    what the import made of it (read-only arrays shared through a cache)."""
+
+    data: bytes
+    model: FaceModel
+    options: ImportOptions
+    plan: ImportPlan
+
+
+#: Parsed originals by (length, CRC-32, options): exporting the same import
+#: again skips re-reading the file and recomputing the import plan.
+_ORIGINALS: "OrderedDict[tuple[int, int, tuple[Any, ...]], Original]" = OrderedDict()
+_ORIGINALS_KEPT = 4
+
+
+def _remember(original: Original) -> None:
+    key = (len(original.data), zlib.crc32(original.data), tuple(sorted(original.options.as_dict().items())))
+    _ORIGINALS[key] = original
+    _ORIGINALS.move_to_end(key)
+    while len(_ORIGINALS) > _ORIGINALS_KEPT:
+        _ORIGINALS.popitem(last=False)
+
+
+def model_of(mesh: "bpy.types.Mesh") -> Original | None:
+    """The original file kept on an imported mesh, or None for any other mesh.
+
+    Raises NvfBridgeError if the kept bytes no longer read (a damaged property).
+    """
+    value = mesh.get(PROP_SOURCE)
+    if not isinstance(value, (bytes, bytearray)) or value[:4] != MAGIC:
+        return None
+    data = bytes(value)
+    options = ImportOptions.from_dict(mesh.get(PROP_IMPORT))
+    key = (len(data), zlib.crc32(data), tuple(sorted(options.as_dict().items())))
+    cached = _ORIGINALS.get(key)
+    if cached is not None and cached.data == data:
+        _ORIGINALS.move_to_end(key)
+        return cached
+    try:
+        model = read(data)
+    except NvfError as exc:
+        raise NvfBridgeError(f"the original .nvf kept on mesh '{mesh.name}' is damaged: {exc}") from exc
+    original = Original(data=data, model=model, options=options, plan=plan_import(model, options))
+    _remember(original)
+    return original
+
+
+def as_array(values: Any) -> np.ndarray[Any, Any]:
+    """An ID-property array (or list) as a numpy array."""
+    try:
+        return np.asarray(values.to_list() if hasattr(values, "to_list") else list(values))
+    except TypeError:
+        return np.asarray([])

@@ -1,0 +1,373 @@
+"""How an .nvf `FaceModel` maps onto Blender data, and back (no bpy here).
+
+Both directions share this module so that the exporter can recompute, from
+the original file kept on the mesh, exactly what the importer produced, and
+compare it with what is in Blender now: whatever still matches is written
+with the original values (byte-identical), whatever differs was edited.
+
+Naming convention (what the importer creates and the exporter reads):
+
+shape keys
+    ``Basis``: the mean shape (the reference key).
+    ``PCA.000``, ``PCA.001``, ...: one key per shape mode (``PCA.<number>``,
+    the number is the mode's index in the file and picks its eigenvalue).
+    Any other key: a named blend shape, the key's name is the shape's name.
+vertex groups
+    ``IBUG.031``: the vertices of iBUG-68 landmark 31 (1-based, as in the file).
+    ``NVLM.031``: the vertices of NVIDIA 126-point landmark 31.
+    ``MCTR.R.00``, ``MCTR.L.00``, ...: the model's right / left face contour,
+    one group per contour point, in contour order (ear to chin).
+    ``PART.000.Face``: the vertices of partition 0 (named "Face"); the number
+    orders partitions on export, the text after it is the partition's name.
+materials
+    One slot per distinct partition material; a material's .nvf name is its
+    ``nvf_material`` property (kept when Blender adds a ".001" suffix), else
+    its Blender name. An empty slot means "no material".
+
+Coordinates: NVIDIA's space is centimetres, +Y up, +Z out of the nose.
+With the default options a point maps to Blender as (x, y, z) -> (x, -z, y) *
+0.01 (metres, +Z up, the face looking down -Y, Blender's front view); a
+proper rotation, so triangle winding (counter-clockwise from outside) is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..io_nv3dmm import FaceModel, LandmarkSet
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+BASIS_NAME = "Basis"
+MODE_KEY = "PCA.{:03d}"
+MODE_KEY_PATTERN = re.compile(r"^PCA\.(\d+)$")
+IBUG_GROUP = "IBUG.{:03d}"
+NVLM_GROUP = "NVLM.{:03d}"
+LANDMARK_GROUP_PATTERN = re.compile(r"^(IBUG|NVLM)\.(\d+)$")
+CONTOUR_GROUP = "MCTR.{side}.{:02d}"
+CONTOUR_GROUP_PATTERN = re.compile(r"^MCTR\.([RL])\.(\d+)$")
+PARTITION_GROUP_PATTERN = re.compile(r"^PART\.(?:(\d+)(?:\.(.*))?|(.+))$")
+UV_MAP_NAME = "UVMap"
+COLOR_ATTRIBUTE = "nvf_color"
+PARTITION_ATTRIBUTE = "nvf_partition"
+
+#: Custom properties on the Mesh (ID properties survive .blend save/reload).
+PROP_SOURCE = "nvf_source"              # the original file's bytes
+PROP_SOURCE_NAME = "nvf_source_name"    # its file name, for messages
+PROP_IMPORT = "nvf_import"              # the ImportOptions used (a group)
+PROP_EIGENVALUES = "nvf_eigenvalues"    # float per shape mode
+PROP_CONTOURS = {                       # landmark-number contours of IBUG / NVLM
+    ("IBUG", "R"): "nvf_ibug_right_contour", ("IBUG", "L"): "nvf_ibug_left_contour",
+    ("NVLM", "R"): "nvf_nvlm_right_contour", ("NVLM", "L"): "nvf_nvlm_left_contour",
+}
+#: Custom property on a Material: its name in the .nvf file.
+PROP_MATERIAL = "nvf_material"
+
+MODE_SLIDER = (-10.0, 10.0)
+BLEND_SLIDER = (0.0, 1.0)
+
+#: Blender names hold at most 63 bytes of UTF-8.
+_MAX_NAME_BYTES = 63
+
+
+class NvfBridgeError(Exception):
+    """A Blender-side problem importing or exporting .nvf (message is for the user)."""
+
+
+@dataclass
+class ImportOptions:
+    """What `import_nvf` creates and how it converts coordinates.
+
+    scale: centimetres -> Blender units (0.01: metres). convert_axes: +Y up ->
+    +Z up ((x, y, z) -> (x, -z, y)). The other flags switch parts off; a part
+    that was not imported is carried over unchanged from the original file on
+    export.
+    """
+
+    scale: float = 0.01
+    convert_axes: bool = True
+    shape_keys: bool = True
+    landmarks: bool = True
+    partitions: bool = True
+    mtl_colors: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"scale": float(self.scale), "convert_axes": bool(self.convert_axes),
+                "shape_keys": bool(self.shape_keys), "landmarks": bool(self.landmarks),
+                "partitions": bool(self.partitions), "mtl_colors": bool(self.mtl_colors)}
+
+    @classmethod
+    def from_dict(cls, values: Any) -> "ImportOptions":
+        defaults = cls()
+        def get(key: str, default: Any) -> Any:
+            try:
+                return values[key]
+            except (KeyError, TypeError, IndexError):
+                return default
+        return cls(scale=float(get("scale", defaults.scale)),
+                   convert_axes=bool(get("convert_axes", defaults.convert_axes)),
+                   shape_keys=bool(get("shape_keys", True)), landmarks=bool(get("landmarks", True)),
+                   partitions=bool(get("partitions", True)), mtl_colors=bool(get("mtl_colors", True)))
+
+
+# --- coordinates ----------------------------------------------------------------
+
+
+def to_blender(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
+    """NVIDIA model space -> Blender, float32; works on (..., 3) arrays.
+
+    The axis swap and sign are exact; only the scale rounds, the same way every
+    time, so import and the exporter's comparison agree bit for bit.
+    """
+    p = np.asarray(points, dtype=np.float32)
+    if convert_axes:
+        out = p[..., [0, 2, 1]]
+        out *= np.array([scale, -scale, scale], dtype=np.float32)
+    else:
+        out = p * np.float32(scale)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def to_nvf(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
+    """Blender -> NVIDIA model space (the exact inverse map, computed in float64)."""
+    p = np.asarray(points, dtype=np.float64)
+    if convert_axes:
+        out = p[..., [0, 2, 1]] * np.array([1.0, 1.0, -1.0])
+    else:
+        out = p.copy()
+    out /= float(np.float32(scale))
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# --- names ----------------------------------------------------------------------
+
+
+def blender_name(name: str) -> str:
+    """`name` as Blender stores it: at most 63 bytes of UTF-8, cut on a character."""
+    data = name.encode("utf-8")
+    if len(data) <= _MAX_NAME_BYTES:
+        return name
+    return data[:_MAX_NAME_BYTES].decode("utf-8", errors="ignore")
+
+
+def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
+    """Blender-style de-duplication ("x", "x.001", ...) of names in order."""
+    used = set(taken or ())
+    result: list[str] = []
+    for name in names:
+        base = blender_name(name)
+        candidate = base
+        number = 0
+        while candidate in used:
+            number += 1
+            suffix = f".{number:03d}"
+            candidate = blender_name(base[:max(0, _MAX_NAME_BYTES - len(suffix))]) + suffix
+            if len(candidate.encode("utf-8")) > _MAX_NAME_BYTES:
+                candidate = base.encode("utf-8")[:_MAX_NAME_BYTES - len(suffix)].decode(
+                    "utf-8", errors="ignore") + suffix
+        used.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def blend_shape_key_name(name: str, index: int) -> str:
+    """The shape-key name of blend shape `index`; collisions with the convention get a prefix."""
+    if not name:
+        return f"BLND.{index:03d}"
+    if MODE_KEY_PATTERN.match(name) or name == BASIS_NAME:
+        return f"BLND.{name}"
+    return name
+
+
+def partition_label(index: int, name: str | None, material: str | None) -> str:
+    label = name if name else (material or "")
+    return f"PART.{index:03d}.{label}" if label else f"PART.{index:03d}"
+
+
+def material_nvf_name(material: Any) -> str | None:
+    """The .nvf material name of a Blender material (None for an empty slot)."""
+    if material is None:
+        return None
+    original = material.get(PROP_MATERIAL)
+    name = str(material.name)
+    if isinstance(original, str) and original:
+        stored = blender_name(original)
+        # Blender appends ".001" when the name is taken (truncating a long one).
+        base = re.sub(r"\.\d{3}$", "", name)
+        if name == stored or base == stored or (base and len(name.encode("utf-8")) >= 60
+                                                 and stored.startswith(base)):
+            return original
+    return name
+
+
+# --- what the importer creates ---------------------------------------------------
+
+
+@dataclass
+class ImportPlan:
+    """Everything `import_nvf` puts into Blender for one model, as arrays (no bpy).
+
+    Positions are Blender-space float32. Group/key names are the names Blender
+    will hold (truncated and de-duplicated the way Blender does it).
+    """
+
+    basis: F32
+    triangles: I32
+    key_names: list[str] = field(default_factory=list)
+    key_positions: F32 | None = None
+    key_sources: list[tuple[str, int]] = field(default_factory=list)   # ("mode"|"blend", index)
+    slider_ranges: list[tuple[float, float]] = field(default_factory=list)
+    eigenvalues: list[float] = field(default_factory=list)
+    groups: list[tuple[str, I64]] = field(default_factory=list)
+    contour_props: dict[str, list[int]] = field(default_factory=dict)
+    materials: list[str | None] = field(default_factory=list)
+    face_slots: I32 | None = None
+    face_partitions: I32 | None = None
+    uv: F32 | None = None
+    colors: F32 | None = None
+
+
+def _landmark_groups(prefix: str, template: str, marks: LandmarkSet) -> list[tuple[str, I64]]:
+    pairs = np.asarray(marks.pairs, dtype=np.int64).reshape(-1, 2)
+    if pairs.size == 0:
+        return []
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
+    ordered = pairs[order]
+    numbers, starts = np.unique(ordered[:, 0], return_index=True)
+    bounds = np.r_[starts, ordered.shape[0]]
+    groups = []
+    for i, number in enumerate(numbers.tolist()):
+        vertices = np.unique(ordered[bounds[i]:bounds[i + 1], 1])
+        groups.append((template.format(number), vertices))
+    return groups
+
+
+def face_partition_numbers(model: FaceModel) -> I32:
+    """The partition (list position) of every triangle, -1 where none; the first
+    partition listed wins where partitions overlap."""
+    result = np.full(model.triangle_count, -1, dtype=np.int32)
+    for i in reversed(range(len(model.partitions or []))):
+        part = (model.partitions or [])[i]
+        result[part.face_start:part.face_start + part.face_count] = i
+    return result
+
+
+def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
+    """What importing `model` with `options` creates (pure numpy; validates nothing bpy-related)."""
+    scale, axes = options.scale, options.convert_axes
+    shape = model.shape
+    mean = np.asarray(shape.mean, dtype=np.float32)
+    plan = ImportPlan(basis=to_blender(mean, scale, axes),
+                      triangles=np.ascontiguousarray(shape.triangles, dtype=np.int32).reshape(-1, 3))
+    v_count = mean.shape[0]
+
+    if options.shape_keys:
+        names: list[str] = []
+        sources: list[tuple[str, int]] = []
+        ranges: list[tuple[float, float]] = []
+        blocks = []
+        if model.mode_count:
+            names += [MODE_KEY.format(i) for i in range(model.mode_count)]
+            sources += [("mode", i) for i in range(model.mode_count)]
+            ranges += [MODE_SLIDER] * model.mode_count
+            blocks.append(np.asarray(shape.modes, dtype=np.float32))
+        blend = model.blend_shapes
+        if blend is not None and len(blend.names):
+            names += [blend_shape_key_name(n, i) for i, n in enumerate(blend.names)]
+            sources += [("blend", i) for i in range(len(blend.names))]
+            ranges += [BLEND_SLIDER] * len(blend.names)
+            blocks.append(np.asarray(blend.deltas, dtype=np.float32))
+        plan.key_names = unique_names(names, {BASIS_NAME})
+        plan.key_sources = sources
+        plan.slider_ranges = ranges
+        if blocks:
+            deltas = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+            plan.key_positions = to_blender(deltas + mean, scale, axes)
+        else:
+            plan.key_positions = np.empty((0, v_count, 3), np.float32)
+        plan.eigenvalues = np.asarray(shape.eigenvalues, dtype=np.float64).tolist()
+
+    groups: list[tuple[str, I64]] = []
+    if options.landmarks:
+        for prefix, template, marks in (("IBUG", IBUG_GROUP, model.ibug), ("NVLM", NVLM_GROUP, model.nvlm)):
+            if marks is None:
+                continue
+            groups += _landmark_groups(prefix, template, marks)
+            for side, contour in (("R", marks.right_contour), ("L", marks.left_contour)):
+                if contour is not None:
+                    plan.contour_props[PROP_CONTOURS[(prefix, side)]] = np.asarray(
+                        contour, dtype=np.int64).tolist()
+        contours = model.model_contours
+        if contours is not None:
+            for side, values in (("R", contours.right), ("L", contours.left)):
+                if values is None:
+                    continue
+                for i, vertex in enumerate(np.asarray(values, dtype=np.int64).tolist()):
+                    groups.append((CONTOUR_GROUP.format(i, side=side), np.array([vertex], np.int64)))
+
+    if options.partitions and model.partitions:
+        parts = model.partitions
+        plan.face_partitions = face_partition_numbers(model)
+        tris = plan.triangles
+        for i, part in enumerate(parts):
+            run = tris[part.face_start:part.face_start + part.face_count]
+            groups.append((partition_label(i, part.name, part.material), np.unique(run).astype(np.int64)))
+        distinct: list[str] = []
+        for part in parts:
+            if part.material and part.material not in distinct:
+                distinct.append(part.material)
+        part_slot = np.array([distinct.index(p.material) if p.material else len(distinct) for p in parts]
+                             + [len(distinct)], dtype=np.int32)
+        slots = part_slot[plan.face_partitions]          # -1 -> the trailing "none" slot
+        plan.materials = list(distinct)
+        if bool(np.any(slots == len(distinct))):
+            plan.materials.append(None)
+        plan.face_slots = np.ascontiguousarray(slots, dtype=np.int32)
+
+    names_only = unique_names([g[0] for g in groups])
+    plan.groups = [(n, g[1]) for n, g in zip(names_only, groups)]
+
+    if model.texcoords is not None:
+        plan.uv = np.ascontiguousarray(model.texcoords, dtype=np.float32).reshape(-1, 2)
+    if model.color is not None:
+        plan.colors = np.ascontiguousarray(model.color.mean, dtype=np.float32).reshape(-1, 3)
+    return plan
+
+
+# --- the .mtl companion -------------------------------------------------------------
+
+
+def read_mtl_colors(nvf_path: str | Path) -> dict[str, tuple[float, float, float]]:
+    """`Kd` colours by material name from the .mtl with the .nvf's base name (if any).
+
+    A missing file gives {}; unreadable lines are skipped (the .mtl is a hint,
+    never a reason to fail an import).
+    """
+    path = Path(nvf_path).with_suffix(".mtl")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    colors: dict[str, tuple[float, float, float]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "newmtl" and len(parts) >= 2:
+            current = line.strip()[len("newmtl"):].strip()
+        elif parts[0] == "Kd" and current is not None and len(parts) >= 4:
+            try:
+                rgb = tuple(min(1.0, max(0.0, float(v))) for v in parts[1:4])
+            except ValueError:
+                continue
+            colors[current] = (rgb[0], rgb[1], rgb[2])
+    return colors
