@@ -193,6 +193,16 @@ class AssetReport:
         lines.append(f"Download the files from {ASSET_SOURCE_HINT} into that folder.")
         return " ".join(lines)
 
+    def __str__(self) -> str:
+        """One line per file, then the summary (what the command line prints)."""
+        lines = [f"3DDFA-V3 assets in {self.folder}:"]
+        for status in self.files.values():
+            detail = f" ({status.reason})" if status.reason else ""
+            size = f", {_human_size(status.size)}" if status.size else ""
+            lines.append(f"  {status.state:9s} {status.name}{size}{detail}")
+        lines.append(self.message)
+        return "\n".join(lines)
+
     def raise_unless_ok_for(self, backbone: str, detector: bool = True) -> None:
         """Raise AssetError with the report's message unless `backbone` can run."""
         if not self.ok_for(backbone, detector):
