@@ -10,13 +10,17 @@ bulk accessor (see there).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    import bpy
+# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
+# make plain attribute access fail type checking; bpy values are `Any` here.
+MeshT = Any
+ObjectT = Any
+ContextT = Any
+MaterialT = Any
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -32,7 +36,7 @@ def _f32(values: npt.ArrayLike, columns: int | None = None) -> F32:
     return array
 
 
-def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) -> "bpy.types.Mesh":
+def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) -> MeshT:
     """A new Mesh datablock from (V, 3) positions and (T, 3) triangles (0-based).
 
     Uses the generic attribute fast paths (`position`, `.corner_vert`): about
@@ -49,7 +53,7 @@ def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) ->
     v_count, t_count = coords.shape[0], tris.shape[0]
     if t_count and (int(tris.min()) < 0 or int(tris.max()) >= v_count):
         raise ValueError(f"triangle indices must lie in 0..{v_count - 1}")
-    mesh = bpy.data.meshes.new(name)
+    mesh: MeshT = bpy.data.meshes.new(name)
     try:
         mesh.vertices.add(v_count)
         mesh.loops.add(3 * t_count)
@@ -66,7 +70,7 @@ def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) ->
     return mesh
 
 
-def add_shape_keys(obj_or_mesh: "bpy.types.Object | bpy.types.Mesh", names: Sequence[str],
+def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
                    positions: npt.ArrayLike, basis_name: str = "Basis",
                    slider_ranges: Sequence[tuple[float, float]] | None = None) -> list[str]:
     """Adds a basis key (the mesh's current positions) and one key per name.
@@ -78,7 +82,7 @@ def add_shape_keys(obj_or_mesh: "bpy.types.Object | bpy.types.Mesh", names: Sequ
     """
     import bpy
 
-    mesh = obj_or_mesh.data if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
+    mesh: MeshT = obj_or_mesh.data if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
     data = _f32(positions)
     v_count = len(mesh.vertices)
     if data.ndim != 3 or data.shape[0] != len(names) or data.shape[1:] != (v_count, 3):
@@ -87,7 +91,7 @@ def add_shape_keys(obj_or_mesh: "bpy.types.Object | bpy.types.Mesh", names: Sequ
         raise ValueError("one slider range per shape key is needed")
     # Mesh has no shape_key_add; the Object API is the only creator, so a
     # throwaway object carries the calls when we were given a bare mesh.
-    holder = obj_or_mesh if isinstance(obj_or_mesh, bpy.types.Object) else None
+    holder: ObjectT = obj_or_mesh if isinstance(obj_or_mesh, bpy.types.Object) else None
     temporary = holder is None
     if holder is None:
         holder = bpy.data.objects.new("__nvf_shape_key_holder", mesh)
@@ -114,7 +118,7 @@ def add_shape_keys(obj_or_mesh: "bpy.types.Object | bpy.types.Mesh", names: Sequ
     return given
 
 
-def set_vertex_groups(obj: "bpy.types.Object", groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
+def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
                       weight: float = 1.0) -> list[str]:
     """Creates one vertex group per (name, vertex indices), all with `weight`.
 
@@ -133,7 +137,7 @@ def set_vertex_groups(obj: "bpy.types.Object", groups: Mapping[str, npt.ArrayLik
     return given
 
 
-def set_uv_map(mesh: "bpy.types.Mesh", name: str, uv: npt.ArrayLike) -> None:
+def set_uv_map(mesh: MeshT, name: str, uv: npt.ArrayLike) -> None:
     """A UV map from per-vertex (V, 2) coordinates (spread to every corner)."""
     coords = _f32(uv, 2)
     if coords.shape[0] != len(mesh.vertices):
@@ -143,7 +147,7 @@ def set_uv_map(mesh: "bpy.types.Mesh", name: str, uv: npt.ArrayLike) -> None:
     layer.uv.foreach_set("vector", np.ascontiguousarray(coords[corners]).ravel())
 
 
-def set_point_colors(mesh: "bpy.types.Mesh", name: str, colors: npt.ArrayLike) -> None:
+def set_point_colors(mesh: MeshT, name: str, colors: npt.ArrayLike) -> None:
     """A float colour attribute on points from (V, 3) RGB or (V, 4) RGBA values."""
     values = np.asarray(colors, dtype=np.float32)
     if values.ndim != 2 or values.shape[0] != len(mesh.vertices) or values.shape[1] not in (3, 4):
@@ -154,14 +158,14 @@ def set_point_colors(mesh: "bpy.types.Mesh", name: str, colors: npt.ArrayLike) -
     attribute.data.foreach_set("color", np.ascontiguousarray(values).ravel())
 
 
-def set_face_ints(mesh: "bpy.types.Mesh", name: str, values: npt.ArrayLike) -> None:
+def set_face_ints(mesh: MeshT, name: str, values: npt.ArrayLike) -> None:
     """An INT attribute on faces (one value per polygon)."""
     data = np.ascontiguousarray(values, dtype=np.int32).ravel()
     attribute = mesh.attributes.new(name=name, type='INT', domain='FACE')
     attribute.data.foreach_set("value", data)
 
 
-def set_materials(mesh: "bpy.types.Mesh", materials: Sequence["bpy.types.Material | None"],
+def set_materials(mesh: MeshT, materials: Sequence[MaterialT | None],
                   face_slots: npt.ArrayLike) -> None:
     """Material slots in order (None = an empty slot) and each face's slot index."""
     for material in materials:
@@ -172,14 +176,14 @@ def set_materials(mesh: "bpy.types.Mesh", materials: Sequence["bpy.types.Materia
 # --- readers (export) ---------------------------------------------------------
 
 
-def read_positions(mesh: "bpy.types.Mesh") -> F32:
+def read_positions(mesh: MeshT) -> F32:
     """(V, 3) float32 vertex positions."""
     out = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
     mesh.attributes["position"].data.foreach_get("vector", out)
     return out.reshape(-1, 3)
 
 
-def read_corner_vertices(mesh: "bpy.types.Mesh") -> I32:
+def read_corner_vertices(mesh: MeshT) -> I32:
     """(L,) int32 vertex index of every face corner (loop)."""
     out = np.empty(len(mesh.loops), dtype=np.int32)
     if len(out):
@@ -187,7 +191,7 @@ def read_corner_vertices(mesh: "bpy.types.Mesh") -> I32:
     return out
 
 
-def read_face_sizes(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
+def read_face_sizes(mesh: MeshT) -> tuple[I32, I32]:
     """(loop_start, loop_total) per polygon, int32."""
     count = len(mesh.polygons)
     starts = np.empty(count, dtype=np.int32)
@@ -197,7 +201,7 @@ def read_face_sizes(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
     return starts, totals
 
 
-def read_triangles(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
+def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
     """Triangles (T, 3) int32 and the polygon each came from (T,), winding kept.
 
     A mesh made only of triangles is read straight from its corners (the
@@ -219,14 +223,14 @@ def read_triangles(mesh: "bpy.types.Mesh") -> tuple[I32, I32]:
     return tris.reshape(-1, 3), polys
 
 
-def read_material_indices(mesh: "bpy.types.Mesh") -> I32:
+def read_material_indices(mesh: MeshT) -> I32:
     """(P,) int32 material slot index per polygon."""
     out = np.empty(len(mesh.polygons), dtype=np.int32)
     mesh.polygons.foreach_get("material_index", out)
     return out
 
 
-def read_face_ints(mesh: "bpy.types.Mesh", name: str) -> I32 | None:
+def read_face_ints(mesh: MeshT, name: str) -> I32 | None:
     """An INT face attribute, or None when the mesh has none of that name/type."""
     attribute = mesh.attributes.get(name)
     if attribute is None or attribute.domain != 'FACE' or attribute.data_type != 'INT':
@@ -236,7 +240,7 @@ def read_face_ints(mesh: "bpy.types.Mesh", name: str) -> I32 | None:
     return out
 
 
-def read_shape_keys(mesh: "bpy.types.Mesh") -> tuple[list[str], F32, list[int]]:
+def read_shape_keys(mesh: MeshT) -> tuple[list[str], F32, list[int]]:
     """Names, (K, V, 3) positions and relative-key index of every key block.
 
     Index 0 is the reference (basis) key. Empty lists/arrays when the mesh has
@@ -256,7 +260,7 @@ def read_shape_keys(mesh: "bpy.types.Mesh") -> tuple[list[str], F32, list[int]]:
     return names, data.reshape(len(blocks), v_count, 3), relative
 
 
-def read_uv_map(mesh: "bpy.types.Mesh", name: str | None = None) -> F32 | None:
+def read_uv_map(mesh: MeshT, name: str | None = None) -> F32 | None:
     """(L, 2) float32 UVs per corner of the named (default: active) UV map."""
     layers = mesh.uv_layers
     layer = layers.get(name) if name else layers.active
@@ -268,7 +272,7 @@ def read_uv_map(mesh: "bpy.types.Mesh", name: str | None = None) -> F32 | None:
     return out.reshape(-1, 2)
 
 
-def read_point_colors(mesh: "bpy.types.Mesh", name: str) -> F32 | None:
+def read_point_colors(mesh: MeshT, name: str) -> F32 | None:
     """(V, 4) float32 RGBA of a point-domain colour attribute, or None."""
     attribute = mesh.color_attributes.get(name)
     if attribute is None or attribute.domain != 'POINT':
@@ -278,7 +282,7 @@ def read_point_colors(mesh: "bpy.types.Mesh", name: str) -> F32 | None:
     return out.reshape(-1, 4)
 
 
-def read_vertex_groups(obj: "bpy.types.Object") -> tuple[list[str], list[npt.NDArray[np.int64]]]:
+def read_vertex_groups(obj: ObjectT) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
     """Group names and, per group, the sorted vertex indices with weight > 0.
 
     Blender has no bulk accessor for vertex-group weights (they are not in

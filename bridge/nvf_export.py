@@ -24,7 +24,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -42,8 +42,12 @@ from .nvf_mapping import (
     to_nvf,
 )
 
-if TYPE_CHECKING:
-    import bpy
+# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
+# make plain attribute access fail type checking; bpy values are `Any` here.
+MeshT = Any
+ObjectT = Any
+ContextT = Any
+MaterialT = Any
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -70,7 +74,7 @@ class ExportOptions:
     apply_transform: bool = True
 
 
-def export_nvf(target: "bpy.types.Context | bpy.types.Object | None", filepath: str | Path,
+def export_nvf(target: ContextT | ObjectT | None, filepath: str | Path,
                options: ExportOptions | None = None) -> list[str]:
     """Writes the active (or given) mesh object as an .nvf file; returns warnings.
 
@@ -95,7 +99,7 @@ class ExportResult:
     unchanged: bool
 
 
-def _resolve_object(target: Any) -> "bpy.types.Object":
+def _resolve_object(target: Any) -> ObjectT:
     import bpy
 
     obj = target
@@ -138,7 +142,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class _Exporter:
-    def __init__(self, obj: "bpy.types.Object", options: ExportOptions) -> None:
+    def __init__(self, obj: ObjectT, options: ExportOptions) -> None:
         self.obj = obj
         self.mesh = obj.data
         self.options = options
@@ -422,13 +426,13 @@ class _Exporter:
                      else np.full(t_count, -1, np.int32))
 
         # Partition groups ordered by their number (unnumbered ones after, in group order).
-        parsed = []
-        for order, (name, members) in enumerate(part_groups):
-            match = PARTITION_GROUP_PATTERN.match(name)
+        parsed: list[tuple[int, int, int | None, str | None, I64]] = []
+        for position, (group_name, members) in enumerate(part_groups):
+            match = PARTITION_GROUP_PATTERN.match(group_name)
             assert match is not None
             number = int(match.group(1)) if match.group(1) is not None else None
             label = match.group(2) if match.group(1) is not None else match.group(3)
-            parsed.append((number if number is not None else 1 << 40, order, number, label or None, members))
+            parsed.append((number if number is not None else 1 << 40, position, number, label or None, members))
         parsed.sort(key=lambda p: (p[0], p[1]))
         g_count = len(parsed)
         chosen = np.full(t_count, g_count, dtype=np.int64)     # g_count = no group
@@ -455,9 +459,9 @@ class _Exporter:
                 chosen = np.where(ok, preferred, chosen)
         if g_count == 0 and slot_count == 0:
             return tris.astype(np.uint16), None
-        key = chosen * (slot_count + 1) + np.where(tri_slots < 0, slot_count, tri_slots)
-        order = np.argsort(key, kind="stable")
-        sorted_key = key[order]
+        run_key = chosen * (slot_count + 1) + np.where(tri_slots < 0, slot_count, tri_slots)
+        order = np.argsort(run_key, kind="stable")
+        sorted_key = run_key[order]
         starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
         counts = np.diff(np.r_[starts, t_count])
         result: list[Partition] = []
@@ -467,6 +471,7 @@ class _Exporter:
             g, slot = divmod(k, slot_count + 1)
             material = slot_names[slot] if slot < slot_count else None
             smoothing = -1
+            name: str | None
             if g < g_count:
                 number, name = parsed[g][2], parsed[g][3]
                 if number is not None and original_parts is not None and number < len(original_parts):
@@ -594,7 +599,7 @@ def _check_manifold(triangles: npt.NDArray[Any], name: str) -> None:
             f"Find them with Select > Select All by Trait > Non Manifold")
 
 
-def build_export(obj: "bpy.types.Object", options: ExportOptions | None = None) -> ExportResult:
+def build_export(obj: ObjectT, options: ExportOptions | None = None) -> ExportResult:
     """The .nvf bytes for a mesh object, with warnings (nothing is written)."""
     obj = _resolve_object(obj)
     return _Exporter(obj, options or ExportOptions()).build()

@@ -17,7 +17,7 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -29,8 +29,12 @@ from .nvf_mapping import (
     plan_import, read_mtl_colors,
 )
 
-if TYPE_CHECKING:
-    import bpy
+# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
+# make plain attribute access fail type checking; bpy values are `Any` here.
+MeshT = Any
+ObjectT = Any
+ContextT = Any
+MaterialT = Any
 
 MAGIC = b"NFAC"
 
@@ -77,8 +81,8 @@ def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
     return data, model
 
 
-def import_nvf(context: "bpy.types.Context", filepath: str | Path,
-               options: ImportOptions | None = None) -> "bpy.types.Object":
+def import_nvf(context: ContextT, filepath: str | Path,
+               options: ImportOptions | None = None) -> ObjectT:
     """Imports one .nvf file as a new mesh object, linked to the active collection,
     selected and made active. Returns the object.
 
@@ -103,9 +107,9 @@ def import_nvf(context: "bpy.types.Context", filepath: str | Path,
     return obj
 
 
-def _build(context: "bpy.types.Context", name: str, file_name: str, data: bytes, plan: ImportPlan,
+def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: ImportPlan,
            options: ImportOptions, colors: dict[str, tuple[float, float, float]],
-           created: _Created) -> "bpy.types.Object":
+           created: _Created) -> ObjectT:
     import bpy
 
     mesh = mesh_builder.build_mesh(name, plan.basis, plan.triangles)
@@ -122,7 +126,7 @@ def _build(context: "bpy.types.Context", name: str, file_name: str, data: bytes,
     for prop, values in plan.contour_props.items():
         mesh[prop] = values
     if plan.face_slots is not None and plan.face_partitions is not None:
-        materials = []
+        materials: list[MaterialT | None] = []
         for material_name in plan.materials:
             if material_name is None:
                 materials.append(None)
@@ -155,7 +159,7 @@ def _build(context: "bpy.types.Context", name: str, file_name: str, data: bytes,
     return obj
 
 
-def _color_material(material: "bpy.types.Material", rgb: tuple[float, float, float] | None) -> None:
+def _color_material(material: MaterialT, rgb: tuple[float, float, float] | None) -> None:
     """Viewport and Principled BSDF base colour from the .mtl `Kd` (grey without one)."""
     color = (*(rgb or (0.8, 0.8, 0.8)), 1.0)
     material.diffuse_color = color
@@ -200,7 +204,7 @@ def _remember(original: Original) -> None:
         _ORIGINALS.popitem(last=False)
 
 
-def model_of(mesh: "bpy.types.Mesh") -> Original | None:
+def model_of(mesh: MeshT) -> Original | None:
     """The original file kept on an imported mesh, or None for any other mesh.
 
     Raises NvfBridgeError if the kept bytes no longer read (a damaged property).

@@ -1,0 +1,219 @@
+"""File > Import / Export > NVIDIA 3DMM (.nvf), and drag-and-drop of .nvf files.
+
+Thin: each operator turns its properties into `ImportOptions` /
+`ExportOptions` and calls `bridge.nvf_import.import_nvf` /
+`bridge.nvf_export.export_nvf`, the same functions a script can call. Warnings
+are collected and reported once at the end; failures are ERROR reports (in
+background mode an ERROR report makes the `bpy.ops` call raise RuntimeError).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import bpy
+from bpy.props import BoolProperty, CollectionProperty, FloatProperty, StringProperty
+from bpy.types import Context, Event, FileHandler, Operator, OperatorFileListElement
+from bpy_extras.io_utils import ExportHelper, ImportHelper
+
+from ..bridge.nvf_export import ExportOptions, export_nvf
+from ..bridge.nvf_import import import_nvf
+from ..bridge.nvf_mapping import ImportOptions, NvfBridgeError
+from ..io_nv3dmm import NvfError
+
+OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+
+
+class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
+    """Import NVIDIA 3DMM face models (.nvf, Maxine AR SDK): mean mesh, PCA modes and blend shapes as
+    shape keys, landmarks as vertex groups, partitions as materials"""
+
+    bl_idname = "import_scene.nvf"
+    bl_label = "Import NVIDIA 3DMM (.nvf)"
+    bl_options = {'REGISTER', 'UNDO', 'PRESET'}
+
+    filename_ext = ".nvf"
+    filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+    files: CollectionProperty(  # type: ignore[valid-type]
+        type=OperatorFileListElement, options={'HIDDEN', 'SKIP_SAVE'})
+    directory: StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
+
+    scale: FloatProperty(  # type: ignore[valid-type]
+        name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
+        description="Blender units per centimetre of the model (0.01: metres)")
+    convert_axes: BoolProperty(  # type: ignore[valid-type]
+        name="Y Up to Z Up", default=True,
+        description="Turn NVIDIA's +Y-up space into Blender's +Z-up: (x, y, z) -> (x, -z, y)")
+    shape_keys: BoolProperty(  # type: ignore[valid-type]
+        name="Shape Keys", default=True,
+        description="PCA modes (PCA.000 ...) and named blend shapes as shape keys")
+    landmarks: BoolProperty(  # type: ignore[valid-type]
+        name="Landmarks", default=True,
+        description="iBUG-68 and NVIDIA-126 landmarks and the face contours as vertex groups")
+    partitions: BoolProperty(  # type: ignore[valid-type]
+        name="Partitions", default=True,
+        description="Partitions as vertex groups and their materials as material slots")
+    mtl_colors: BoolProperty(  # type: ignore[valid-type]
+        name="Colours from .mtl", default=True,
+        description="Colour the materials from the .mtl file with the same name beside the .nvf")
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        header, body = layout.panel("NVF_import_transform", default_closed=False)
+        header.label(text="Transform")
+        if body is not None:
+            body.prop(self, "scale")
+            body.prop(self, "convert_axes")
+        header, body = layout.panel("NVF_import_include", default_closed=False)
+        header.label(text="Include")
+        if body is not None:
+            body.prop(self, "shape_keys")
+            body.prop(self, "landmarks")
+            body.prop(self, "partitions")
+            row = body.row()
+            row.enabled = self.partitions
+            row.prop(self, "mtl_colors")
+
+    def import_options(self) -> ImportOptions:
+        return ImportOptions(scale=self.scale, convert_axes=self.convert_axes, shape_keys=self.shape_keys,
+                             landmarks=self.landmarks, partitions=self.partitions,
+                             mtl_colors=self.mtl_colors)
+
+    def paths(self) -> list[str]:
+        names = [f.name for f in self.files if f.name]
+        if names and self.directory:
+            return [os.path.join(self.directory, name) for name in names]
+        filepath = str(getattr(self, "filepath", ""))
+        return [filepath] if filepath else []
+
+    def invoke(self, context: Context, event: Event) -> set[str]:  # type: ignore[override]
+        if self.directory and any(f.name for f in self.files):
+            # Dropped on the 3D View (FileHandler): show the options, then import.
+            return self.invoke_popup(context)
+        return ImportHelper.invoke(self, context, event)
+
+    def execute(self, context: Context) -> OperatorResult:
+        paths = self.paths()
+        if not paths:
+            self.report({'ERROR'}, "No .nvf file given")
+            return {'CANCELLED'}
+        options = self.import_options()
+        imported: list[str] = []
+        errors: list[str] = []
+        for path in paths:
+            try:
+                imported.append(import_nvf(context, path, options).name)
+            except (NvfBridgeError, NvfError, OSError) as error:
+                errors.append(str(error))
+        if imported:
+            self.report({'INFO'}, f"Imported {', '.join(imported)}")
+        if errors:
+            self.report({'ERROR'}, "Import failed: " + "; ".join(errors))
+        return {'FINISHED'} if imported else {'CANCELLED'}
+
+
+class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
+    """Export the active mesh as an NVIDIA 3DMM face model (.nvf)"""
+
+    bl_idname = "export_scene.nvf"
+    bl_label = "Export NVIDIA 3DMM (.nvf)"
+    bl_options = {'REGISTER', 'PRESET'}
+
+    filename_ext = ".nvf"
+    filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+
+    use_import_settings: BoolProperty(  # type: ignore[valid-type]
+        name="Use Import Settings", default=True,
+        description="For a mesh imported from .nvf, invert that import's scale and axes "
+                    "(Scale and Y Up below then apply to other meshes only)")
+    scale: FloatProperty(  # type: ignore[valid-type]
+        name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
+        description="Blender units per centimetre of the model (0.01: the mesh is in metres)")
+    convert_axes: BoolProperty(  # type: ignore[valid-type]
+        name="Z Up to Y Up", default=True,
+        description="Turn Blender's +Z-up space into NVIDIA's +Y-up: (x, y, z) -> (x, z, -y)")
+    apply_transform: BoolProperty(  # type: ignore[valid-type]
+        name="Apply Object Transform", default=True,
+        description="Bake the object's location, rotation and scale into the exported vertices")
+
+    def draw(self, context: Context) -> None:
+        layout: Any = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        header, body = layout.panel("NVF_export_transform", default_closed=False)
+        header.label(text="Transform")
+        if body is not None:
+            body.prop(self, "use_import_settings")
+            body.prop(self, "scale")
+            body.prop(self, "convert_axes")
+            body.prop(self, "apply_transform")
+
+    def invoke(self, context: Context, event: Event) -> set[str]:  # type: ignore[override]
+        obj = context.active_object
+        helper: Any = self
+        if obj is not None and not helper.filepath:
+            helper.filepath = bpy.path.clean_name(obj.name) + self.filename_ext
+        return ExportHelper.invoke(self, context, event)
+
+    def output_path(self) -> str:
+        return str(getattr(self, "filepath", ""))
+
+    def execute(self, context: Context) -> OperatorResult:
+        options = ExportOptions(use_import_settings=self.use_import_settings, scale=self.scale,
+                                convert_axes=self.convert_axes, apply_transform=self.apply_transform)
+        try:
+            warnings = export_nvf(context, self.output_path(), options)
+        except (NvfBridgeError, NvfError, OSError) as error:
+            self.report({'ERROR'}, f"Export failed: {error}")
+            return {'CANCELLED'}
+        if warnings:
+            self.report({'WARNING'}, " | ".join(warnings))
+        self.report({'INFO'}, f"Wrote {self.output_path()}")
+        return {'FINISHED'}
+
+
+class NVF_FH_import(FileHandler):
+    """Drop .nvf files on the 3D View to import them."""
+
+    bl_idname = "NVF_FH_import"
+    bl_label = "NVIDIA 3DMM face model"
+    bl_import_operator = "import_scene.nvf"
+    bl_export_operator = "export_scene.nvf"
+    bl_file_extensions = ".nvf"
+
+    @classmethod
+    def poll_drop(cls, context: Context | None) -> bool:
+        area = context.area if context is not None else None
+        return area is not None and area.type == 'VIEW_3D'
+
+
+def _menu_import_draw(self: Any, context: Context) -> None:
+    self.layout.operator(IMPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
+
+
+def _menu_export_draw(self: Any, context: Context) -> None:
+    self.layout.operator(EXPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
+
+
+# Menu draw functions receive the menu as `self`; the stubs type them without it.
+_menu_import: Any = _menu_import_draw
+_menu_export: Any = _menu_export_draw
+
+_CLASSES = (IMPORT_SCENE_OT_nvf, EXPORT_SCENE_OT_nvf, NVF_FH_import)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
+    bpy.types.TOPBAR_MT_file_export.append(_menu_export)
+
+
+def unregister() -> None:
+    bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
+    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
