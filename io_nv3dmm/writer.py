@@ -83,7 +83,8 @@ def _container(tag: str, where: str, children: Sequence[_Node], prefix: bytes = 
 
 
 def _raw(array: np.ndarray[Any, Any]) -> memoryview:
-    return memoryview(np.ascontiguousarray(array)).cast("B")  # type: ignore[arg-type]
+    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    return memoryview(flat)  # type: ignore[arg-type]
 
 
 # --- validation of arrays ---------------------------------------------------
