@@ -1,0 +1,203 @@
+"""3DDFA-V3 speed: per-stage and end-to-end time per photo, batch throughput.
+
+    .venv/bin/python benchmarks/bench_tddfa.py [--device auto|cpu|cuda] [--batch N]
+        [--assets DIR] [--backbone resnet50|mobilenetv3] [--photo FILE] [--tf32] [--repeat N]
+
+Prints, for the CPU and (when CUDA is available and --device is not cpu) the
+GPU: warm per-stage times for one photo (detection, landmarks x2, alignment,
+regression, face model + extras) and end to end; on the GPU also photos/s end
+to end (with detection) for a batch, and frames/s for batched regression +
+face model at B = 64/128/256 crops. Targets are printed next to the figures.
+
+Without --assets a synthetic assets folder (random weights of the real
+network layouts, a small synthetic face model) is written to a temporary
+folder: network timings are those of the real architectures; the face-model
+stage is cheaper than with the real 35,709-vertex model. With
+TDDFA_V3_FIXTURES set, its key lists and face model are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+from tddfa_v3 import preprocess as P  # noqa: E402
+from tddfa_v3.errors import NoFaceError  # noqa: E402
+from tddfa_v3.pipeline import Reconstructor, clear_cache  # noqa: E402
+
+CPU_TARGET_S = 1.0
+GPU_PHOTOS_TARGET = 100.0
+GPU_FRAMES_TARGET = 500.0
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(function: Callable[[], Any], device: torch.device, repeat: int) -> tuple[float, Any]:
+    """Median wall time of `repeat` warm runs (after one warm-up) and the last result."""
+    result = function()
+    _sync(device)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), result
+
+
+def _photo(args: argparse.Namespace) -> tuple[np.ndarray, str]:
+    if args.photo:
+        return P.load_photo(args.photo), args.photo
+    fixtures = os.environ.get("TDDFA_V3_FIXTURES")
+    if fixtures and (Path(fixtures) / "retinaface.npz").is_file():
+        with np.load(Path(fixtures) / "retinaface.npz") as data:
+            return np.ascontiguousarray(data["image_uint8"]), "the fixtures' 640x480 photo"
+    # A smooth 640x480 pattern with a bright oval where a face would be.
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float64)
+    oval = np.exp(-(((xx - 320) / 90) ** 2 + ((yy - 220) / 120) ** 2))
+    image = np.stack([90 + 140 * oval + 20 * np.sin(xx / 23), 70 + 110 * oval + 20 * np.cos(yy / 17),
+                      60 + 90 * oval + 10 * np.sin((xx + yy) / 31)], axis=2)
+    return np.clip(image, 0, 255).astype(np.uint8), "a generated 640x480 pattern"
+
+
+def _assets(args: argparse.Namespace, workdir: Path) -> tuple[str, str]:
+    if args.assets:
+        return args.assets, f"assets {args.assets}"
+    from tddfa_v3.synthetic_face import write_synthetic_assets
+
+    fixtures = os.environ.get("TDDFA_V3_FIXTURES") or None
+    if fixtures and not Path(fixtures).is_dir():
+        fixtures = None
+    folder = workdir / "assets"
+    write_synthetic_assets(folder, seed=1, fixtures_dir=fixtures)
+    what = "synthetic assets (random weights, real layouts; small synthetic face model"
+    return str(folder), what + (", fixtures' layouts)" if fixtures else ")")
+
+
+def _stage_times(rec: Reconstructor, image: np.ndarray, repeat: int) -> dict[str, float]:
+    """Warm per-stage times for one photo, each stage fed by the previous one's real output."""
+    device = rec.device
+    times: dict[str, float] = {}
+    times["detection"], found = _timed(lambda: rec.detect_faces([image]), device, repeat)
+    height, width = image.shape[:2]
+    box = found[0][0] if found[0] is not None else np.array([width * 0.3, height * 0.2, width * 0.7, height * 0.75])
+    times["landmarks x2"], lm106 = _timed(lambda: rec.landmarks106([image], [box]), device, repeat)
+    _, flipped = P.five_points(lm106[0], height)
+    times["alignment"], aligned = _timed(lambda: P.align_photo(image, flipped, rec.template5), device, repeat)
+    times["regression"], alpha = _timed(lambda: rec.regress(rec.crops_to_tensor(aligned.crop[None])), device,
+                                        repeat)
+    times["face model + extras"], _ = _timed(lambda: rec.face_model_outputs(alpha), device, repeat)
+    return times
+
+
+def _e2e(rec: Reconstructor, images: list[np.ndarray], repeat: int) -> tuple[float, str]:
+    """Median time of one reconstruct_batch over `images`, with detection when it finds faces."""
+    try:
+        rec.reconstruct_batch(images[:1])
+        boxes = None
+        note = "with detection"
+    except NoFaceError:
+        height, width = images[0].shape[:2]
+        boxes = [np.array([width * 0.3, height * 0.2, width * 0.7, height * 0.75])] * len(images)
+        note = "detector found no face in this photo: given box, detection time added"
+    seconds, _ = _timed(lambda: rec.reconstruct_batch(images, boxes), rec.device, repeat)
+    if boxes is not None:
+        extra, _ = _timed(lambda: rec.detect_faces(images), rec.device, repeat)
+        seconds += extra
+    return seconds, note
+
+
+def _print_stages(title: str, times: dict[str, float], e2e: float, note: str, target: str) -> None:
+    print(f"\n{title}")
+    for name, seconds in times.items():
+        print(f"  {name:<22s} {seconds * 1000:9.1f} ms")
+    print(f"  {'sum of stages':<22s} {sum(times.values()) * 1000:9.1f} ms")
+    print(f"  {'end to end':<22s} {e2e * 1000:9.1f} ms / photo ({note})   target {target}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--batch", type=int, default=128, help="photos per batch for the GPU throughput figure")
+    parser.add_argument("--assets", help="a real 3DDFA-V3 assets folder (default: synthetic)")
+    parser.add_argument("--backbone", choices=("resnet50", "mobilenetv3"), default="resnet50")
+    parser.add_argument("--photo", help="photo to time (default: the fixtures' photo or a generated one)")
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (faster, less exact)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.cpu_threads:
+        torch.set_num_threads(args.cpu_threads)
+
+    image, photo_what = _photo(args)
+    with tempfile.TemporaryDirectory(prefix="bench_tddfa_") as tmp:
+        assets, assets_what = _assets(args, Path(tmp))
+        print("3DDFA-V3 benchmark")
+        print(f"  torch {torch.__version__}, {torch.get_num_threads()} CPU threads, backbone {args.backbone}")
+        print(f"  {assets_what}")
+        print(f"  photo: {photo_what}, {image.shape[1]}x{image.shape[0]}")
+
+        want_cuda = args.device in ("auto", "cuda") and torch.cuda.is_available()
+        if args.device == "cuda" and not want_cuda:
+            print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
+            return 2
+
+        if args.device in ("auto", "cpu"):
+            started = time.perf_counter()
+            rec = Reconstructor(assets, device="cpu", backbone=args.backbone, cache_dir=Path(tmp) / "cache")
+            load = time.perf_counter() - started
+            times = _stage_times(rec, image, args.repeat)
+            e2e, note = _e2e(rec, [image], args.repeat)
+            _print_stages(f"CPU (loaded in {load:.1f} s), one photo, warm, median of {args.repeat}:",
+                          times, e2e, note, f"<= {CPU_TARGET_S:.1f} s  "
+                          f"[{'met' if e2e <= CPU_TARGET_S else 'NOT met'}]")
+            del rec
+            clear_cache()
+
+        if want_cuda:
+            rec = Reconstructor(assets, device="cuda", backbone=args.backbone, cache_dir=Path(tmp) / "cache",
+                                tf32=args.tf32, fallback_to_cpu=False)
+            print(f"\nGPU: {rec.device_name}, TF32 {'on' if args.tf32 else 'off'}, channels_last, cudnn.benchmark")
+            times = _stage_times(rec, image, args.repeat)
+            e2e, note = _e2e(rec, [image], args.repeat)
+            _print_stages("GPU, one photo, warm:", times, e2e, note, "(latency; throughput below)")
+
+            batch = max(1, args.batch)
+            images = [image.copy() for _ in range(batch)]
+            seconds, note = _e2e(rec, images, args.repeat)
+            rate = batch / seconds
+            print(f"\n  end to end, batch of {batch}: {seconds:.3f} s -> {rate:8.1f} photos/s ({note})   "
+                  f"target >= {GPU_PHOTOS_TARGET:.0f}  [{'met' if rate >= GPU_PHOTOS_TARGET else 'NOT met'}]")
+
+            generator = torch.Generator(device="cpu").manual_seed(0)
+            for size in (64, 128, 256):
+                crops = torch.rand((size, 3, 224, 224), generator=generator).to(rec.device)
+                seconds, _ = _timed(lambda: rec.regress_batch(crops), rec.device, args.repeat)
+                fps = size / seconds
+                print(f"  batched regression + face model, B={size:3d}: {seconds * 1000:8.1f} ms -> "
+                      f"{fps:8.1f} frames/s   target >= {GPU_FRAMES_TARGET:.0f}  "
+                      f"[{'met' if fps >= GPU_FRAMES_TARGET else 'NOT met'}]")
+            print(f"  peak GPU memory: {torch.cuda.max_memory_allocated(rec.device) / 2**30:.2f} GiB")
+        elif args.device == "auto":
+            print("\nGPU: none available (CUDA figures skipped)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

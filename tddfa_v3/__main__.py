@@ -1,0 +1,265 @@
+"""Command line: reconstruct faces from photos, or check an assets folder.
+
+    python -m tddfa_v3 PHOTO [PHOTO ...] --assets DIR --out DIR
+                       [--device auto|cuda|cpu] [--backbone resnet50|mobilenetv3]
+                       [--box X1,Y1,X2,Y2] [--batch N] [--space posed|model]
+                       [--no-copy-photo] [--cache-dir DIR] [--quiet]
+    python -m tddfa_v3 check-assets DIR
+
+Per photo it writes into --out: ``<name>.npz`` (every array of the result,
+keys in `tddfa_v3.export.NPZ_KEY_DOCS`), ``<name>.obj`` + ``<name>.mtl``
+(the face mesh with the photo as texture through per-vertex UVs) and
+``<name>_landmarks.json`` (landmarks in photo pixels). Exit status: 0 all
+photos done, 1 some photos failed (no face, unreadable), 2 bad arguments,
+3 assets missing or broken, 4 a dependency missing, 5 device failure,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import (
+    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, PhotoError, ReconstructionError,
+)
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ASSETS = 3
+EXIT_DEPENDENCY = 4
+EXIT_DEVICE = 5
+EXIT_INTERRUPTED = 130
+
+_PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def _parse_box(text: str) -> tuple[float, float, float, float]:
+    parts = text.replace(" ", "").split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, photo pixels); got {text!r}")
+    try:
+        x1, y1, x2, y2 = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, photo pixels); got {text!r}") from None
+    if x2 <= x1 or y2 <= y1:
+        raise argparse.ArgumentTypeError(f"box {text!r} is empty: it needs X2 > X1 and Y2 > Y1 (top-left first)")
+    return x1, y1, x2, y2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _reconstruct_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tddfa_v3",
+        description="3DDFA-V3 face reconstruction: photo(s) in, face mesh, coefficients, landmarks out. "
+                    "Use 'python -m tddfa_v3 check-assets DIR' to check an assets folder.",
+    )
+    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG, PNG, ...) or folders of photos")
+    parser.add_argument("--assets", required=True, metavar="DIR",
+                        help="the 3DDFA-V3 assets folder (face_model.npy, net_recon.pth, ...)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="auto: CUDA when available, else CPU (default)")
+    parser.add_argument("--backbone", choices=("resnet50", "mobilenetv3"), default="resnet50",
+                        help="regressor network (default resnet50, the more accurate)")
+    parser.add_argument("--box", type=_parse_box, metavar="X1,Y1,X2,Y2",
+                        help="face box in photo pixels for every photo (skips the face detector)")
+    parser.add_argument("--batch", type=_positive_int, default=1, metavar="N",
+                        help="photos reconstructed together (faster on a GPU; default 1)")
+    parser.add_argument("--space", choices=("posed", "model"), default="posed",
+                        help="OBJ vertices: posed model space as the reference writes them (default) "
+                             "or the unposed shape")
+    parser.add_argument("--no-copy-photo", action="store_true",
+                        help="let the MTL point at the original photo instead of a copy next to the OBJ")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="where the converted face model is cached (default: next to the assets or a user cache)")
+    parser.add_argument("--quiet", action="store_true", help="print only errors")
+    return parser
+
+
+def _check_assets_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tddfa_v3 check-assets",
+                                     description="Check a 3DDFA-V3 assets folder: every file present and loadable.")
+    parser.add_argument("folder", metavar="DIR")
+    args = parser.parse_args(argv)
+    from .assets import check_assets
+
+    try:
+        report = check_assets(args.folder)
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ASSETS
+    except DependencyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    for status in report.files.values():
+        detail = f": {status.reason}" if status.reason else ""
+        print(f"  {status.state:<9s} {status.name}{detail}")
+    print(report.message)
+    return EXIT_OK if report.ok else EXIT_ASSETS
+
+
+def _collect_photos(items: Sequence[str]) -> list[Path]:
+    photos: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _PHOTO_SUFFIXES)
+            if not found:
+                raise PhotoError(f"The folder {path} holds no photos ({', '.join(sorted(_PHOTO_SUFFIXES))})")
+            photos.extend(found)
+        elif path.is_file():
+            photos.append(path)
+        else:
+            raise PhotoError(f"Photo not found: {path}")
+    return photos
+
+
+def _output_stems(photos: Sequence[Path]) -> list[str]:
+    """Output names: the photo's stem, made unique when two photos share one."""
+    stems: list[str] = []
+    seen: dict[str, int] = {}
+    for photo in photos:
+        stem = photo.stem or "photo"
+        count = seen.get(stem, 0)
+        seen[stem] = count + 1
+        stems.append(stem if count == 0 else f"{stem}_{count + 1}")
+    return stems
+
+
+def _write_outputs(result: object, photo: Path, image: object, out_dir: Path, stem: str,
+                   space: str, copy_photo: bool) -> list[Path]:
+    from . import export
+    from .result import FaceResult
+
+    assert isinstance(result, FaceResult)
+    written: list[Path] = []
+    try:
+        written.append(export.save_npz(result, out_dir / f"{stem}.npz"))
+        texture: Path
+        if export.photo_needs_rewrite(photo):
+            # EXIF-rotated (or unusual) files: store the pixels the UVs refer to.
+            texture = export.save_texture(image, out_dir / f"{stem}_photo.png")  # type: ignore[arg-type]
+            written.append(texture)
+        elif copy_photo:
+            texture = out_dir / f"{stem}_photo{photo.suffix.lower()}"
+            if texture.resolve() != photo.resolve():
+                written.append(export.copy_file(photo, texture))
+        else:
+            texture = photo
+        written.extend(export.save_obj(result, out_dir / f"{stem}.obj", texture=texture,
+                                       space=space))  # type: ignore[arg-type]
+        written.append(export.save_landmarks(result, out_dir / f"{stem}_landmarks.json"))
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _reconstruct_main(argv: Sequence[str]) -> int:
+    args = _reconstruct_parser().parse_args(argv)
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
+    try:
+        photos = _collect_photos(args.photos)
+    except PhotoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create the output folder {out_dir}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        from .pipeline import Reconstructor
+        from .preprocess import load_photo
+
+        started = time.perf_counter()
+        reconstructor = Reconstructor(args.assets, device=args.device, backbone=args.backbone,
+                                      cache_dir=args.cache_dir)
+        say(f"loaded {args.backbone} on {reconstructor.device_name} in {time.perf_counter() - started:.1f} s")
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ASSETS
+    except DependencyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DEPENDENCY
+    except DeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DEVICE
+
+    stems = _output_stems(photos)
+    failures = 0
+    done = 0
+    try:
+        for first in range(0, len(photos), args.batch):
+            group = list(range(first, min(first + args.batch, len(photos))))
+            images: dict[int, object] = {}
+            for index in group:
+                try:
+                    images[index] = load_photo(photos[index])
+                except PhotoError as exc:
+                    failures += 1
+                    print(f"error: {exc}", file=sys.stderr)
+            ready = [i for i in group if i in images]
+            if not ready:
+                continue
+            started = time.perf_counter()
+            boxes = [args.box] * len(ready) if args.box is not None else None
+            outcomes = reconstructor.try_reconstruct_batch(
+                [images[i] for i in ready], face_boxes=boxes, sources=[str(photos[i]) for i in ready])
+            elapsed = time.perf_counter() - started
+            for index, outcome in zip(ready, outcomes):
+                if isinstance(outcome, ReconstructionError):
+                    failures += 1
+                    print(f"error: {outcome}", file=sys.stderr)
+                    continue
+                _write_outputs(outcome, photos[index], images[index], out_dir, stems[index],
+                               args.space, not args.no_copy_photo)
+                done += 1
+                say(f"{photos[index].name}: {stems[index]}.obj, .npz, _landmarks.json "
+                    f"({elapsed / len(ready):.2f} s)")
+    except KeyboardInterrupt:
+        print("interrupted; files of finished photos are complete, nothing half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (Cancelled, DeviceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DEVICE
+    except AssetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ASSETS
+    except FaceBoxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ReconstructionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    say(f"{done} of {len(photos)} photo(s) reconstructed into {out_dir}")
+    return EXIT_OK if failures == 0 else EXIT_SOME_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check-assets":
+        return _check_assets_main(args[1:])
+    return _reconstruct_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

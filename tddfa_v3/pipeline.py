@@ -1,0 +1,682 @@
+"""Photo(s) in, `FaceResult`(s) out: the whole 3DDFA-V3 chain, batched on one device.
+
+Stages, as the reference runs them:
+1. detection: RetinaFace on the photo padded to 512; the highest-scoring face
+   (the first after NMS) is the one reconstructed. A given face box skips it;
+2. landmarks: the 106-point net, twice (the second pass re-boxes the first's points);
+3. alignment: 5 of those points fit to the template, the photo is resized
+   and cropped to 224 x 224 around the face;
+4. regression: ResNet-50 (or MobileNet-V3) gives 257 coefficients;
+5. face model: shape, pose, projection, colours, landmarks, photo UVs, visibility.
+
+`Reconstructor` loads the networks and the face model once (cached per assets
+folder, backbone and device for the life of the process) and runs every stage
+on whole batches: one detector call for all photos, one landmark-net call per
+pass, one regressor + face-model call. Image resampling stays on the CPU with
+the reference's exact libraries (OpenCV, Pillow), so results match it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import (
+    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
+)
+from .preprocess import (
+    DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, align_photo, box_around_points, check_face_box,
+    crop_to_photo, detector_input, five_points, landmark_crop, landmark_points_to_photo, load_photo,
+    photo_name,
+)
+from .result import FaceResult
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+
+ProgressCallback = Callable[[str, float], None]
+CancelCallback = Callable[[], bool]
+PhotoInput = Any  # a path (str / PathLike) or an H x W x C array
+
+#: Accepted backbone names -> network kind.
+BACKBONES: dict[str, str] = {"resnet50": "recon_resnet50", "mobilenetv3": "recon_mbnetv3",
+                             "mbnetv3": "recon_mbnetv3"}
+DEVICES = ("auto", "cuda", "cpu")
+
+#: The reference's detector threshold.
+DETECTION_THRESHOLD = 0.7
+#: Anchors passed to NMS per photo: the best face is the top-scoring anchor,
+#: so only the head of the sorted list matters (the reference's skip rule may
+#: move past a few, never past this many in practice).
+DETECTION_TOP_K = 64
+
+_T = TypeVar("_T")
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise DependencyError(
+            "PyTorch is needed for face reconstruction: install torch into the Python that runs this "
+            "(for Blender: its bundled Python, see the add-on's documentation)") from exc
+    return torch
+
+
+def resolve_device(device: str) -> "torch.device":
+    """"auto" -> CUDA when available else CPU; "cuda" fails clearly without a GPU."""
+    torch = _require_torch()
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
+    if device == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if device == "cuda":
+        raise DeviceError("CUDA was asked for, but this PyTorch sees no CUDA GPU "
+                          f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); choose Auto or CPU")
+    return torch.device("cpu")
+
+
+def _is_device_failure(exc: BaseException) -> bool:
+    torch = _require_torch()
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("CUDA" in text or "cuDNN" in text or "CUBLAS" in text)
+
+
+# --------------------------------------------------------------------------- loaded models
+
+@dataclass
+class _Loaded:
+    """Networks and face model on one device; shared by every Reconstructor with the same key."""
+
+    device: "torch.device"
+    assets: Path
+    backbone_kind: str
+    regressor: Any
+    landmarker: Any
+    face_model: Any
+    arrays: Any
+    template5: F64
+    cache_dir: str | None
+    detector: Any = None
+    priors: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ensure_detector(self) -> None:
+        """Load RetinaFace on first use (a given face box never needs it)."""
+        from .assets import load_asset_network
+        from .detection import prior_boxes
+
+        with self.lock:
+            if self.detector is None:
+                detector = load_asset_network(self.assets, "retinaface", device=self.device)
+                self.priors = prior_boxes(DETECTOR_SIZE, device=self.device)
+                self.detector = detector
+
+
+_CACHE: dict[tuple[str, str, str], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    """Forget every loaded network and face model (frees their memory once unreferenced)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load(assets: Path, backbone_kind: str, device: "torch.device", cache_dir: str | None) -> _Loaded:
+    key = (str(assets), backbone_kind, str(device))
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        from .assets import check_assets, load_asset_network, load_face_model_arrays, load_five_point_template
+        from .face_model import ParametricFaceModel
+
+        report = check_assets(assets)
+        backbone_name = "resnet50" if backbone_kind == "recon_resnet50" else "mbnetv3"
+        report.raise_unless_ok_for(backbone_name, detector=False)
+        arrays = load_face_model_arrays(report.folder, cache_dir=cache_dir)
+        loaded = _Loaded(
+            device=device,
+            assets=report.folder,
+            backbone_kind=backbone_kind,
+            regressor=load_asset_network(report.folder, backbone_kind, device=device),
+            landmarker=load_asset_network(report.folder, "landmark106", device=device),
+            face_model=ParametricFaceModel(arrays, device=device),
+            arrays=arrays,
+            template5=load_five_point_template(report.folder),
+            cache_dir=cache_dir,
+        )
+        _CACHE[key] = loaded
+        return loaded
+
+
+# --------------------------------------------------------------------------- helpers
+
+@dataclass
+class _Job:
+    """One photo moving through the stages."""
+
+    image: U8
+    source: str
+    name: str
+    box: F64 | None = None
+    score: float = 1.0
+    lm106: F64 | None = None
+    lm5: F32 | None = None
+    lm5_flipped: F32 | None = None
+    alignment: Alignment | None = None
+    error: ReconstructionError | None = None
+
+
+def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, size):
+        yield start, min(count, start + size)
+
+
+class _Stages:
+    """Progress reporting and cancellation between (and inside) the stages."""
+
+    def __init__(self, progress: ProgressCallback | None, cancel: CancelCallback | None,
+                 weights: dict[str, float]) -> None:
+        self.progress = progress
+        self.cancel = cancel
+        total = sum(weights.values()) or 1.0
+        self.spans: dict[str, tuple[float, float]] = {}
+        start = 0.0
+        for name, weight in weights.items():
+            self.spans[name] = (start / total, (start + weight) / total)
+            start += weight
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("Face reconstruction cancelled")
+
+    def report(self, stage: str, within: float = 0.0) -> None:
+        self.check()
+        if self.progress is not None:
+            lo, hi = self.spans.get(stage, (1.0, 1.0))
+            self.progress(stage, lo + (hi - lo) * min(max(within, 0.0), 1.0))
+
+
+# --------------------------------------------------------------------------- the reconstructor
+
+class Reconstructor:
+    """3DDFA-V3 reconstruction with networks loaded once.
+
+    `assets_dir`: the user's assets folder (or the downloaded dataset's root).
+    `device`: "auto" (CUDA when available), "cuda" or "cpu".
+    `backbone`: "resnet50" (default) or "mobilenetv3".
+    `cache_dir`: where the converted face model is cached.
+    `fallback_to_cpu`: with device="auto", a CUDA failure (out of memory,
+    driver error) reruns the work on the CPU instead of raising `DeviceError`.
+    `tf32`: allow TF32 matrix maths on Ampere+ GPUs (faster, ~1e-2 px less exact); off by default.
+    `channels_last`: run the CNNs in channels-last memory format on CUDA (faster, same maths).
+    `visibility`: compute per-vertex visibility (a z-buffer); False marks every vertex visible.
+    `detection_threshold`: the detector's score threshold (the reference's 0.7).
+    """
+
+    def __init__(self, assets_dir: str | os.PathLike[str], device: str = "auto", backbone: str = "resnet50",
+                 cache_dir: str | os.PathLike[str] | None = None, *, fallback_to_cpu: bool = True,
+                 tf32: bool = False, channels_last: bool = True, visibility: bool = True,
+                 detection_threshold: float = DETECTION_THRESHOLD) -> None:
+        torch = _require_torch()
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of resnet50, mobilenetv3; got {backbone!r}")
+        self.requested_device = device
+        self.backbone = "mobilenetv3" if BACKBONES[backbone] == "recon_mbnetv3" else "resnet50"
+        self.fallback_to_cpu = fallback_to_cpu
+        self.detection_threshold = float(detection_threshold)
+        self.visibility = visibility
+        self.assets_dir = Path(assets_dir).expanduser()
+        self._cache_dir = None if cache_dir is None else str(cache_dir)
+        self._channels_last = channels_last
+        self.fell_back_to_cpu = False
+        device_obj = resolve_device(device)
+        if device_obj.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
+            torch.backends.cudnn.benchmark = True
+        try:
+            self._models = _load(self.assets_dir, BACKBONES[backbone], device_obj, self._cache_dir)
+        except ReconstructionError:
+            raise
+        except Exception as exc:
+            if device_obj.type == "cuda" and _is_device_failure(exc):
+                if device == "auto" and fallback_to_cpu:
+                    log.warning("loading on CUDA failed (%s); using the CPU", exc)
+                    self._models = _load(self.assets_dir, BACKBONES[backbone], resolve_device("cpu"),
+                                         self._cache_dir)
+                    self.fell_back_to_cpu = True
+                else:
+                    raise DeviceError(f"Loading the networks on the GPU failed: {exc}. Choose the CPU.") from exc
+            else:
+                raise
+        if self._models.device.type == "cuda" and channels_last:
+            self._to_channels_last(self._models)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def device(self) -> "torch.device":
+        return self._models.device
+
+    @property
+    def device_name(self) -> str:
+        """A readable device description, e.g. "CUDA (NVIDIA H100 80GB HBM3)" or "CPU"."""
+        torch = _require_torch()
+        if self.device.type == "cuda":
+            return f"CUDA ({torch.cuda.get_device_name(self.device)})"
+        return "CPU"
+
+    @property
+    def face_model(self) -> Any:
+        """The face model's plain arrays (`assets.FaceModelArrays`: u, id, exp, tri, ...)."""
+        return self._models.arrays
+
+    @property
+    def parametric_model(self) -> Any:
+        """The torch `ParametricFaceModel` on the device."""
+        return self._models.face_model
+
+    @property
+    def template5(self) -> F64:
+        """The (5, 3) alignment template of the assets."""
+        return self._models.template5
+
+    @property
+    def cache_dir(self) -> str | None:
+        return self._cache_dir
+
+    def _chunk_sizes(self) -> tuple[int, int, int]:
+        """(detector, landmark net, regressor) batch sizes for the device."""
+        if self.device.type == "cuda":
+            return 32, 256, 256
+        return 4, 32, 16
+
+    def _to_channels_last(self, models: _Loaded) -> None:
+        torch = _require_torch()
+        for net in (models.regressor, models.landmarker, models.detector):
+            if net is not None:
+                net.to(memory_format=torch.channels_last)
+
+    # ------------------------------------------------------------------ public API
+
+    def reconstruct(self, photo: PhotoInput, face_box: Sequence[float] | npt.ArrayLike | None = None,
+                    landmarks5: npt.ArrayLike | None = None, *, progress: ProgressCallback | None = None,
+                    cancel: CancelCallback | None = None) -> FaceResult:
+        """Reconstruct the main face of one photo.
+
+        `photo`: a file path or an H x W x 3 RGB uint8 array. `face_box`
+        (x1, y1, x2, y2, photo pixels) skips the detector; `landmarks5`
+        ((5, 2) photo pixels, y down: image-left eye, image-right eye, nose
+        tip, image-left and image-right mouth corner) skips detector and
+        landmark net. `progress(stage, fraction)` is called as stages run;
+        `cancel()` returning True aborts with `Cancelled`.
+        Raises NoFaceError when no face is found.
+        """
+        boxes = None if face_box is None else [face_box]
+        points = None if landmarks5 is None else [landmarks5]
+        return self.reconstruct_batch([photo], boxes, points, progress=progress, cancel=cancel)[0]
+
+    def reconstruct_batch(self, photos: Sequence[PhotoInput],
+                          face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None = None,
+                          landmarks5: Sequence[npt.ArrayLike | None] | None = None, *,
+                          sources: Sequence[str] | None = None, progress: ProgressCallback | None = None,
+                          cancel: CancelCallback | None = None) -> list[FaceResult]:
+        """Reconstruct several photos, every stage batched; raises the first photo's error."""
+        outcomes = self.try_reconstruct_batch(photos, face_boxes, landmarks5, sources=sources,
+                                              progress=progress, cancel=cancel)
+        results: list[FaceResult] = []
+        for outcome in outcomes:
+            if isinstance(outcome, ReconstructionError):
+                raise outcome
+            results.append(outcome)
+        return results
+
+    def try_reconstruct_batch(self, photos: Sequence[PhotoInput],
+                              face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None = None,
+                              landmarks5: Sequence[npt.ArrayLike | None] | None = None, *,
+                              sources: Sequence[str] | None = None, progress: ProgressCallback | None = None,
+                              cancel: CancelCallback | None = None) -> list[FaceResult | ReconstructionError]:
+        """Like `reconstruct_batch`, but a photo that fails (no face, unreadable) gives its
+        error in its place instead of stopping the others. Cancellation and device
+        failures still raise."""
+        count = len(photos)
+        for name, values in (("face_boxes", face_boxes), ("landmarks5", landmarks5), ("sources", sources)):
+            if values is not None and len(values) != count:
+                raise ValueError(f"{name} has {len(values)} entries for {count} photos")
+        try:
+            return self._run(photos, face_boxes, landmarks5, sources, progress, cancel)
+        except (Cancelled, ReconstructionError):
+            raise
+        except Exception as exc:
+            if self.device.type != "cuda" or not _is_device_failure(exc):
+                raise
+            message = (f"The GPU failed during face reconstruction ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0] if str(exc) else ''}). Choose the CPU device, "
+                       "or reconstruct fewer photos at once.")
+            if not (self.requested_device == "auto" and self.fallback_to_cpu):
+                raise DeviceError(message) from exc
+            log.warning("%s Retrying on the CPU.", message)
+            self._switch_to_cpu()
+            return self._run(photos, face_boxes, landmarks5, sources, progress, cancel)
+
+    def _switch_to_cpu(self) -> None:
+        torch = _require_torch()
+        self._models = _load(self.assets_dir, self._models.backbone_kind, torch.device("cpu"), self._cache_dir)
+        self.fell_back_to_cpu = True
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ stages
+
+    def detect_faces(self, images: Sequence[U8], cancel: CancelCallback | None = None) -> list[tuple[F64, float] | None]:
+        """The reference face (box x1, y1, x2, y2 in photo pixels, score) per photo, or None.
+
+        RetinaFace runs on the whole batch; the face kept is the first after
+        the reference's threshold (> 0.7), sort, NMS and skip rule.
+        """
+        torch = _require_torch()
+        models = self._models
+        models.ensure_detector()
+        if self.device.type == "cuda" and self._channels_last:
+            models.detector.to(memory_format=torch.channels_last)
+        prepared = self._map(detector_input, images)
+        found: list[tuple[F64, float] | None] = []
+        chunk, _, _ = self._chunk_sizes()
+        for start, stop in _chunks(len(images), chunk):
+            if cancel is not None and cancel():
+                raise Cancelled("Face reconstruction cancelled")
+            batch = self._to_device(np.stack([p.tensor for p in prepared[start:stop]]))
+            if self.device.type == "cuda" and self._channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode():
+                loc, conf, landm = models.detector(batch)
+            found.extend(first_faces(loc, conf, landm, models.priors, [p.pads for p in prepared[start:stop]],
+                                     [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]], self.detection_threshold))
+        return found
+
+    def landmarks106(self, images: Sequence[U8], boxes: Sequence[F64],
+                     cancel: CancelCallback | None = None) -> list[F64]:
+        """The two-pass 106-point landmarks (photo pixels, float64) of one box per photo."""
+        first = self._map(lambda pair: landmark_crop(pair[0], pair[1]), list(zip(images, boxes)))
+        points = self.landmark_points(np.stack([c.crop for c in first]), cancel)
+        pass1 = [landmark_points_to_photo(p, c.params) for p, c in zip(points, first)]
+        second = self._map(lambda pair: landmark_crop(pair[0], box_around_points(pair[1])),
+                           list(zip(images, pass1)))
+        points = self.landmark_points(np.stack([c.crop for c in second]), cancel)
+        return [landmark_points_to_photo(p, c.params) for p, c in zip(points, second)]
+
+    def landmark_points(self, crops: U8, cancel: CancelCallback | None = None) -> F32:
+        """(B, 224, 224, 3) uint8 landmark crops -> (B, 106, 2) float32 points in crop pixels."""
+        torch = _require_torch()
+        from .networks import soft_argmax
+
+        _, chunk, _ = self._chunk_sizes()
+        out: list[F32] = []
+        mean = torch.tensor(LANDMARK_MEAN, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
+        for start, stop in _chunks(len(crops), chunk):
+            if cancel is not None and cancel():
+                raise Cancelled("Face reconstruction cancelled")
+            pixels = self._to_device(np.ascontiguousarray(crops[start:stop]), floating=False)
+            with torch.inference_mode():
+                # (crop - mean) / 255 in float64, then float32: the reference's arithmetic.
+                x = ((pixels.permute(0, 3, 1, 2).double() - mean) / 255.0).float()
+                if self.device.type == "cuda" and self._channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                points = soft_argmax(self._models.landmarker(x)) * LANDMARK_SIZE
+            out.append(points.float().cpu().numpy())
+        return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+
+    def crops_to_tensor(self, crops: U8) -> "torch.Tensor":
+        """(B, 224, 224, 3) uint8 aligned crops -> (B, 3, 224, 224) float32 / 255 on the device."""
+        torch = _require_torch()
+        pixels = self._to_device(np.ascontiguousarray(crops), floating=False)
+        with torch.inference_mode():
+            x = (pixels.permute(0, 3, 1, 2).double() / 255.0).float()
+            memory = torch.channels_last if (self.device.type == "cuda" and self._channels_last) \
+                else torch.contiguous_format
+            return x.contiguous(memory_format=memory)
+
+    def regress(self, crops: "torch.Tensor") -> "torch.Tensor":
+        """(B, 3, 224, 224) crops in [0, 1] on the device -> (B, 257) coefficients."""
+        torch = _require_torch()
+        _, _, chunk = self._chunk_sizes()
+        out = []
+        with torch.inference_mode():
+            for start, stop in _chunks(int(crops.shape[0]), chunk):
+                out.append(self._models.regressor(crops[start:stop]))
+        return torch.cat(out, dim=0)
+
+    def face_model_outputs(self, alpha: "torch.Tensor", trans_params: npt.ArrayLike | None = None) -> Any:
+        """The face model (with photo mapping and visibility) on (B, 257) coefficients,
+        every tensor moved to the host in one transfer per field: a `FaceModelOutput` on the CPU."""
+        torch = _require_torch()
+        with torch.inference_mode():
+            output = self._models.face_model.reconstruct(alpha, trans_params, visibility=self.visibility)
+            return _to_host(output)
+
+    def regress_batch(self, crops: "torch.Tensor") -> Any:
+        """Batched regression + face model on the device, no host transfer: the frame-rate path.
+
+        `crops`: (B, 3, 224, 224) float32 in [0, 1] (on any device). Returns
+        the device-side `FaceModelOutput` (coefficients in `.coefficients`).
+        """
+        torch = _require_torch()
+        with torch.inference_mode():
+            x = crops.to(self.device, non_blocking=True)
+            if self.device.type == "cuda" and self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            alpha = self.regress(x)
+            return self._models.face_model.reconstruct(alpha, None, visibility=self.visibility)
+
+    # ------------------------------------------------------------------ the chain
+
+    def _run(self, photos: Sequence[PhotoInput],
+             face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None,
+             landmarks5: Sequence[npt.ArrayLike | None] | None, sources: Sequence[str] | None,
+             progress: ProgressCallback | None, cancel: CancelCallback | None) -> list[FaceResult | ReconstructionError]:
+        torch = _require_torch()
+        stages = _Stages(progress, cancel, {"load": 0.5, "detect": 3.0, "landmarks": 1.5, "align": 1.0,
+                                            "regress": 2.0, "face model": 1.0, "done": 0.0})
+        results: dict[int, FaceResult] = {}
+        stages.report("load")
+        jobs = self._make_jobs(photos, face_boxes, landmarks5, sources)
+        live = [job for job in jobs if job.error is None]
+
+        need_detection = [job for job in live if job.box is None and job.lm5 is None]
+        if need_detection:
+            stages.report("detect")
+            found = self.detect_faces([job.image for job in need_detection], cancel=cancel)
+            for job, hit in zip(need_detection, found):
+                if hit is None:
+                    job.error = NoFaceError(
+                        f"No face found in {job.name}: the detector saw nothing above its {self.detection_threshold} "
+                        "confidence. Try a clearer, frontal, well-lit photo, or give a face box.")
+                else:
+                    job.box, job.score = hit
+        live = [job for job in live if job.error is None]
+
+        need_landmarks = [job for job in live if job.lm5 is None]
+        if need_landmarks:
+            stages.report("landmarks")
+            lm106 = self.landmarks106([job.image for job in need_landmarks],
+                                      [job.box for job in need_landmarks if job.box is not None],
+                                      cancel=cancel)
+            for job, points in zip(need_landmarks, lm106):
+                job.lm106 = points
+                job.lm5, job.lm5_flipped = five_points(points, job.image.shape[0])
+
+        stages.report("align")
+        template = self._models.template5
+
+        def align(job: _Job) -> Alignment | ReconstructionError:
+            assert job.lm5_flipped is not None
+            try:
+                return align_photo(job.image, job.lm5_flipped, template)
+            except ReconstructionError as exc:
+                return exc
+
+        for job, aligned in zip(live, self._map(align, live)):
+            if isinstance(aligned, ReconstructionError):
+                job.error = type(aligned)(f"{job.name}: {aligned}")
+            else:
+                job.alignment = aligned
+        live = [job for job in live if job.error is None]
+        if not live:
+            stages.report("done", 1.0)
+            return [job.error if job.error is not None else ReconstructionError("internal: no result")
+                    for job in jobs]
+
+        stages.report("regress")
+        crops = np.stack([job.alignment.crop for job in live if job.alignment is not None])
+        trans = np.stack([job.alignment.trans_params for job in live if job.alignment is not None])
+        _, _, chunk = self._chunk_sizes()
+        for start, stop in _chunks(len(live), chunk):
+            stages.report("regress", start / len(live))
+            alpha = self.regress(self.crops_to_tensor(crops[start:stop]))
+            stages.report("face model", start / len(live))
+            host = self.face_model_outputs(alpha, trans[start:stop])
+            for row, job in enumerate(live[start:stop]):
+                results[id(job)] = self._assemble(job, host, row)
+        stages.report("done", 1.0)
+        return [results[id(job)] if job.error is None else job.error for job in jobs]
+
+    def _make_jobs(self, photos: Sequence[PhotoInput],
+                   face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None,
+                   landmarks5: Sequence[npt.ArrayLike | None] | None,
+                   sources: Sequence[str] | None) -> list[_Job]:
+        def load(index: int) -> _Job:
+            photo = photos[index]
+            source = sources[index] if sources is not None else (
+                str(photo) if isinstance(photo, (str, os.PathLike)) else "")
+            name = photo_name(photo, index) if not source else Path(source).name
+            try:
+                image = load_photo(photo)
+            except ReconstructionError as exc:
+                return _Job(np.zeros((2, 2, 3), np.uint8), source, name, error=exc)
+            job = _Job(image, source, name)
+            height, width = image.shape[:2]
+            box = face_boxes[index] if face_boxes is not None else None
+            points = landmarks5[index] if landmarks5 is not None else None
+            if points is not None:
+                lm5 = np.asarray(points, dtype=np.float32)
+                if lm5.shape != (5, 2) or not np.isfinite(lm5).all():
+                    raise FaceBoxError(f"{name}: 5 face points are a (5, 2) array of finite photo pixels, "
+                                       f"got shape {lm5.shape}")
+                flipped = lm5.copy()
+                flipped[:, 1] = np.float32(height - 1) - flipped[:, 1]
+                job.lm5, job.lm5_flipped = lm5, flipped
+                job.box = box_around_points(lm5) if box is None else check_face_box(box, width, height)
+            elif box is not None:
+                job.box = check_face_box(box, width, height)
+            return job
+
+        return self._map(load, list(range(len(photos))))
+
+    def _assemble(self, job: _Job, output: Any, row: int) -> FaceResult:
+        """One FaceResult from row `row` of a host-side `FaceModelOutput`."""
+        assert job.alignment is not None and job.box is not None
+        height, width = job.image.shape[:2]
+        fields = output.result_fields(row)
+        return FaceResult(
+            photo_size=(int(width), int(height)),
+            face_box=np.asarray(job.box, dtype=np.float64),
+            face_score=float(job.score),
+            landmarks106_detected=(job.lm106 if job.lm106 is not None
+                                   else np.full((106, 2), np.nan, dtype=np.float64)),
+            trans_params=job.alignment.trans_params.astype(np.float64),
+            triangles=self._models.arrays.tri,
+            source=job.source,
+            **fields,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _map(self, function: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
+        """Apply a CPU image step to each item; threads for batches (OpenCV and Pillow release the GIL)."""
+        if len(items) < 4:
+            return [function(item) for item in items]
+        workers = min(len(items), max(1, (os.cpu_count() or 2)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(function, items))
+
+    def _to_device(self, array: np.ndarray, floating: bool = True) -> "torch.Tensor":
+        torch = _require_torch()
+        if not array.flags.writeable:
+            array = array.copy()
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+
+def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor", priors: "torch.Tensor",
+                pads: Sequence[npt.ArrayLike], image_hws: Sequence[tuple[int, int]],
+                threshold: float = DETECTION_THRESHOLD) -> list[tuple[F64, float] | None]:
+    """The reference's first face (box, score) per image from batched raw RetinaFace heads, or None.
+
+    Only the `DETECTION_TOP_K` best-scoring anchors of each image are moved to
+    the host (one transfer for the batch) and post-processed the reference's
+    way (threshold, sort, NMS, integer truncations, skip rule): the first face
+    after NMS is the top-scoring anchor that survives the skip rule, so the
+    anchors below them cannot change it.
+    """
+    torch = _require_torch()
+    from .detection import postprocess
+
+    with torch.inference_mode():
+        scores = torch.softmax(conf, dim=-1)[..., 1]
+        top = min(DETECTION_TOP_K, int(scores.shape[1]))
+        order = torch.topk(scores, top, dim=1).indices
+        pick = order[..., None]
+        loc_k = torch.gather(loc, 1, pick.expand(-1, -1, 4)).float().cpu()
+        conf_k = torch.gather(conf, 1, pick.expand(-1, -1, 2)).float().cpu()
+        landm_k = torch.gather(landm, 1, pick.expand(-1, -1, 10)).float().cpu()
+        priors_k = priors.to(order.device)[order].float().cpu()
+    found: list[tuple[F64, float] | None] = []
+    for row in range(int(loc.shape[0])):
+        height, width = image_hws[row]
+        detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], (int(height), int(width)),
+                                 confidence=threshold, priors=priors_k[row])
+        if len(detections) == 0:
+            found.append(None)
+        else:
+            found.append((detections.boxes[0].astype(np.float64), float(detections.scores[0])))
+    return found
+
+
+def _to_host(value: Any) -> Any:
+    """A copy of `value` (tensor, dict, list or dataclass of them) with every tensor on the CPU."""
+    import dataclasses
+
+    torch = _require_torch()
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: _to_host(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_host(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _to_host(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
