@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is needed for the 3DDFA-V3 
 
 from tddfa_v3.errors import AssetError  # noqa: E402
 from tddfa_v3.networks import (  # noqa: E402
-    COEFF_SLICES, NETWORK_KINDS, LandmarkNet, ReconNet, RetinaFace, WeightsError, build_network,
+    COEFF_SLICES, NETWORK_KINDS, LandmarkNet, fuse_batchnorm, ReconNet, RetinaFace, WeightsError, build_network,
     load_network, soft_argmax, split_coefficients, state_dict_from_checkpoint,
 )
 from tddfa_v3.synthetic import (  # noqa: E402
@@ -54,9 +54,9 @@ def fixture_checkpoints(tddfa_fixtures: Path, tmp_path_factory: pytest.TempPathF
     return write_synthetic_checkpoints(folder, seed=seeds.pop(), keys_dir=tddfa_fixtures)
 
 
-def _load_from_file(kind: str, path: Path) -> Any:
+def _load_from_file(kind: str, path: Path, **options: Any) -> Any:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return load_network(kind, state_dict_from_checkpoint(kind, checkpoint))
+    return load_network(kind, state_dict_from_checkpoint(kind, checkpoint), **options)
 
 
 def _npz(fixtures: Path, kind: str) -> Any:
@@ -96,11 +96,16 @@ def test_checkpoint_files_are_laid_out_like_the_assets(fixture_checkpoints: dict
 
 # --------------------------------------------------------------------------- fixtures: outputs
 
-@pytest.mark.parametrize("kind, atol", [("recon_resnet50", 1e-4), ("recon_mbnetv3", 2e-5)])
+@pytest.mark.parametrize("kind, atol, options", [
+    ("recon_resnet50", 1e-4, {}),
+    ("recon_mbnetv3", 2e-5, {}),
+    ("recon_mbnetv3", 2e-5, {"channels_last": False}),
+    ("recon_mbnetv3", 2e-5, {"fuse_bn": True}),
+])
 def test_recon_matches_reference(tddfa_fixtures: Path, fixture_checkpoints: dict[str, Path],
-                                 kind: str, atol: float) -> None:
+                                 kind: str, atol: float, options: dict[str, Any]) -> None:
     data = _npz(tddfa_fixtures, kind)
-    net = _load_from_file(kind, fixture_checkpoints[kind])
+    net = _load_from_file(kind, fixture_checkpoints[kind], **options)
     with torch.inference_mode():
         alpha, feat = net.forward_with_features(torch.from_numpy(data["images"]))
     np.testing.assert_allclose(feat.numpy(), data["feat"], rtol=0, atol=atol)
@@ -109,9 +114,11 @@ def test_recon_matches_reference(tddfa_fixtures: Path, fixture_checkpoints: dict
         np.testing.assert_allclose(part.numpy(), data[name], rtol=0, atol=atol, err_msg=name)
 
 
-def test_landmark_net_matches_reference(tddfa_fixtures: Path, fixture_checkpoints: dict[str, Path]) -> None:
+@pytest.mark.parametrize("options", [{}, {"channels_last": False}, {"fuse_bn": True}])
+def test_landmark_net_matches_reference(tddfa_fixtures: Path, fixture_checkpoints: dict[str, Path],
+                                        options: dict[str, Any]) -> None:
     data = _npz(tddfa_fixtures, "landmark106")
-    net = _load_from_file("landmark106", fixture_checkpoints["landmark106"])
+    net = _load_from_file("landmark106", fixture_checkpoints["landmark106"], **options)
     with torch.inference_mode():
         heatmaps = net(torch.from_numpy(data["net_input"]))
         points = soft_argmax(heatmaps)
@@ -309,6 +316,19 @@ def test_landmark_forward_and_channels_last() -> None:
     torch.testing.assert_close(fast.contiguous(), heatmaps, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         net(torch.zeros(3, 224, 224))
+
+
+def test_fused_batchnorm_keeps_outputs() -> None:
+    weights = synthetic_network_state_dict("retinaface", seed=6)
+    plain = load_network("retinaface", weights)
+    fused = load_network("retinaface", weights, fuse_bn=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.randn(1, 3, 96, 96)
+    with torch.inference_mode():
+        for a, b in zip(plain(x), fused(x)):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval-mode"):
+        fuse_batchnorm(LandmarkNet().train())
 
 
 def test_retinaface_forward_small_input() -> None:

@@ -10,6 +10,7 @@ keys, so `load_network` loads them with strict=True. Imports torch.
 
 from __future__ import annotations
 
+from .fusion import fold_conv_bn, fuse_batchnorm
 from .landmark import LandmarkNet, soft_argmax
 from .loading import (
     CHECKPOINT_WRAPPER_KEY, NETWORK_KINDS, NetworkKind, WeightsError, build_network, load_network,
@@ -22,5 +23,5 @@ __all__ = [
     "LandmarkNet", "soft_argmax", "ReconNet", "split_coefficients", "RetinaFace",
     "COEFF_COUNT", "COEFF_SLICES", "HEAD_SIZES",
     "CHECKPOINT_WRAPPER_KEY", "NETWORK_KINDS", "NetworkKind", "WeightsError",
-    "build_network", "load_network", "normalize_state_dict", "state_dict_from_checkpoint",
+    "fold_conv_bn", "fuse_batchnorm", "build_network", "load_network", "normalize_state_dict", "state_dict_from_checkpoint",
 ]
