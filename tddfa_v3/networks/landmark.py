@@ -70,11 +70,10 @@ class LandmarkNet(nn.Module):
             self.add_module(f"block{number}", InvertedResidualPReLU(cin, cout, stride, residual, expansion))
         self.block18 = conv_bn(128, 256, 3, 1, 1, activation=nn.PReLU(256))
         self.block19 = nn.Conv2d(256, NUM_POINTS, 3, 1, 1, bias=False)
-        self._sequence = [getattr(self, f"block{n}") for n in range(1, 20)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, 3, None, "LandmarkNet")
-        for block in self._sequence:
+        for block in self.children():   # block1 .. block19, in registration order
             x = block(x)
         return x
 

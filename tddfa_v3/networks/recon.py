@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -49,9 +49,8 @@ class ReconNet(nn.Module):
             raise ValueError(f"unknown backbone {backbone!r}; expected 'resnet50' or 'mobilenetv3'")
         self.backbone_name: Backbone = backbone
         self.feat_dim = feat_dim
-        heads = [nn.Conv2d(feat_dim, n, kernel_size=1, bias=True) for n in HEAD_SIZES]
-        self.final_layers = nn.ModuleList(heads)
-        self._heads: list[nn.Conv2d] = heads  # typed view of the same modules
+        self.final_layers = nn.ModuleList(
+            [nn.Conv2d(feat_dim, n, kernel_size=1, bias=True) for n in HEAD_SIZES])
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone output after global average pooling: (B, 2048) or (B, 960)."""
@@ -64,8 +63,9 @@ class ReconNet(nn.Module):
         A 1x1 conv on a 1x1 map is a matrix product; the heads' weights are
         stacked so one GEMM does all seven.
         """
-        weight = torch.cat([layer.weight.flatten(1) for layer in self._heads], 0)
-        bias = torch.cat([layer.bias for layer in self._heads if layer.bias is not None], 0)
+        layers = [cast(nn.Conv2d, layer) for layer in self.final_layers]
+        weight = torch.cat([layer.weight.flatten(1) for layer in layers], 0)
+        bias = torch.cat([layer.bias for layer in layers if layer.bias is not None], 0)
         return F.linear(feat, weight, bias)
 
     def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
