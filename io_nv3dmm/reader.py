@@ -72,22 +72,16 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
 
 
 class _Chunk:
-    """A chunk's place in the buffer: tag, offset of its tag, payload size."""
+    """A chunk's place in the buffer: tag, offset of its tag, payload bounds."""
 
-    __slots__ = ("tag", "offset", "size")
+    __slots__ = ("tag", "offset", "size", "start", "end")
 
     def __init__(self, tag: bytes, offset: int, size: int) -> None:
         self.tag = tag
         self.offset = offset
         self.size = size
-
-    @property
-    def start(self) -> int:
-        return self.offset + 8
-
-    @property
-    def end(self) -> int:
-        return self.offset + 8 + self.size
+        self.start = offset + 8
+        self.end = offset + 8 + size
 
     @property
     def name(self) -> str:
@@ -97,6 +91,7 @@ class _Chunk:
 class _Reader:
     def __init__(self, buf: bytes | bytearray | memoryview) -> None:
         self.buf = buf
+        self.is_bytes = isinstance(buf, bytes)
         self.length = len(buf)
         self.layout = SourceLayout()
         self.unknown: list[UnknownChunk] = []
@@ -162,22 +157,35 @@ class _Reader:
                         f"second {chunk.name} chunk in {path or 'the file'} (the first is at "
                         f"offset {found[chunk.tag].offset})", chunk.offset)
                 found[chunk.tag] = chunk
-                order.append(chunk.name)
+                order.append(chunk.tag.decode("ascii"))
             else:
                 self.unknown_chunk(chunk, path, position)
         self.layout.child_orders[path] = tuple(order)
         return found
 
     def string(self, chunk: _Chunk, key: str) -> str:
-        raw = bytes(self.buf[chunk.start:chunk.end])
-        text = raw.split(b"\0", 1)[0]
+        return self.text(chunk.start, chunk.end, chunk.tag, key, -1)
+
+    def text(self, start: int, end: int, tag: bytes, key: str, index: int, suffix: str = "") -> str:
+        """A NAME/MTRL string: up to its first NUL. An odd padding is remembered
+        under the key `key[index]suffix` (just `key` when index < 0)."""
+        raw = self.buf[start:end]
+        if not self.is_bytes:
+            raw = bytes(raw)
+        nul = raw.find(0)
+        if nul < 0:
+            text, canonical = raw, len(raw) % 4 == 0
+        else:
+            text = raw[:nul]
+            pad = len(raw) - nul
+            canonical = pad == -nul % 4 and (pad == 1 or raw.count(0, nul) == pad)
         try:
-            value = text.decode("utf-8")
+            value: str = text.decode()
         except UnicodeDecodeError as exc:
-            raise NvfError(f"{chunk.name} string is not valid UTF-8 ({exc.reason})",
-                           chunk.start + exc.start) from None
-        if raw != text + b"\0" * (-len(text) % 4):
-            self.layout.strings[key] = raw
+            raise NvfError(f"{tag_text(tag)} string is not valid UTF-8 ({exc.reason})",
+                           start + exc.start) from None
+        if not canonical:
+            self.layout.strings[key if index < 0 else f"{key}[{index}]{suffix}"] = raw
         return value
 
     def check_indices(self, values: np.ndarray[Any, Any], limit: int, chunk: _Chunk,
@@ -188,7 +196,8 @@ class _Reader:
         """
         if values.size == 0:
             return
-        if int(values.max()) < limit and int(values.min()) >= low:
+        # Unsigned values are never negative: the minimum only matters for low > 0.
+        if int(values.max()) < limit and (low == 0 or int(values.min()) >= low):
             return
         flat = values.reshape(-1)
         bad = int(np.flatnonzero((flat >= limit) | (flat < low))[0])
@@ -337,23 +346,47 @@ class _Reader:
         if chunk.size < 4:
             raise NvfError(f"BLND is {chunk.size} bytes, too short for its shape count", chunk.offset + 4)
         declared = self.u32(chunk.start)
-        kids = self.children(chunk.start + 4, chunk.end, "BLND")
+        # BLND is most of a file's chunks: walked here directly, without _Chunk objects.
         names: list[str] = []
-        shapes: list[_Chunk] = []
+        shapes: list[int] = []
         order: list[str] = []
-        for position, kid in enumerate(kids):
-            if kid.tag == b"NAME":
-                names.append(self.string(kid, f"BLND/NAME[{len(names)}]"))
+        shape_bytes = 12 * self.vertices
+        buf, unpack, is_bytes = self.buf, _CHUNK.unpack_from, self.is_bytes
+        pos, end, position = chunk.start + 4, chunk.end, 0
+        while end - pos >= 8:
+            tag, size = unpack(buf, pos)
+            if size > end - pos - 8:
+                raise NvfError(
+                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                    f"remain in BLND (truncated or overflowing chunk)", pos + 4)
+            if tag == b"NAME":
+                # Inlined fast path of text() for the common, canonically padded name.
+                raw = buf[pos + 8:pos + 8 + size] if is_bytes else bytes(buf[pos + 8:pos + 8 + size])
+                nul = raw.find(0)
+                if (nul < 0 and size % 4 == 0) or (0 <= nul and size - nul == -nul % 4 and (
+                        size - nul == 1 or raw.count(0, nul) == size - nul)):
+                    try:
+                        names.append((raw if nul < 0 else raw[:nul]).decode())
+                    except UnicodeDecodeError:
+                        names.append(self.text(pos + 8, pos + 8 + size, tag, "BLND/NAME", len(names)))
+                else:
+                    names.append(self.text(pos + 8, pos + 8 + size, tag, "BLND/NAME", len(names)))
                 order.append("NAME")
-            elif kid.tag == b"SHAP":
-                if kid.size != 12 * self.vertices:
+            elif tag == b"SHAP":
+                if size != shape_bytes:
                     raise NvfError(
-                        f"BLND/SHAP #{len(shapes)} is {kid.size} bytes but {self.vertices} vertices "
-                        f"need {12 * self.vertices} (array lengths disagree)", kid.offset + 4)
-                shapes.append(kid)
+                        f"BLND/SHAP #{len(shapes)} is {size} bytes but {self.vertices} vertices "
+                        f"need {shape_bytes} (array lengths disagree)", pos + 4)
+                shapes.append(pos + 8)
                 order.append("SHAP")
             else:
-                self.unknown_chunk(kid, "BLND", position)
+                self.unknown_chunk(_Chunk(tag, pos, size), "BLND", position)
+            pos += 8 + size
+            position += 1
+        if pos != end:
+            raise NvfError(
+                f"{end - pos} stray byte(s) at the end of BLND: too few for a chunk header "
+                f"(truncated file or wrong size field)", pos)
         if not (declared == len(names) == len(shapes)):
             raise NvfError(
                 f"BLND declares {declared} shapes but holds {len(names)} NAME and {len(shapes)} "
@@ -361,11 +394,9 @@ class _Reader:
         self.layout.child_orders["BLND"] = tuple(order)
         # The shapes sit between names, so one (N, V, 3) array needs one copy;
         # its size is bounded by the SHAP payloads checked above.
-        deltas = np.empty((len(shapes), self.vertices, 3), dtype=_F32)
-        flat = deltas.reshape(len(shapes), -1)
-        per_shape = 3 * self.vertices
-        for i, kid in enumerate(shapes):
-            flat[i] = np.frombuffer(self.buf, dtype=_F32, count=per_shape, offset=kid.start)
+        view = memoryview(buf)
+        joined = b"".join([view[start:start + shape_bytes] for start in shapes])
+        deltas = np.frombuffer(joined, dtype=_F32).reshape(len(shapes), self.vertices, 3)
         return BlendShapes(names=names, deltas=deltas)
 
     def partitions(self, chunk: _Chunk) -> list[Partition]:
@@ -376,6 +407,8 @@ class _Reader:
         kids = self.children(chunk.start + 4, chunk.end, "PRTS")
         result: list[Partition] = []
         order: list[str] = []
+        buf, unpack = self.buf, _CHUNK.unpack_from
+        corners = 3 * self.triangles
         for position, kid in enumerate(kids):
             if kid.tag != b"PART":
                 self.unknown_chunk(kid, "PRTS", position)
@@ -385,23 +418,45 @@ class _Reader:
             if kid.size < _PART.size:
                 raise NvfError(f"PART #{index} is {kid.size} bytes, shorter than its 24-byte record",
                                kid.offset + 4)
-            pidx, fstart, fcount, vstart, vcount, smooth = _PART.unpack_from(self.buf, kid.start)
+            pidx, fstart, fcount, vstart, vcount, smooth = _PART.unpack_from(buf, kid.start)
             if fstart + fcount > self.triangles:
                 raise NvfError(
                     f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
                     f"has {self.triangles} (partition beyond the triangle list)", kid.start + 4)
-            if vstart + vcount > 3 * self.triangles:
+            if vstart + vcount > corners:
                 raise NvfError(
                     f"PART #{index} covers triangle corners {vstart}..{vstart + vcount - 1} but the "
-                    f"model has {3 * self.triangles} (partition beyond the triangle list)", kid.start + 12)
-            path = f"PRTS/PART[{index}]"
-            sub = self.split_known(self.children(kid.start + _PART.size, kid.end, path), _PART_TAGS, path)
-            name_chunk, mtrl_chunk = sub.get(b"NAME"), sub.get(b"MTRL")
+                    f"model has {corners} (partition beyond the triangle list)", kid.start + 12)
+            # The PART's own children (NAME, MTRL), walked inline: there can be hundreds.
+            strings: dict[bytes, str] = {}
+            part_order: list[str] = []
+            pos, end, sub_position = kid.start + _PART.size, kid.end, 0
+            while end - pos >= 8:
+                tag, size = unpack(buf, pos)
+                if size > end - pos - 8:
+                    raise NvfError(
+                        f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                        f"remain in PART #{index} (truncated or overflowing chunk)", pos + 4)
+                if tag == b"NAME" or tag == b"MTRL":
+                    if tag in strings:
+                        raise NvfError(f"second {tag_text(tag)} chunk in PART #{index}", pos)
+                    label = tag.decode("ascii")
+                    strings[tag] = self.text(pos + 8, pos + 8 + size, tag, "PRTS/PART", index, "/" + label)
+                    part_order.append(label)
+                else:
+                    self.unknown_chunk(_Chunk(tag, pos, size), f"PRTS/PART[{index}]", sub_position)
+                pos += 8 + size
+                sub_position += 1
+            if pos != end:
+                raise NvfError(
+                    f"{end - pos} stray byte(s) at the end of PART #{index}: too few for a chunk "
+                    f"header (truncated file or wrong size field)", pos)
+            if part_order != ["NAME", "MTRL"]:
+                self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(part_order)
             result.append(Partition(
                 index=pidx, face_start=fstart, face_count=fcount, vertex_start=vstart,
                 vertex_count=vcount, smoothing_group=smooth,
-                name=self.string(name_chunk, f"{path}/NAME") if name_chunk is not None else None,
-                material=self.string(mtrl_chunk, f"{path}/MTRL") if mtrl_chunk is not None else None))
+                name=strings.get(b"NAME"), material=strings.get(b"MTRL")))
         if declared != len(result):
             raise NvfError(
                 f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
@@ -430,7 +485,7 @@ class _Reader:
             elif isinstance(hit[1], UnknownChunk):
                 entries.append(TocUnknown(hit[1]))
             else:
-                entries.append(TocKnown(hit[0].name))
+                entries.append(TocKnown(hit[0].tag.decode("ascii")))
         listed_all = [kid.offset for kid, _ in objects if kid is not chunk]
         self.layout.toc_entries = entries
         self.layout.toc_lists_all = (
@@ -451,8 +506,9 @@ class _Reader:
                         f"second top-level {chunk.name} object (the first is at offset "
                         f"{known[chunk.tag].offset})", chunk.offset)
                 known[chunk.tag] = chunk
-                order.append(chunk.name)
-                objects.append((chunk, chunk.name))
+                key = chunk.tag.decode("ascii")
+                order.append(key)
+                objects.append((chunk, key))
             else:
                 objects.append((chunk, self.unknown_chunk(chunk, "", position)))
         self.layout.child_orders[""] = tuple(order)

@@ -383,7 +383,8 @@ class _Writer:
         path = f"PRTS/PART[{i}]"
         nodes: dict[str, _Node] = {}
         for tag, text in (("NAME", part.name), ("MTRL", part.material)):
-            if text is None or (text == "" and not (self.remembered(path) and self.had(path, tag))):
+            # NVIDIA leaves empty strings out; keep an empty chunk only where the file had one.
+            if text is None or (text == "" and (self.layout is None or not self.had(path, tag))):
                 continue
             label = "name" if tag == "NAME" else "material"
             nodes[tag] = _leaf(tag, f"{path}/{tag}", self.string(f"{path}/{tag}", text, f"{where}.{label}"))
