@@ -90,7 +90,8 @@ class _Chunk:
 
 class _Reader:
     def __init__(self, buf: bytes | bytearray | memoryview) -> None:
-        self.buf = buf
+        # bytes, bytearray or a byte memoryview; slices of bytes are bytes (no copy of the whole).
+        self.buf: Any = buf
         self.is_bytes = isinstance(buf, bytes)
         self.length = len(buf)
         self.layout = SourceLayout()
