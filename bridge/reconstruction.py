@@ -571,7 +571,12 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
         name = options.name or _name_from(result, photo_path, photo_image)
         mesh = _build_face_mesh(name, output, options, created)
         if options.create_texture:
-            mesh.materials.append(_build_material(name, image, created))
+            material = _reusable_material(target)
+            if material is None:
+                material = _build_material(name, image, created)
+            else:
+                material.node_tree.nodes["Photo"].image = image
+            mesh.materials.append(material)
         camera_obj = None
         if options.create_camera:
             existing = None
@@ -657,6 +662,17 @@ def _build_face_mesh(name: str, output: ReconstructionOutput, options: Reconstru
     return mesh
 
 
+def _reusable_material(target: BpyObject | None) -> BpyMaterial | None:
+    """The photo material of a face being updated (kept, with any edits, for the new fit)."""
+    if target is None:
+        return None
+    for material in target.data.materials:
+        if material is not None and PROP_MARKER in material.keys() and material.node_tree is not None \
+                and material.node_tree.nodes.get("Photo") is not None:
+            return material
+    return None
+
+
 def _build_material(name: str, image: BpyImage | None, created: _Created) -> BpyMaterial:
     """Photo projected through the reconstruction's UVs where the face is visible,
     the model's albedo elsewhere."""
@@ -664,6 +680,7 @@ def _build_material(name: str, image: BpyImage | None, created: _Created) -> Bpy
 
     material: BpyMaterial = bpy.data.materials.new(f"{name} photo")
     created.materials.append(material)
+    material[PROP_MARKER] = 1
     if bpy.app.version < (5, 0, 0):
         material.use_nodes = True   # always on (and deprecated) from Blender 5.0
     tree: Any = material.node_tree
@@ -782,19 +799,34 @@ def _write_properties(obj: BpyObject, output: ReconstructionOutput, photo_path: 
     scales = key_scales(np.concatenate([np.asarray(coefficients.identity), np.asarray(coefficients.expression)]))
     obj[PROP_KEY_SCALES] = scales.astype(np.float64).tolist()
     for set_name, indices in result.landmark_indices.items():
-        obj[PROP_LANDMARKS + set_name] = np.asarray(indices, dtype=np.int64).tolist()
+        obj[PROP_LANDMARKS + set_name] = np.asarray(indices, dtype=np.int64).ravel().tolist()
 
 
 def add_vertex_groups(obj: BpyObject, result: FaceResult, options: ReconstructOptions) -> None:
-    """Landmark, face-part and visibility vertex groups (weight 1)."""
-    from . import mesh as mesh_builder
+    """Landmark, face-part and visibility vertex groups (weight 1).
 
-    groups: dict[str, npt.NDArray[np.int64]] = {
-        VISIBLE_NAME: np.flatnonzero(np.asarray(result.visible, dtype=bool)).astype(np.int64)}
+    The 68 landmarks follow the iBUG-68 numbering, so they get the .nvf
+    bridge's per-landmark groups ("IBUG.001".."IBUG.068"), which the .nvf
+    exporter writes as the model's IBUG landmarks; the 106- and 134-point sets
+    get one group each ("landmarks_106", "landmarks_134") and their ordered
+    vertex indices as custom properties.
+    """
+    from . import mesh as mesh_builder
+    from .nvf_mapping import IBUG_GROUP
+
+    groups: list[tuple[str, npt.NDArray[np.int64]]] = [
+        (VISIBLE_NAME, np.flatnonzero(np.asarray(result.visible, dtype=bool)).astype(np.int64))]
     if options.create_landmarks:
-        for set_name, indices in result.landmark_indices.items():
-            groups[LANDMARK_GROUP + set_name] = np.unique(np.asarray(indices, dtype=np.int64))
+        for set_name in ("68", "106", "134"):
+            if set_name not in result.landmark_indices:
+                continue
+            ordered = np.asarray(result.landmark_indices[set_name], dtype=np.int64).ravel()
+            if set_name == "68":
+                groups.extend((IBUG_GROUP.format(number), ordered[number - 1:number])
+                              for number in range(1, ordered.shape[0] + 1))
+            else:
+                groups.append((LANDMARK_GROUP + set_name, np.unique(ordered)))
     if options.create_segmentation:
-        for part_name, indices in zip(PART_NAMES, result.part_vertices):
-            groups[part_name] = np.asarray(indices, dtype=np.int64)
+        groups.extend((part_name, np.asarray(indices, dtype=np.int64))
+                      for part_name, indices in zip(PART_NAMES, result.part_vertices))
     mesh_builder.set_vertex_groups(obj, groups)

@@ -307,7 +307,10 @@ def test_bridge_builds_keys_pose_camera_material_groups(clean_scene: None) -> No
     assert error < 0.05, f"camera projection is off by {error:.3f} px"
 
     groups = {g.name for g in obj.vertex_groups}
-    assert {"landmarks_68", "landmarks_106", "landmarks_134", "visible", *PART_NAMES} <= groups
+    assert {"IBUG.001", "IBUG.068", "landmarks_106", "landmarks_134", "visible", *PART_NAMES} <= groups
+    ibug_31 = obj.vertex_groups["IBUG.031"].index
+    holders = [v.index for v in obj.data.vertices if any(g.group == ibug_31 for g in v.groups)]
+    assert holders == [int(result.landmark_indices["68"][30])]
     part = obj.vertex_groups[PART_NAMES[4]].index
     members = np.array([v.index for v in obj.data.vertices if any(g.group == part for g in v.groups)])
     np.testing.assert_array_equal(members, np.unique(result.part_vertices[4]))
@@ -333,3 +336,195 @@ def test_bridge_rolls_back_everything_when_building_fails(clean_scene: None,
     with pytest.raises(bridge.BridgeError, match="simulated failure"):
         bridge.build_reconstruction(bpy.context, output, bridge.ReconstructOptions(assets_dir=""))
     assert _data_counts() == before
+
+
+# --------------------------------------------------------------------------- the operator on synthetic assets
+
+FACE_BOX = (96.0, 52.0, 224.0, 196.0)
+
+
+@pytest.fixture(scope="module")
+def synthetic_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete synthetic assets folder (the fixtures' face model when they are available)."""
+    pytest.importorskip("torch", reason="PyTorch is needed to run the reconstruction core")
+    from tddfa_v3.synthetic_face import write_synthetic_assets
+    folder = tmp_path_factory.mktemp("tddfa_assets")
+    fixtures = os.environ.get("TDDFA_V3_FIXTURES")
+    write_synthetic_assets(folder, seed=1, fixtures_dir=fixtures if fixtures and Path(fixtures).is_dir() else None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smooth synthetic 'portrait': a warm ellipse with darker eyes and mouth on a gradient."""
+    from PIL import Image
+    height, width = 240, 320
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    image = np.stack([70 + 80 * x / width, 100 + 50 * y / height, 150 + 0 * x], -1)
+    face = ((x - 160) / 62) ** 2 + ((y - 122) / 80) ** 2 < 1
+    image[face] = (220, 175, 150)
+    for ex in (136, 184):
+        image[((x - ex) / 10) ** 2 + ((y - 105) / 6) ** 2 < 1] = (60, 45, 40)
+    image[((x - 160) / 22) ** 2 + ((y - 160) / 7) ** 2 < 1] = (160, 70, 75)
+    path = tmp_path_factory.mktemp("photos") / "portrait.png"
+    Image.fromarray(image.astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def core_result(synthetic_assets: Path, photo: Path, tmp_path_factory: pytest.TempPathFactory) -> FaceResult:
+    """The core's own result for the photo and face box, to compare the Blender data with."""
+    from tddfa_v3.pipeline import Reconstructor
+    reconstructor = Reconstructor(synthetic_assets, device="cpu",
+                                  cache_dir=tmp_path_factory.mktemp("face_model_cache"))
+    return reconstructor.reconstruct(str(photo), face_box=FACE_BOX)
+
+
+def _reconstruct(assets: Path, photo_path: Path | str, **overrides: Any) -> Any:
+    import bpy
+    arguments: dict[str, Any] = dict(filepath=str(photo_path), assets_dir=str(assets), device='CPU',
+                                     face_box=FACE_BOX)
+    arguments.update(overrides)
+    assert bpy.ops.object.reconstruct_face(**arguments) == {'FINISHED'}
+    return bpy.context.view_layer.objects.active
+
+
+def test_operator_builds_the_reconstruction(clean_scene: None, synthetic_assets: Path, photo: Path,
+                                            core_result: FaceResult) -> None:
+    import bpy
+    bridge = _bridge_module()
+    obj = _reconstruct(synthetic_assets, photo)
+    result = core_result
+
+    # shape keys carry the fitted coefficients, and the evaluated mesh is the core's shape
+    keys = obj.data.shape_keys.key_blocks
+    assert len(keys) == 1 + 80 + 64
+    values = np.array([k.value for k in keys[1:]]) * np.array(obj[bridge.PROP_KEY_SCALES])
+    np.testing.assert_allclose(values, result.coefficients.raw[:144], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_evaluated_positions(obj), bridge.model_to_blender(result.vertices_model),
+                               atol=1e-5)
+
+    # the pose, and the camera reproducing the photo's framing
+    camera = bpy.context.scene.camera
+    assert camera is not None and camera.data.background_images[0].image.filepath
+    assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (320, 240)
+    picks, pixels = _camera_projection(obj, camera)
+    error = float(np.abs(pixels - result.projection_photo[picks]).max())
+    assert error < 0.05, f"projection through the Blender camera is off by {error:.3f} px"
+
+    # material: the photo through the photo UVs
+    material = obj.data.materials[0]
+    textures = [n for n in material.node_tree.nodes if n.type == 'TEX_IMAGE']
+    assert textures and Path(bpy.path.abspath(textures[0].image.filepath)) == photo
+    uv = np.empty(len(obj.data.loops) * 2, dtype=np.float32)
+    obj.data.uv_layers["photo"].uv.foreach_get("vector", uv)
+    corners = np.empty(len(obj.data.loops), dtype=np.int32)
+    obj.data.attributes[".corner_vert"].data.foreach_get("value", corners)
+    np.testing.assert_allclose(uv.reshape(-1, 2), result.photo_uv[corners], atol=1e-6)
+    visible = np.empty(len(obj.data.vertices), dtype=np.float32)
+    obj.data.attributes["visible"].data.foreach_get("value", visible)
+    np.testing.assert_array_equal(visible > 0.5, result.visible)
+
+    # groups and custom properties a script can read back
+    names = {g.name for g in obj.vertex_groups}
+    assert {"IBUG.001", "IBUG.068", "landmarks_106", "landmarks_134", *PART_NAMES} <= names
+    np.testing.assert_allclose(obj[bridge.PROP_COEFFICIENTS], result.coefficients.raw, rtol=1e-6)
+    np.testing.assert_allclose(obj[bridge.PROP_TRANS_PARAMS], result.trans_params)
+    assert obj[bridge.PROP_SOURCE] == str(photo)
+    assert dict(obj[bridge.PROP_SPLIT].to_dict())["expression"] == [80, 144]
+    np.testing.assert_array_equal(obj["tddfa_landmarks_106"], result.landmark_indices["106"])
+
+
+def test_update_existing_refits_the_active_face(clean_scene: None, synthetic_assets: Path, photo: Path) -> None:
+    import bpy
+    first = _reconstruct(synthetic_assets, photo)
+    counts = _data_counts()
+    second = _reconstruct(synthetic_assets, photo, face_box=(100.0, 60.0, 220.0, 190.0))
+    assert second == first
+    assert _data_counts() == counts
+    assert len(second.vertex_groups) == len({g.name for g in second.vertex_groups})
+    third = _reconstruct(synthetic_assets, photo, update_existing=False)
+    assert third != first and len(bpy.data.objects) == counts["objects"] + 2   # a face and its camera
+
+
+def test_image_datablock_as_the_source(clean_scene: None, synthetic_assets: Path, photo: Path,
+                                       core_result: FaceResult) -> None:
+    import bpy
+    image = bpy.data.images.load(str(photo))
+    images = len(bpy.data.images)
+    obj = _reconstruct(synthetic_assets, "", image_name=image.name)
+    assert len(bpy.data.images) == images      # the loaded image is used, not a second copy
+    bridge = _bridge_module()
+    values = np.array([k.value for k in obj.data.shape_keys.key_blocks[1:]]) * np.array(obj[bridge.PROP_KEY_SCALES])
+    np.testing.assert_allclose(values, core_result.coefficients.raw[:144], rtol=1e-4, atol=1e-4)
+
+
+def test_detection_path_finds_a_face(clean_scene: None, synthetic_assets: Path, photo: Path) -> None:
+    import bpy
+    bridge = _bridge_module()
+    obj = _reconstruct(synthetic_assets, photo, face_box=(0.0, 0.0, 0.0, 0.0))
+    box = np.array(obj[bridge.PROP_FACE_BOX])
+    assert box.shape == (4,) and box[2] > box[0] and box[3] > box[1]
+    assert bpy.context.scene.camera is not None
+
+
+@pytest.mark.parametrize("case", ["no_face", "missing_assets", "bad_path", "no_photo"])
+def test_errors_leave_the_scene_unchanged(clean_scene: None, synthetic_assets: Path, photo: Path,
+                                          tmp_path: Path, case: str) -> None:
+    import bpy
+    from PIL import Image
+    arguments: dict[str, Any] = dict(filepath=str(photo), assets_dir=str(synthetic_assets), device='CPU')
+    if case == "no_face":
+        gray = tmp_path / "gray.png"
+        Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(gray)
+        arguments["filepath"] = str(gray)
+        expected = "No face found"
+    elif case == "missing_assets":
+        (tmp_path / "assets").mkdir()
+        arguments["assets_dir"] = str(tmp_path / "assets")
+        expected = "huggingface.co/datasets/Zidu-Wang/3DDFA-V3"
+    elif case == "bad_path":
+        arguments["filepath"] = str(tmp_path / "missing.jpg")
+        expected = "does not exist"
+    else:
+        arguments["filepath"] = ""
+        expected = "Choose a photo"
+    before = _data_counts()
+    camera_before = bpy.context.scene.camera
+    with pytest.raises(RuntimeError, match=expected):
+        bpy.ops.object.reconstruct_face(**arguments)
+    assert _data_counts() == before
+    assert bpy.context.scene.camera == camera_before
+
+
+def test_preferences_report_missing_assets_and_dependencies(addon: Any, synthetic_assets: Path,
+                                                            tmp_path: Path) -> None:
+    import importlib
+    preferences = importlib.import_module(f"{addon.__name__}.preferences")
+    empty = preferences.asset_status(str(tmp_path))
+    assert not empty.ok and "net_recon.pth" in empty.missing and "face_model.npy" in empty.missing
+    assert preferences.ASSETS_URL in empty.message
+    full = preferences.asset_status(str(synthetic_assets))
+    assert full.ok and not full.missing
+    assert preferences.asset_status(str(synthetic_assets)) is full          # cached until the folder changes
+    assert preferences.missing_dependencies() == []                          # the test venv has them all
+    command = preferences.pip_command(["torch", "scipy"])
+    assert sys.executable in command and command.endswith("-m pip install torch scipy")
+    assert preferences.NV3DMMFacePreferences.bl_idname == addon.__name__
+
+
+def test_reconstruction_exports_as_a_valid_nvf(clean_scene: None, synthetic_assets: Path, photo: Path,
+                                               core_result: FaceResult, tmp_path: Path) -> None:
+    import bpy
+    from io_nv3dmm import read
+    _reconstruct(synthetic_assets, photo)
+    target = tmp_path / "reconstruction.nvf"
+    assert bpy.ops.export_scene.nvf(filepath=str(target)) == {'FINISHED'}
+    model = read(target.read_bytes())
+    assert model.shape.mean.shape == (core_result.vertex_count, 3)
+    assert model.shape.triangles.shape[0] == core_result.triangles.shape[0]
+    assert model.blend_shapes is not None and len(model.blend_shapes.names) == 144
+    assert model.ibug is not None
+    pairs = np.asarray(model.ibug.pairs)
+    np.testing.assert_array_equal(pairs[:, 0], np.arange(1, 69))
+    np.testing.assert_array_equal(pairs[:, 1], core_result.landmark_indices["68"])
