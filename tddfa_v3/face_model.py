@@ -182,8 +182,9 @@ def vertex_visibility(vertices_camera: torch.Tensor, normals_rotated: torch.Tens
     frontal vertex this is the reference's n_z > 0 test, made exact for the
     perspective view). Occlusion: the mesh is z-buffered at `resolution`
     pixels over the face's projected extent; a vertex is occluded when the
-    buffer at its pixel is nearer than its own depth by more than a tolerance
-    of about one pixel's worth of depth along the local surface slope.
+    buffer at all 4 pixel centres around it is nearer than its own depth by
+    more than a tolerance of about one pixel's worth of depth along the local
+    surface slope.
     With `return_parts`, returns (visible, facing, unoccluded).
     """
     if resolution is None:
@@ -208,9 +209,16 @@ def vertex_visibility(vertices_camera: torch.Tensor, normals_rotated: torch.Tens
     screen = torch.where(in_front[..., None], screen, torch.full_like(screen, -1.0))
     depth = torch.where(in_front, z_cam, torch.full_like(z_cam, -1.0))
     buffer = rasterize_depth(screen, depth, triangles, resolution)
-    col = screen[..., 0].floor().long().clamp(0, resolution - 1)
-    row = screen[..., 1].floor().long().clamp(0, resolution - 1)
-    nearest = torch.gather(buffer.reshape(buffer.shape[0], -1), 1, row * resolution + col)
+    # The farthest surface among the 4 pixel centres around the vertex: the vertex is only
+    # occluded when every nearby sample is in front of it (keeps grazing vertices visible).
+    flat = buffer.reshape(buffer.shape[0], -1)
+    col0 = (screen[..., 0] - 0.5).floor().long()
+    row0 = (screen[..., 1] - 0.5).floor().long()
+    nearest = torch.full_like(z_cam, -float("inf"))
+    for dc, dr in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        col = (col0 + dc).clamp(0, resolution - 1)
+        row = (row0 + dr).clamp(0, resolution - 1)
+        nearest = torch.maximum(nearest, torch.gather(flat, 1, row * resolution + col))
     # Depth tolerance: one pixel at the vertex's distance, scaled by how steeply the
     # surface recedes (|n_xy| / n_z), so the vertex's own surface never hides it.
     world_pixel = pixel * z_cam / FOCAL
