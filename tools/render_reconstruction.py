@@ -169,7 +169,7 @@ def main(argv: list[str]) -> int:
         side = bpy.data.objects.new("Three-quarter camera", side_data)
         scene.collection.objects.link(side)
         target = face.matrix_world.translation.copy()
-        distance = (photo_camera.matrix_world.translation - target).length * 0.8
+        distance = (photo_camera.matrix_world.translation - target).length * 0.55
         angle = math.radians(35.0)
         side.location = (target.x - distance * math.sin(angle), target.y - distance * math.cos(angle),
                          target.z + 0.02)
