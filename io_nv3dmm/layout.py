@@ -25,6 +25,7 @@ class TocKnown:
     """A TOC record that points at a known top-level object (by its tag)."""
 
     key: str
+    offset: int
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class TocUnknown:
     """A TOC record that points at an unknown top-level chunk (by identity)."""
 
     chunk: UnknownChunk
+    offset: int
 
 
 @dataclass(frozen=True)
 class TocRaw:
-    """A TOC record that points at no object: kept verbatim."""
+    """A TOC record that points at no object: kept verbatim while the file is unchanged."""
 
     tag: bytes
     offset: int

@@ -53,9 +53,9 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
     if isinstance(source, (bytes, bytearray)):
         return source
     if isinstance(source, memoryview):
+        if not source.c_contiguous:
+            raise TypeError("a memoryview source must be C-contiguous")
         if source.format != "B" or source.ndim != 1:
-            if not source.c_contiguous:
-                raise TypeError("a memoryview source must be C-contiguous")
             return source.cast("B")
         return source
     if isinstance(source, (str, os.PathLike)):
@@ -484,9 +484,9 @@ class _Reader:
             if hit is None or hit[0].tag != tag or hit[0] is chunk:
                 entries.append(TocRaw(tag, offset))
             elif isinstance(hit[1], UnknownChunk):
-                entries.append(TocUnknown(hit[1]))
+                entries.append(TocUnknown(hit[1], offset))
             else:
-                entries.append(TocKnown(hit[0].tag.decode("ascii")))
+                entries.append(TocKnown(hit[0].tag.decode("ascii"), offset))
         listed_all = [kid.offset for kid, _ in objects if kid is not chunk]
         self.layout.toc_entries = entries
         self.layout.toc_lists_all = (

@@ -190,13 +190,14 @@ class _Writer:
             node = _leaf(item.tag, f"unknown chunk {item.tag!r} in {path or 'the file'}",
                          bytes(item.payload))
             result.insert(min(item.position, len(result)), node)
-            self.unknown_nodes[id(node)] = item
+            if path == "":
+                self.top_unknown[id(node)] = (node, item)   # the node stays alive: ids stay unique
         return result
 
     # --- validation of unknown chunks ---------------------------------------
 
     def collect_unknown(self) -> None:
-        self.unknown_nodes: dict[int, UnknownChunk] = {}
+        self.top_unknown: dict[int, tuple[_Node, UnknownChunk]] = {}
         for i, item in enumerate(self.model.unknown_chunks):
             where = f"unknown_chunks[{i}]"
             if not isinstance(item, UnknownChunk):
@@ -427,17 +428,22 @@ class _Writer:
         # Whatever is left belongs to containers this model no longer has.
         self.unknown.clear()
 
-        records: list[tuple[bytes, _Node | int]] = []
-        if write_toc:
-            records = self.toc_records(top, placeholder)
-            placeholder.length = 12 + 8 * len(records)
         extra = layout.header_extra if layout is not None else b""
         header_size = 16 + len(extra)
+        records: list[tuple[bytes, _Node | int]] = []
         offsets: dict[int, int] = {}
-        position = header_size
-        for node in top:
-            offsets[id(node)] = position
-            position += node.length
+        if write_toc:
+            records, unchanged = self.toc_records(top, placeholder)
+            offsets = self.place(top, placeholder, header_size, len(records))
+            if any(isinstance(target, int) for _, target in records) and not all(
+                    offsets[id(target)] == original for (_, target), original in zip(records, unchanged)
+                    if not isinstance(target, int)):
+                # Records that pointed at nothing are only kept in an unchanged file.
+                records = [(tag, target) for tag, target in records if not isinstance(target, int)]
+                offsets = self.place(top, placeholder, header_size, len(records))
+        else:
+            offsets = self.place(top, placeholder, header_size, 0)
+        position = header_size + sum(node.length for node in top)
         toc_loc = 0
         if write_toc:
             table = bytearray(struct.pack("<I", 8))
@@ -456,27 +462,49 @@ class _Writer:
             out.extend(node.parts)
         return out
 
-    def toc_records(self, top: list[_Node], placeholder: _Node) -> list[tuple[bytes, _Node | int]]:
+    @staticmethod
+    def place(top: list[_Node], placeholder: _Node, header_size: int, records: int) -> dict[int, int]:
+        """Absolute offsets of the top-level objects (by node id) for a TOC of `records`."""
+        placeholder.length = 12 + 8 * records
+        offsets: dict[int, int] = {}
+        position = header_size
+        for node in top:
+            offsets[id(node)] = position
+            position += node.length
+        return offsets
+
+    def toc_records(self, top: list[_Node], placeholder: _Node) -> tuple[list[tuple[bytes, _Node | int]], list[int]]:
+        """The TOC records (tag, object or raw offset) and, per record, the offset it had when read."""
         layout = self.layout
         listed = [node for node in top if node is not placeholder]
         if layout is None or layout.toc_entries is None or layout.toc_lists_all:
-            return [(node.tag.encode("latin-1"), node) for node in listed]
-        by_tag = {node.tag: node for node in listed if id(node) not in self.unknown_nodes}
-        by_chunk = {id(self.unknown_nodes[id(node)]): node for node in listed if id(node) in self.unknown_nodes}
+            return [(node.tag.encode("latin-1"), node) for node in listed], [-1] * len(listed)
+        by_tag = {node.tag: node for node in listed if id(node) not in self.top_unknown}
+        by_chunk = {id(self.top_unknown[id(node)][1]): node for node in listed if id(node) in self.top_unknown}
         records: list[tuple[bytes, _Node | int]] = []
+        originals: list[int] = []
+        dropped = False
         entry: TocEntry
         for entry in layout.toc_entries:
+            node: _Node | None = None
             if isinstance(entry, TocKnown):
                 node = by_tag.get(entry.key)
-                if node is not None:
-                    records.append((entry.key.encode("latin-1"), node))
+                tag = entry.key.encode("latin-1")
             elif isinstance(entry, TocUnknown):
                 node = by_chunk.get(id(entry.chunk))
-                if node is not None:
-                    records.append((entry.chunk.tag.encode("latin-1"), node))
-            elif isinstance(entry, TocRaw):
+                tag = entry.chunk.tag.encode("latin-1")
+            else:
                 records.append((entry.tag, entry.offset))
-        return records
+                originals.append(entry.offset)
+                continue
+            if node is None:
+                dropped = True
+            else:
+                records.append((tag, node))
+                originals.append(entry.offset)
+        if dropped:
+            originals = [-1] * len(records)     # something is gone: the file has changed
+        return records, originals
 
 
 def _serialize(model: FaceModel) -> list[Buffer]:
