@@ -318,18 +318,38 @@ def load_state_dict(path: str | os.PathLike[str], kind: str) -> dict[str, "torch
     if not file.is_file():
         raise AssetError(f"{name} is missing ({file}). Download it from {ASSET_SOURCE_HINT}.")
     try:
+        with open(file, "rb") as handle:
+            head = handle.read(len(_LEGACY_TORCH_PREFIX))
+    except OSError as exc:
+        raise AssetError(f"{name} cannot be opened ({exc.strerror}).") from exc
+    if not (head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_PREFIX):
+        raise AssetError(f"{name} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
+                         f"torch file). Download it again from {ASSET_SOURCE_HINT}.")
+    try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AssetError(
-            f"{name} was refused: it is not a plain weights file ({first}). "
-            f"Download it again from {ASSET_SOURCE_HINT}.") from exc
+        raise AssetError(f"{name} was refused: {_weights_only_reason(str(exc))}. The file is damaged, "
+                         f"not the 3DDFA-V3 checkpoint, or malicious; download it again from "
+                         f"{ASSET_SOURCE_HINT}.") from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for bad archives
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AssetError(
             f"{name} cannot be read as a PyTorch checkpoint ({first}); the download is probably "
             f"incomplete or damaged. Download it again from {ASSET_SOURCE_HINT}.") from exc
     return unwrap_state_dict(loaded, name)
+
+
+def _weights_only_reason(message: str) -> str:
+    """The useful line of torch's weights-only refusal (its advice to disable the check is dropped)."""
+    for line in message.splitlines():
+        if "GLOBAL" in line:
+            words = line.split()
+            target = words[words.index("GLOBAL") + 1] if "GLOBAL" in words[:-1] else line.strip()
+            return f"it asks to run code ({target}), which a weights file never needs"
+    for line in message.splitlines():
+        if line.strip().startswith("Unsupported"):
+            return f"it holds data a weights file never holds ({line.strip()})"
+    return "it is not a plain weights file"
 
 
 def unwrap_state_dict(loaded: Any, name: str) -> dict[str, "torch.Tensor"]:
