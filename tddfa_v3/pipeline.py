@@ -34,7 +34,7 @@ from .errors import (
 )
 from .preprocess import (
     DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, align_photo, box_around_points, check_face_box,
-    crop_to_photo, detector_input, five_points, landmark_crop, landmark_points_to_photo, load_photo,
+    detector_canvas, detector_normalisation, five_points, landmark_crop, landmark_points_to_photo, load_photo,
     photo_name,
 )
 from .result import FaceResult
@@ -59,10 +59,9 @@ DEVICES = ("auto", "cuda", "cpu")
 
 #: The reference's detector threshold.
 DETECTION_THRESHOLD = 0.7
-#: Anchors passed to NMS per photo: the best face is the top-scoring anchor,
-#: so only the head of the sorted list matters (the reference's skip rule may
-#: move past a few, never past this many in practice).
-DETECTION_TOP_K = 64
+#: Anchors post-processed per photo first (see `first_faces`): the face kept is
+#: the top-scoring anchor unless the reference's skip rule drops it.
+DETECTION_TOP_K = 16
 
 _T = TypeVar("_T")
 
@@ -400,20 +399,45 @@ class Reconstructor:
         models.ensure_detector()
         if self.device.type == "cuda" and self._channels_last:
             models.detector.to(memory_format=torch.channels_last)
-        prepared = self._map(detector_input, images)
+        prepared = self._map(detector_canvas, images)
         found: list[tuple[F64, float] | None] = []
         chunk, _, _ = self._chunk_sizes()
         for start, stop in _chunks(len(images), chunk):
             if cancel is not None and cancel():
                 raise Cancelled("Face reconstruction cancelled")
-            batch = self._to_device(np.stack([p.tensor for p in prepared[start:stop]]))
-            if self.device.type == "cuda" and self._channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last)
+            pads = np.stack([p[1] for p in prepared[start:stop]])
+            batch = self.detector_batch(np.stack([p[0] for p in prepared[start:stop]]), pads)
             with torch.inference_mode():
                 loc, conf, landm = models.detector(batch)
-            found.extend(first_faces(loc, conf, landm, models.priors, [p.pads for p in prepared[start:stop]],
-                                     [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]], self.detection_threshold))
+            found.extend(first_faces(loc, conf, landm, models.priors, list(pads),
+                                     [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]],
+                                     self.detection_threshold))
         return found
+
+    def detector_batch(self, canvases: U8, pads: npt.ArrayLike) -> "torch.Tensor":
+        """(B, S, S, 3) uint8 canvases (`preprocess.detector_canvas`) -> the normalised,
+        zero-padded (B, 3, S, S) float32 RetinaFace input on the device.
+
+        Only bytes cross to the device; the float32 arithmetic is the same as
+        `preprocess.detector_input`'s.
+        """
+        torch = _require_torch()
+        mean, inv_std = detector_normalisation()
+        pixels = self._to_device(np.ascontiguousarray(canvases))
+        pad_rows = torch.as_tensor(np.asarray(pads, dtype=np.int64).reshape(-1, 4), device=self.device)
+        with torch.inference_mode():
+            size = int(pixels.shape[1])
+            a = torch.as_tensor(mean, device=self.device).view(1, 3, 1, 1)
+            b = torch.as_tensor(inv_std, device=self.device).view(1, 3, 1, 1)
+            x = (pixels.permute(0, 3, 1, 2).float() - a) * b
+            index = torch.arange(size, device=self.device)[None, :]
+            rows = (index >= pad_rows[:, 1:2]) & (index < size - pad_rows[:, 3:4])
+            cols = (index >= pad_rows[:, 0:1]) & (index < size - pad_rows[:, 2:3])
+            inside = (rows[:, :, None] & cols[:, None, :])[:, None]
+            x = torch.where(inside, x, torch.zeros((), dtype=x.dtype, device=self.device))
+            memory = torch.channels_last if (self.device.type == "cuda" and self._channels_last) \
+                else torch.contiguous_format
+            return x.contiguous(memory_format=memory)
 
     def landmarks106(self, images: Sequence[U8], boxes: Sequence[F64],
                      cancel: CancelCallback | None = None) -> list[F64]:
@@ -632,32 +656,38 @@ class Reconstructor:
 
 def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor", priors: "torch.Tensor",
                 pads: Sequence[npt.ArrayLike], image_hws: Sequence[tuple[int, int]],
-                threshold: float = DETECTION_THRESHOLD) -> list[tuple[F64, float] | None]:
+                threshold: float = DETECTION_THRESHOLD,
+                top_k: int = DETECTION_TOP_K) -> list[tuple[F64, float] | None]:
     """The reference's first face (box, score) per image from batched raw RetinaFace heads, or None.
 
-    Only the `DETECTION_TOP_K` best-scoring anchors of each image are moved to
-    the host (one transfer for the batch) and post-processed the reference's
-    way (threshold, sort, NMS, integer truncations, skip rule): the first face
-    after NMS is the top-scoring anchor that survives the skip rule, so the
-    anchors below them cannot change it.
+    The first face after the reference's threshold, sort and NMS is the
+    top-scoring anchor unless its box falls wholly outside the photo (the
+    reference's skip rule), so only the `top_k` best anchors of each image go
+    to the host (one transfer for the batch) and through the reference's
+    post-processing; an image whose top anchors are all skipped, while more
+    anchors pass the threshold, is post-processed in full.
     """
     torch = _require_torch()
     from .detection import postprocess
 
     with torch.inference_mode():
         scores = torch.softmax(conf, dim=-1)[..., 1]
-        top = min(DETECTION_TOP_K, int(scores.shape[1]))
+        top = min(top_k, int(scores.shape[1]))
         order = torch.topk(scores, top, dim=1).indices
         pick = order[..., None]
         loc_k = torch.gather(loc, 1, pick.expand(-1, -1, 4)).float().cpu()
         conf_k = torch.gather(conf, 1, pick.expand(-1, -1, 2)).float().cpu()
         landm_k = torch.gather(landm, 1, pick.expand(-1, -1, 10)).float().cpu()
         priors_k = priors.to(order.device)[order].float().cpu()
+        above = (scores > threshold).sum(dim=1).cpu()
     found: list[tuple[F64, float] | None] = []
     for row in range(int(loc.shape[0])):
-        height, width = image_hws[row]
-        detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], (int(height), int(width)),
+        hw = (int(image_hws[row][0]), int(image_hws[row][1]))
+        detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], hw,
                                  confidence=threshold, priors=priors_k[row])
+        if len(detections) == 0 and int(above[row]) > top:
+            detections = postprocess(loc[row].float().cpu(), conf[row].float().cpu(), landm[row].float().cpu(),
+                                     pads[row], hw, confidence=threshold, priors=priors.float().cpu())
         if len(detections) == 0:
             found.append(None)
         else:

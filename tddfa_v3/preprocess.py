@@ -163,12 +163,14 @@ class DetectorInput:
     scale: float         # max(H, W) / 512: canvas pixels to photo pixels
 
 
-def detector_input(image: U8, size: int = DETECTOR_SIZE) -> DetectorInput:
-    """RetinaFace input of one RGB photo.
+def detector_canvas(image: U8, size: int = DETECTOR_SIZE) -> tuple[U8, I64]:
+    """The photo resized for RetinaFace and placed centred on a black size x size canvas.
 
-    Longest side resized to `size` (new side = Python ``round(dim * size /
-    max(H, W))``, cv2 bilinear), ``(value / 255 - mean) / std`` per channel,
-    then zero-padded to size x size with the odd pixel at the bottom/right.
+    Longest side to `size` (new side = Python ``round(dim * size / max(H, W))``,
+    cv2 bilinear, as albumentations' LongestMaxSize); the odd pixel of padding
+    goes to the bottom/right. Returns (canvas uint8 (size, size, 3), pads
+    (x_min, y_min, x_max, y_max)). Normalising it (`normalise_detector_canvas`)
+    and zeroing the pads gives the network input.
     """
     cv2 = _require_cv2()
     height, width = image.shape[:2]
@@ -179,15 +181,36 @@ def detector_input(image: U8, size: int = DETECTOR_SIZE) -> DetectorInput:
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     else:
         resized = image
-    mean = np.asarray(DETECTOR_MEAN, dtype=np.float32) * np.float32(255.0)
-    inv_std = np.float32(1.0) / (np.asarray(DETECTOR_STD, dtype=np.float32) * np.float32(255.0))
-    normalised = (resized.astype(np.float32) - mean) * inv_std
     y_min = (size - new_h) // 2
     x_min = (size - new_w) // 2
-    canvas = np.zeros((3, size, size), dtype=np.float32)
-    canvas[:, y_min:y_min + new_h, x_min:x_min + new_w] = normalised.transpose(2, 0, 1)
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    canvas[y_min:y_min + new_h, x_min:x_min + new_w] = resized
     pads = np.array([x_min, y_min, size - new_w - x_min, size - new_h - y_min], dtype=np.int64)
-    return DetectorInput(canvas, pads, (new_h, new_w), longest / size)
+    return canvas, pads
+
+
+def detector_normalisation() -> tuple[F32, F32]:
+    """(mean * 255, 1 / (std * 255)) per channel in float32: input = (pixel - a) * b."""
+    mean = np.asarray(DETECTOR_MEAN, dtype=np.float32) * np.float32(255.0)
+    inv_std = np.float32(1.0) / (np.asarray(DETECTOR_STD, dtype=np.float32) * np.float32(255.0))
+    return mean, inv_std
+
+
+def detector_input(image: U8, size: int = DETECTOR_SIZE) -> DetectorInput:
+    """RetinaFace input of one RGB photo (numpy; the pipeline does the same on the device).
+
+    `detector_canvas`, then ``(value - 255 mean) / (255 std)`` per channel in
+    float32 inside the photo and 0 in the padding.
+    """
+    canvas, pads = detector_canvas(image, size)
+    x_min, y_min, x_max, y_max = (int(v) for v in pads)
+    new_h, new_w = size - y_min - y_max, size - x_min - x_max
+    mean, inv_std = detector_normalisation()
+    region = canvas[y_min:y_min + new_h, x_min:x_min + new_w]
+    tensor = np.zeros((3, size, size), dtype=np.float32)
+    tensor[:, y_min:y_min + new_h, x_min:x_min + new_w] = ((region.astype(np.float32) - mean) * inv_std).transpose(2, 0, 1)
+    height, width = image.shape[:2]
+    return DetectorInput(tensor, pads, (new_h, new_w), max(height, width) / size)
 
 
 # --------------------------------------------------------------------------- landmark crops

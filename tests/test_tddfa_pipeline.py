@@ -106,9 +106,25 @@ def test_detection_glue_on_recorded_heads(tddfa_fixtures: Path) -> None:
     box, score = found[0]
     np.testing.assert_array_equal(box, fx["det_bboxes"][0])
     assert score == pytest.approx(float(fx["det_scores"][0]), abs=1e-6)
+    for top_k in (1, fx["loc"].shape[1]):
+        again = first_faces(torch.from_numpy(fx["loc"]), torch.from_numpy(fx["conf"]),
+                            torch.from_numpy(fx["landm"]), prior_boxes(512), [fx["pads"]], [(height, width)],
+                            top_k=top_k)[0]
+        assert again is not None
+        np.testing.assert_array_equal(again[0], fx["det_bboxes"][0])
     # Nothing above a threshold no softmax score can pass: no face.
     assert first_faces(torch.from_numpy(fx["loc"]), torch.from_numpy(fx["conf"]), torch.from_numpy(fx["landm"]),
                        prior_boxes(512), [fx["pads"]], [(height, width)], threshold=1.0) == [None]
+
+
+def test_detector_input_on_the_device(fixture_rec: Reconstructor, tddfa_fixtures: Path) -> None:
+    fx = _load(tddfa_fixtures, "retinaface.npz")
+    photos = [fx["image_uint8"], _photo(11, (300, 101))]
+    canvases = [P.detector_canvas(photo) for photo in photos]
+    batch = fixture_rec.detector_batch(np.stack([c[0] for c in canvases]), np.stack([c[1] for c in canvases]))
+    _close(batch[:1].cpu().numpy(), fx["input"], 1e-5)
+    for row, photo in enumerate(photos):
+        np.testing.assert_array_equal(batch[row].cpu().numpy(), P.detector_input(photo).tensor)
 
 
 def test_detection_on_the_photo(fixture_rec: Reconstructor, tddfa_fixtures: Path) -> None:
