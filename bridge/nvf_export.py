@@ -237,23 +237,57 @@ class _Exporter:
         blend_deltas: list[F32] = []
         blend_sources: list[int | None] = []
         use_plan = plan is not None and self.same_vertices and plan.key_positions is not None
+        key_count = len(names)
+        positions = self.key_blocks[1:]
+        relative_index = np.asarray(self.key_relative[1:], dtype=np.int64)
+        relative_is_basis = not bool(relative_index.any())
+        relatives = (self.key_blocks[:1] if relative_is_basis or key_count == 0
+                     else self.key_blocks[relative_index])
+
+        # Which original key each key continues: same name, else the key that
+        # sat at this place and whose name is gone (it was renamed).
+        candidates = np.full(key_count, -1, dtype=np.int64)
+        if use_plan:
+            assert plan is not None
+            for j, name in enumerate(names):
+                found = planned.get(name)
+                if found is None and j < len(plan.key_names) and plan.key_names[j] not in current:
+                    found = j
+                if found is not None:
+                    candidates[j] = found
+        matched = np.flatnonzero(candidates >= 0)
+        # Per key and vertex: still exactly what the import made (batched comparisons;
+        # no copies when the keys are still in their imported order).
+        same = np.zeros((key_count, self.v_count), dtype=bool)
+        if matched.size:
+            assert plan is not None and plan.key_positions is not None
+            in_order = matched.size == key_count and np.array_equal(candidates, np.arange(key_count))
+            planned_positions = plan.key_positions if in_order else plan.key_positions[candidates[matched]]
+            mine = positions if in_order else positions[matched]
+            basis_same = np.all(relatives == plan.basis, axis=-1)
+            same[matched] = np.all(mine == planned_positions, axis=-1) & basis_same
+            partial = matched[~same[matched].all(axis=1)]
+            if partial.size:
+                # A key moved together with its basis keeps its offset.
+                planned_delta = plan.key_positions[candidates[partial]] - plan.basis
+                mine_delta = positions[partial] - relatives[partial if not relative_is_basis else [0]]
+                same[partial] |= np.all(mine_delta == planned_delta, axis=-1)
+        untouched = same.all(axis=1)
+
+        def converted(j: int, where: npt.NDArray[np.intp] | None = None) -> F32:
+            relative = relatives[0] if relative_is_basis else relatives[j]
+            if where is None:
+                return to_nvf(positions[j] - relative, self.scale, self.axes)
+            return to_nvf(positions[j][where] - relative[where], self.scale, self.axes)
+
         for j, name in enumerate(names):
-            position = self.key_blocks[j + 1]
-            relative = self.key_blocks[self.key_relative[j + 1]]
-            candidate: int | None = None
-            if use_plan:
-                assert plan is not None
-                candidate = planned.get(name)
-                if candidate is None and j < len(plan.key_names) and plan.key_names[j] not in current:
-                    candidate = j        # the key at this place was renamed
-            delta_blender = position - relative
-            new_delta = to_nvf(delta_blender, self.scale, self.axes)
-            delta = new_delta
             kind = "mode" if MODE_KEY_PATTERN.match(name) else "blend"
             out_name = name
             source: int | None = None
-            if candidate is not None:
-                assert plan is not None and plan.key_positions is not None and original is not None
+            candidate = int(candidates[j])
+            delta: F32
+            if candidate >= 0:
+                assert plan is not None and original is not None
                 src_kind, src_index = plan.key_sources[candidate]
                 if name == plan.key_names[candidate]:
                     kind = src_kind
@@ -262,15 +296,16 @@ class _Exporter:
                         out_name = original.blend_shapes.names[src_index]
                 original_delta = (original.shape.modes[src_index] if src_kind == "mode"
                                   else original.blend_shapes.deltas[src_index])  # type: ignore[union-attr]
-                planned_position = plan.key_positions[candidate]
-                same = np.all(position == planned_position, axis=1) & np.all(relative == plan.basis, axis=1)
-                if not bool(same.all()):
-                    same |= np.all(delta_blender == planned_position - plan.basis, axis=1)
-                if bool(same.all()):
+                if untouched[j]:
                     delta = original_delta
                     source = src_index if kind == src_kind else None
                 else:
-                    delta = np.where(same[:, None], original_delta, new_delta).astype(np.float32)
+                    # Only the edited vertices are converted; the rest keep their exact values.
+                    edited = np.flatnonzero(~same[j])
+                    delta = np.array(original_delta, dtype=np.float32)
+                    delta[edited] = converted(j, edited)
+            else:
+                delta = converted(j)
             if kind == "mode":
                 match = MODE_KEY_PATTERN.match(name)
                 number = int(match.group(1)) if match else len(modes)

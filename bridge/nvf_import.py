@@ -13,7 +13,7 @@ edit back exactly as they were.
 
 from __future__ import annotations
 
-import zlib
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,18 +98,19 @@ def import_nvf(context: ContextT, filepath: str | Path,
     colors = read_mtl_colors(path) if options.partitions and options.mtl_colors else {}
     name = path.stem or "Face"
     created = _Created()
+    token = uuid.uuid4().hex
     try:
-        obj = _build(context, name, path.name, data, plan, options, colors, created)
+        obj = _build(context, name, path.name, data, plan, options, colors, created, token)
     except BaseException:
         created.remove_all()
         raise
-    _remember(Original(data=data, model=model, options=options, plan=plan))
+    _remember(token, Original(data=data, model=model, options=options, plan=plan))
     return obj
 
 
 def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: ImportPlan,
            options: ImportOptions, colors: dict[str, tuple[float, float, float]],
-           created: _Created) -> ObjectT:
+           created: _Created, token: str) -> ObjectT:
     import bpy
 
     mesh = mesh_builder.build_mesh(name, plan.basis, plan.triangles)
@@ -145,7 +146,7 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
 
     mesh[PROP_SOURCE] = data
     mesh[PROP_SOURCE_NAME] = file_name
-    mesh[PROP_IMPORT] = options.as_dict()
+    mesh[PROP_IMPORT] = dict(options.as_dict(), token=token)
     mesh.shade_smooth()
 
     collection = context.collection or context.scene.collection
@@ -190,14 +191,20 @@ class Original:
     plan: ImportPlan
 
 
-#: Parsed originals by (length, CRC-32, options): exporting the same import
-#: again skips re-reading the file and recomputing the import plan.
-_ORIGINALS: "OrderedDict[tuple[int, int, tuple[Any, ...]], Original]" = OrderedDict()
+#: Parsed originals by (import token, length, options): exporting an import
+#: again skips re-reading the file and recomputing the import plan. The token
+#: is a random id stored with the import options; a hit is only used when its
+#: bytes equal the mesh's, so a stale or copied token can never give wrong data.
+_ORIGINALS: "OrderedDict[tuple[str, int, tuple[Any, ...]], Original]" = OrderedDict()
 _ORIGINALS_KEPT = 4
 
 
-def _remember(original: Original) -> None:
-    key = (len(original.data), zlib.crc32(original.data), tuple(sorted(original.options.as_dict().items())))
+def _cache_key(token: str, data: bytes, options: ImportOptions) -> tuple[str, int, tuple[Any, ...]]:
+    return (token, len(data), tuple(sorted(options.as_dict().items())))
+
+
+def _remember(token: str, original: Original) -> None:
+    key = _cache_key(token, original.data, original.options)
     _ORIGINALS[key] = original
     _ORIGINALS.move_to_end(key)
     while len(_ORIGINALS) > _ORIGINALS_KEPT:
@@ -213,8 +220,10 @@ def model_of(mesh: MeshT) -> Original | None:
     if not isinstance(value, (bytes, bytearray)) or value[:4] != MAGIC:
         return None
     data = bytes(value)
-    options = ImportOptions.from_dict(mesh.get(PROP_IMPORT))
-    key = (len(data), zlib.crc32(data), tuple(sorted(options.as_dict().items())))
+    settings = mesh.get(PROP_IMPORT)
+    options = ImportOptions.from_dict(settings)
+    token = str(settings.get("token", "")) if hasattr(settings, "get") else ""
+    key = _cache_key(token, data, options)
     cached = _ORIGINALS.get(key)
     if cached is not None and cached.data == data:
         _ORIGINALS.move_to_end(key)
@@ -224,7 +233,7 @@ def model_of(mesh: MeshT) -> Original | None:
     except NvfError as exc:
         raise NvfBridgeError(f"the original .nvf kept on mesh '{mesh.name}' is damaged: {exc}") from exc
     original = Original(data=data, model=model, options=options, plan=plan_import(model, options))
-    _remember(original)
+    _remember(token, original)
     return original
 
 

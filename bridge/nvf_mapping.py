@@ -128,12 +128,34 @@ def to_blender(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
     time, so import and the exporter's comparison agree bit for bit.
     """
     p = np.asarray(points, dtype=np.float32)
-    if convert_axes:
-        out = p[..., [0, 2, 1]]
-        out *= np.array([scale, -scale, scale], dtype=np.float32)
-    else:
-        out = p * np.float32(scale)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return offsets_to_blender(p.reshape(1, -1, 3), None, scale, convert_axes).reshape(p.shape)
+
+
+#: Blender component c comes from NVIDIA component _AXES[c] times _SIGNS[c].
+_AXES = (0, 2, 1)
+_SIGNS = (1.0, -1.0, 1.0)
+
+
+def offsets_to_blender(offsets: npt.NDArray[np.float32], base: npt.NDArray[np.float32] | None,
+                       scale: float, convert_axes: bool, out: F32 | None = None) -> F32:
+    """(K, V, 3) NVIDIA offsets (+ base (V, 3), rounded to float32 first) -> Blender.
+
+    Writes straight into one new array, one strided pass per component, so a
+    model's keys are converted without intermediate copies (this is most of
+    the import's own numpy time).
+    """
+    if out is None:
+        out = np.empty(offsets.shape, dtype=np.float32)
+    for c in range(3):
+        source = _AXES[c] if convert_axes else c
+        sign = _SIGNS[c] if convert_axes else 1.0
+        if base is not None:
+            np.add(offsets[..., source], base[:, source], out=out[..., c])
+        else:
+            out[..., c] = offsets[..., source]
+    factor = np.array([scale * s for s in (_SIGNS if convert_axes else (1.0, 1.0, 1.0))], dtype=np.float32)
+    out *= factor
+    return out
 
 
 def to_nvf(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
@@ -289,8 +311,12 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
         plan.key_sources = sources
         plan.slider_ranges = ranges
         if blocks:
-            deltas = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
-            plan.key_positions = to_blender(deltas + mean, scale, axes)
+            positions = np.empty((len(names), v_count, 3), np.float32)
+            row = 0
+            for block in blocks:
+                offsets_to_blender(block, mean, scale, axes, out=positions[row:row + block.shape[0]])
+                row += block.shape[0]
+            plan.key_positions = positions
         else:
             plan.key_positions = np.empty((0, v_count, 3), np.float32)
         plan.eigenvalues = np.asarray(shape.eigenvalues, dtype=np.float64).tolist()

@@ -1,0 +1,236 @@
+"""Import/export speed of .nvf in Blender, against floors and Blender's glTF importer.
+
+    .venv/bin/python benchmarks/bench_blender_nvf.py [model.nvf] [--repeat 9]
+
+The model is the argument, else face_model2.nvf from $NVF_SAMPLES, else the
+embedded demo model. Everything is measured side by side in one run, medians
+over the repetitions:
+
+- import floor: the same mesh and shape keys created with the fastest bpy calls
+  (generic-attribute `foreach_set`, `shape_key_add`, `points.foreach_set`) from
+  arrays already in Blender space;
+- our import: `bridge.nvf_import.import_nvf` (what the operator calls) and the
+  operator `bpy.ops.import_scene.nvf` itself;
+- glTF: the same mesh with the same morph targets written as a .glb here
+  (numpy + struct), loaded with `bpy.ops.import_scene.gltf`;
+- export floor: `foreach_get` of the same data (positions, every key block,
+  corners, material indices) plus writing the same number of bytes to a file;
+- our export: `bridge.nvf_export.export_nvf` of the unedited import (the path
+  that writes the original bytes) and of an edited one (one basis vertex moved:
+  the per-vertex merge and a full re-encode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ADDON_ID = "nv3dmm_face_tools"
+
+
+def _load_addon(tmp: Path) -> Any:
+    link_dir = tmp / "addon_path"
+    link_dir.mkdir()
+    (link_dir / ADDON_ID).symlink_to(REPO_ROOT, target_is_directory=True)
+    sys.path.insert(0, str(link_dir))
+    import importlib
+    package = importlib.import_module(ADDON_ID)
+    package.register()
+    return package
+
+
+def _median_ms(run: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None) -> float:
+    times = []
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def _clean() -> None:
+    import bpy
+    bpy.ops.wm.read_homefile(use_empty=True)
+    bpy.ops.outliner.orphans_purge(do_recursive=True)
+
+
+def _write_glb(path: Path, positions: np.ndarray, triangles: np.ndarray, targets: np.ndarray,
+               names: list[str]) -> None:
+    """A minimal glTF 2.0 binary: one mesh, one primitive, morph targets as position deltas."""
+    # glTF is +Y up; our Blender-space arrays are +Z up: (x, y, z) -> (x, z, -y).
+    def to_gltf(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.stack([a[..., 0], a[..., 2], -a[..., 1]], axis=-1), np.float32)
+    base = to_gltf(positions)
+    deltas = to_gltf(targets - positions[None])
+    indices = np.ascontiguousarray(triangles, np.uint16).ravel()
+    chunks: list[bytes] = []
+    views: list[dict[str, Any]] = []
+    accessors: list[dict[str, Any]] = []
+    offset = 0
+
+    def add(data: bytes, accessor: dict[str, Any], target: int) -> int:
+        nonlocal offset
+        pad = (-len(data)) % 4
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data), "target": target})
+        accessors.append(dict(accessor, bufferView=len(views) - 1))
+        chunks.append(data + b"\0" * pad)
+        offset += len(data) + pad
+        return len(accessors) - 1
+
+    def vec3(a: np.ndarray) -> dict[str, Any]:
+        return {"componentType": 5126, "count": int(a.shape[0]), "type": "VEC3",
+                "min": a.min(0).tolist(), "max": a.max(0).tolist()}
+
+    position = add(base.tobytes(), vec3(base), 34962)
+    index = add(indices.tobytes(), {"componentType": 5123, "count": int(indices.size), "type": "SCALAR"}, 34963)
+    morphs = [{"POSITION": add(d.tobytes(), vec3(d), 34962)} for d in deltas]
+    binary = b"".join(chunks)
+    doc = {
+        "asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": [0]}], "nodes": [{"mesh": 0}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": position}, "indices": index,
+                                    "targets": morphs}],
+                    "weights": [0.0] * len(morphs), "extras": {"targetNames": names}}],
+        "buffers": [{"byteLength": len(binary)}], "bufferViews": views, "accessors": accessors,
+    }
+    text = json.dumps(doc).encode()
+    text += b" " * ((-len(text)) % 4)
+    total = 12 + 8 + len(text) + 8 + len(binary)
+    path.write_bytes(struct.pack("<III", 0x46546C67, 2, total) + struct.pack("<I4s", len(text), b"JSON") + text
+                     + struct.pack("<I4s", len(binary), b"BIN\0") + binary)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", nargs="?", help="an .nvf file (default: $NVF_SAMPLES/face_model2.nvf or the demo)")
+    parser.add_argument("--repeat", type=int, default=9)
+    args = parser.parse_args()
+
+    import bpy
+    tmp = Path(tempfile.mkdtemp(prefix="bench_nvf_"))
+    _load_addon(tmp)
+    import importlib
+    io_nv3dmm = importlib.import_module(f"{ADDON_ID}.io_nv3dmm")
+    nvf_import = importlib.import_module(f"{ADDON_ID}.bridge.nvf_import")
+    nvf_export = importlib.import_module(f"{ADDON_ID}.bridge.nvf_export")
+    mapping = importlib.import_module(f"{ADDON_ID}.bridge.nvf_mapping")
+
+    if args.model:
+        source = Path(args.model)
+    elif os.environ.get("NVF_SAMPLES") and (Path(os.environ["NVF_SAMPLES"]) / "face_model2.nvf").exists():
+        source = Path(os.environ["NVF_SAMPLES"]) / "face_model2.nvf"
+    else:
+        from importlib import import_module
+        demo = import_module(f"{ADDON_ID}.io_nv3dmm.demo_model")
+        source = tmp / "demo_face.nvf"
+        io_nv3dmm.write(demo.build_demo_model(), source)
+    model = io_nv3dmm.read(source)
+    plan = mapping.plan_import(model, mapping.ImportOptions())
+    basis = plan.basis
+    keys = plan.key_positions
+    tris = plan.triangles
+    v_count, t_count, k_count = basis.shape[0], tris.shape[0], keys.shape[0]
+    print(f"model: {source.name}: {v_count:,} vertices, {t_count:,} triangles, {k_count} shape keys "
+          f"({model.mode_count} modes + {k_count - model.mode_count} blend shapes), "
+          f"{source.stat().st_size:,} bytes; median of {args.repeat}")
+
+    # --- import --------------------------------------------------------------------------------
+    flat_basis = np.ascontiguousarray(basis).ravel()
+    flat_keys = [np.ascontiguousarray(k).ravel() for k in keys]
+    loop_start = np.arange(0, 3 * t_count, 3, dtype=np.int32)
+    corners = np.ascontiguousarray(tris, np.int32).ravel()
+
+    def floor_import() -> None:
+        mesh = bpy.data.meshes.new("floor")
+        mesh.vertices.add(v_count)
+        mesh.loops.add(3 * t_count)
+        mesh.polygons.add(t_count)
+        mesh.attributes["position"].data.foreach_set("vector", flat_basis)
+        mesh.polygons.foreach_set("loop_start", loop_start)
+        mesh.attributes[".corner_vert"].data.foreach_set("value", corners)
+        mesh.update(calc_edges=True)
+        obj = bpy.data.objects.new("floor", mesh)
+        bpy.context.scene.collection.objects.link(obj)
+        obj.shape_key_add(name="Basis", from_mix=False)
+        for i in range(k_count):
+            block = obj.shape_key_add(name=f"k{i}", from_mix=False)
+            block.value = 0.0
+            block.points.foreach_set("co", flat_keys[i])
+
+    floor = _median_ms(floor_import, args.repeat, _clean)
+    ours = _median_ms(lambda: nvf_import.import_nvf(bpy.context, source), args.repeat, _clean)
+    operator = _median_ms(lambda: bpy.ops.import_scene.nvf(filepath=str(source)), args.repeat, _clean)
+
+    glb = tmp / "same.glb"
+    _write_glb(glb, basis, tris, keys, list(plan.key_names))
+    _clean()
+    bpy.ops.import_scene.gltf(filepath=str(glb))
+    gltf_obj = next(o for o in bpy.data.objects if o.type == 'MESH')
+    assert len(gltf_obj.data.shape_keys.key_blocks) == k_count + 1
+    gltf = _median_ms(lambda: bpy.ops.import_scene.gltf(filepath=str(glb)), args.repeat, _clean)
+
+    print("\nimport")
+    print(f"  floor (fastest bpy calls, arrays ready)   {floor:8.2f} ms")
+    print(f"  import_nvf (core function)                {ours:8.2f} ms   {ours / floor:5.2f} x floor "
+          f"(target <= 2.5)")
+    print(f"  bpy.ops.import_scene.nvf (operator)       {operator:8.2f} ms   {operator / floor:5.2f} x floor")
+    print(f"  bpy.ops.import_scene.gltf, same content   {gltf:8.2f} ms   {gltf / ours:5.2f} x slower than "
+          f"import_nvf (target >= 4), {gltf / operator:5.2f} x the operator")
+
+    # --- export ----------------------------------------------------------------------------------
+    _clean()
+    obj = nvf_import.import_nvf(bpy.context, source)
+    mesh = obj.data
+    data_size = source.stat().st_size
+    payload = os.urandom(data_size)
+    sink = tmp / "floor.bin"
+    positions = np.empty(v_count * 3, np.float32)
+    key_out = np.empty((k_count + 1, v_count * 3), np.float32)
+    corner_out = np.empty(3 * t_count, np.int32)
+    slots_out = np.empty(t_count, np.int32)
+
+    def floor_export() -> None:
+        mesh.attributes["position"].data.foreach_get("vector", positions)
+        for i, block in enumerate(mesh.shape_keys.key_blocks):
+            block.points.foreach_get("co", key_out[i])
+        mesh.attributes[".corner_vert"].data.foreach_get("value", corner_out)
+        mesh.polygons.foreach_get("material_index", slots_out)
+        with open(sink, "wb") as stream:
+            stream.write(payload)
+
+    mesh_reader = importlib.import_module(f"{ADDON_ID}.bridge.mesh")
+    floor_out = _median_ms(floor_export, args.repeat)
+    groups = _median_ms(lambda: mesh_reader.read_vertex_groups(obj), args.repeat)
+    target = tmp / "out.nvf"
+    unedited = _median_ms(lambda: nvf_export.export_nvf(obj, target), args.repeat)
+    assert target.read_bytes() == source.read_bytes()
+    operator_out = _median_ms(lambda: bpy.ops.export_scene.nvf(filepath=str(target)), args.repeat)
+    block = mesh.shape_keys.key_blocks[0]
+    co = np.empty(v_count * 3, np.float32)
+    block.points.foreach_get("co", co)
+    co[0] += 0.001
+    block.points.foreach_set("co", co)
+    edited = _median_ms(lambda: nvf_export.export_nvf(obj, target), args.repeat)
+    print("\nexport")
+    print(f"  floor (foreach_get of the same data + write {data_size:,} bytes) {floor_out:8.2f} ms")
+    print(f"  (vertex groups read, no bulk accessor in Blender: {groups:.2f} ms, not in the floor)")
+    print(f"  export_nvf, unedited import               {unedited:8.2f} ms   {unedited / floor_out:5.2f} x floor "
+          f"(target <= 3)")
+    print(f"  bpy.ops.export_scene.nvf, unedited        {operator_out:8.2f} ms   {operator_out / floor_out:5.2f} x floor")
+    print(f"  export_nvf, one basis vertex moved        {edited:8.2f} ms   {edited / floor_out:5.2f} x floor")
+
+
+if __name__ == "__main__":
+    main()
