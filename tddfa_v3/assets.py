@@ -26,7 +26,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt

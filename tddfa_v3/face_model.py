@@ -61,6 +61,7 @@ def auto_visibility_resolution(triangle_count: int) -> int:
     size = int(math.ceil(2.0 * math.sqrt(max(triangle_count, 1)) / 32.0)) * 32
     return max(MIN_VISIBILITY_RESOLUTION, min(MAX_VISIBILITY_RESOLUTION, size))
 _MAX_RASTER_PAIRS = 4_000_000   # triangle-pixel pairs per chunk: bounds the rasteriser's memory
+_MAX_BATCH_TRIANGLES = 1_200_000   # samples x triangles per visibility pass (16 real-size faces)
 
 
 def _as_tensor(value: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -191,6 +192,15 @@ def vertex_visibility(vertices_camera: torch.Tensor, normals_rotated: torch.Tens
         resolution = auto_visibility_resolution(int(triangles.shape[0]))
     if resolution < 8:
         raise ValueError(f"visibility resolution {resolution} is too small")
+    batch = int(vertices_camera.shape[0])
+    per_call = max(1, _MAX_BATCH_TRIANGLES // max(1, int(triangles.shape[0])))
+    if batch > per_call:
+        # Large batches go through in slices: the per-triangle tables grow with B x T.
+        pieces = [vertex_visibility(vertices_camera[i:i + per_call], normals_rotated[i:i + per_call], triangles,
+                                    resolution, return_parts) for i in range(0, batch, per_call)]
+        if return_parts:
+            return tuple(torch.cat([p[k] for p in pieces]) for k in range(3))
+        return torch.cat(pieces)
     x, y, z_cam = vertices_camera.unbind(dim=-1)
     nx, ny, nz = normals_rotated.unbind(dim=-1)
     facing = (-nx * x - ny * y + nz * z_cam) > 0

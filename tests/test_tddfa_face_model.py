@@ -355,3 +355,15 @@ def test_convex_surface_never_hides_itself(yaw: float, pitch: float) -> None:
     visible, facing, _ = vertex_visibility(camera, normals, torch.as_tensor(tri), return_parts=True)
     assert 0 < int(facing.sum()) < vertices.shape[0] or yaw == 0
     assert torch.equal(visible, facing)
+
+
+def test_large_batches_are_sliced_identically(generated_model: ParametricFaceModel,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import tddfa_v3.face_model as face_model_module
+
+    out = generated_model.reconstruct(random_coefficients(np.random.default_rng(8), 5, 0.8))
+    whole = vertex_visibility(out.vertices_camera, out.normals_rotated, generated_model.tri)
+    monkeypatch.setattr(face_model_module, "_MAX_BATCH_TRIANGLES", 2 * generated_model.triangle_count)
+    sliced = vertex_visibility(out.vertices_camera, out.normals_rotated, generated_model.tri, return_parts=True)
+    assert torch.equal(whole, sliced[0]) and sliced[1].shape == whole.shape
+    assert out.visible is not None and torch.equal(out.visible, whole)
