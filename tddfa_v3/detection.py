@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -79,13 +79,27 @@ def decode_landmarks(pre: torch.Tensor, priors: torch.Tensor,
     return points.reshape(pre.shape)
 
 
+#: Up to this many boxes NMS precomputes the full IoU matrix (count^2 float32 temporaries).
+_NMS_MATRIX_LIMIT = 2048
+
+
+def _pair_iou(x1: F32, y1: F32, x2: F32, y2: F32, areas: F32, rows: Any, cols: Any) -> F32:
+    """IoU of boxes `rows` (the higher-scored, kept box) with boxes `cols`, in torchvision's float32 order."""
+    width = np.maximum(np.float32(0), np.minimum(x2[rows], x2[cols]) - np.maximum(x1[rows], x1[cols]))
+    height = np.maximum(np.float32(0), np.minimum(y2[rows], y2[cols]) - np.maximum(y1[rows], y1[cols]))
+    inter = width * height
+    result: F32 = inter / (areas[rows] + areas[cols] - inter)
+    return result
+
+
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Greedy non-maximum suppression with torchvision's CPU semantics.
 
     Boxes (K, 4) as (x1, y1, x2, y2); stable descending sort by score; a box
     is dropped when its IoU with a kept, higher-scoring box exceeds the
     threshold; area = (x2 - x1)(y2 - y1) (no +1). Returns the kept indices,
-    highest score first. The loop runs once per kept box, vectorised over the rest.
+    highest score first. The greedy loop runs once per kept box; each step
+    is one vectorised operation over the remaining boxes.
     """
     if boxes.dim() != 2 or boxes.shape[-1] != 4 or scores.shape != boxes.shape[:1]:
         raise ValueError(f"nms expects boxes (K, 4) and scores (K,), got {tuple(boxes.shape)} and {tuple(scores.shape)}")
@@ -93,28 +107,37 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     if count == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.sort(scores.detach().cpu(), descending=True, stable=True).indices
-    sorted_boxes = boxes.detach().cpu()[order].numpy()
-    x1, y1, x2, y2 = (sorted_boxes[:, k] for k in range(4))
+    sorted_boxes = boxes.detach().cpu()[order].numpy().astype(np.float32, copy=False)
+    x1, y1, x2, y2 = (np.ascontiguousarray(sorted_boxes[:, k]) for k in range(4))
     areas = (x2 - x1) * (y2 - y1)
     alive = np.ones(count, dtype=bool)
     kept: list[int] = []
-    current = 0
-    while current < count:
-        kept.append(current)
-        rest = current + 1 + np.flatnonzero(alive[current + 1:])
-        if rest.size == 0:
-            break
-        width = np.maximum(np.float32(0), np.minimum(x2[current], x2[rest]) - np.maximum(x1[current], x1[rest]))
-        height = np.maximum(np.float32(0), np.minimum(y2[current], y2[rest]) - np.maximum(y1[current], y1[rest]))
-        inter = width * height
-        iou = inter / (areas[current] + areas[rest] - inter)
-        # torchvision compares the float IoU with the threshold as a double.
-        alive[rest[iou.astype(np.float64) > iou_threshold]] = False
-        alive[current] = False
-        remaining = np.flatnonzero(alive[current + 1:])
-        if remaining.size == 0:
-            break
-        current = current + 1 + int(remaining[0])
+    # torchvision compares the float IoU with the threshold as a double.
+    if count <= _NMS_MATRIX_LIMIT:
+        everything = np.arange(count)
+        suppresses = _pair_iou(x1, y1, x2, y2, areas, everything[:, None], everything[None, :]) \
+            .astype(np.float64) > iou_threshold
+        current = 0
+        while True:
+            kept.append(current)
+            alive &= ~suppresses[current]
+            alive[:current + 1] = False
+            if not alive.any():
+                break
+            current = int(np.argmax(alive))
+    else:
+        current = 0
+        while True:
+            kept.append(current)
+            alive[current] = False
+            rest = current + 1 + np.flatnonzero(alive[current + 1:])
+            if rest.size == 0:
+                break
+            iou = _pair_iou(x1, y1, x2, y2, areas, current, rest)
+            alive[rest[iou.astype(np.float64) > iou_threshold]] = False
+            if not alive.any():
+                break
+            current = int(np.argmax(alive))
     return order[torch.as_tensor(kept, dtype=torch.long)].to(boxes.device)
 
 

@@ -135,7 +135,11 @@ def _nms_by_the_book(boxes: np.ndarray, scores: np.ndarray, threshold: float) ->
     return keep
 
 
-def test_nms_matches_the_definition() -> None:
+@pytest.mark.parametrize("matrix_limit", [None, 0])
+def test_nms_matches_the_definition(matrix_limit: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    if matrix_limit is not None:
+        # Force the streaming path used for very many boxes.
+        monkeypatch.setattr("tddfa_v3.detection._NMS_MATRIX_LIMIT", matrix_limit)
     rng = np.random.default_rng(11)
     for trial in range(5):
         count = 300
