@@ -38,6 +38,12 @@ DEPENDENCIES: dict[str, str] = {
     "scipy": "scipy",
 }
 
+#: Options for file-path properties: Blender 4.5+ warns about "//" (blend-relative)
+#: paths unless a property declares it supports them; older versions lack the flag.
+PATH_OPTIONS: set[str] = (
+    {'PATH_SUPPORTS_BLEND_RELATIVE'}
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
+
 DEVICE_ITEMS = [
     ("AUTO", "Auto", "The GPU (CUDA) when there is one, else the CPU; retries on the CPU if the GPU fails"),
     ("CUDA", "CUDA", "An NVIDIA GPU through CUDA"),
@@ -182,6 +188,7 @@ class NV3DMMFacePreferences(AddonPreferences):
         description=f"Folder holding the 3DDFA-V3 assets, downloaded from {ASSETS_HINT}",
         subtype='DIR_PATH',
         default="",
+        options=PATH_OPTIONS,
     )
     device: EnumProperty(  # type: ignore[valid-type]
         name="Device", description="Default compute device for reconstruction",

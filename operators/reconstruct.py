@@ -60,12 +60,12 @@ class OBJECT_OT_reconstruct_face(Operator):
 
     filepath: StringProperty(  # type: ignore[valid-type]
         name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
-        subtype='FILE_PATH', default="")
+        subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS)
     image_name: StringProperty(  # type: ignore[valid-type]
         name="Image", description="Name of an image already loaded in Blender to reconstruct", default="")
     assets_dir: StringProperty(  # type: ignore[valid-type]
         name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
-        subtype='DIR_PATH', default="")
+        subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS)
     device: EnumProperty(  # type: ignore[valid-type]
         name="Device", items=preferences.DEVICE_ITEMS, default="AUTO",
         description="Compute device (unset: the preferences' default)")

@@ -25,7 +25,8 @@ class NV3DMMReconstructSettings(PropertyGroup):
         items=[("FILE", "Photo File", "Read the photo from a file"),
                ("IMAGE", "Blender Image", "Use an image already loaded in Blender")])
     filepath: StringProperty(  # type: ignore[valid-type]
-        name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct")
+        name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct",
+        options=preferences.PATH_OPTIONS)
     image: PointerProperty(  # type: ignore[valid-type]
         name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
     device: EnumProperty(  # type: ignore[valid-type]

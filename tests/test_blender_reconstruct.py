@@ -438,10 +438,14 @@ def test_operator_builds_the_reconstruction(clean_scene: None, synthetic_assets:
 def test_update_existing_refits_the_active_face(clean_scene: None, synthetic_assets: Path, photo: Path) -> None:
     import bpy
     first = _reconstruct(synthetic_assets, photo)
+    # keyframes on the coefficients survive a re-fit
+    assert first.data.shape_keys.key_blocks["EXP.03"].keyframe_insert("value", frame=1)
+    action = first.data.shape_keys.animation_data.action
     counts = _data_counts()
     second = _reconstruct(synthetic_assets, photo, face_box=(100.0, 60.0, 220.0, 190.0))
     assert second == first
     assert _data_counts() == counts
+    assert second.data.shape_keys.animation_data.action == action
     assert len(second.vertex_groups) == len({g.name for g in second.vertex_groups})
     third = _reconstruct(synthetic_assets, photo, update_existing=False)
     assert third != first and len(bpy.data.objects) == counts["objects"] + 2   # a face and its camera
@@ -511,6 +515,16 @@ def test_preferences_report_missing_assets_and_dependencies(addon: Any, syntheti
     command = preferences.pip_command(["torch", "scipy"])
     assert sys.executable in command and command.endswith("-m pip install torch scipy")
     assert preferences.NV3DMMFacePreferences.bl_idname == addon.__name__
+
+
+def test_ui_is_registered_with_scene_settings(clean_scene: None) -> None:
+    import bpy
+    assert "VIEW3D_PT_nv3dmm_reconstruct" in dir(bpy.types)
+    assert "OBJECT_OT_reconstruct_face" in dir(bpy.types)
+    settings = bpy.context.scene.nv3dmm_reconstruct
+    assert settings.device == 'PREFS' and settings.create_camera and settings.update_existing
+    settings.filepath = "//photo.jpg"          # stored on the scene, saved with the file
+    assert bpy.context.scene.nv3dmm_reconstruct.filepath == "//photo.jpg"
 
 
 def test_reconstruction_exports_as_a_valid_nvf(clean_scene: None, synthetic_assets: Path, photo: Path,
