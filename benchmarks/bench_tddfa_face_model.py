@@ -61,20 +61,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model_dict = synthetic_face.generate_face_model_dict(seed=1, columns=189, rows=189)
-        npy = synthetic_face.write_face_model_npy(folder / "face_model.npy", model_dict)
-        size_mb = npy.stat().st_size / 1e6
-        print(f"face_model.npy: {model_dict['point_buf'].shape[0]} vertices, {model_dict['tri'].shape[0]} "
-              f"triangles, {size_mb:.0f} MB")
-        cache = folder / "cache"
-        safe = best_of(args.repeat, lambda: assets.load_face_model_arrays(npy, use_cache=False))
-        unsafe = best_of(args.repeat, lambda: np.load(npy, allow_pickle=True).item())
-        first = best_of(1, lambda: assets.load_face_model_arrays(npy, cache_dir=cache))
-        cached = best_of(args.repeat, lambda: assets.load_face_model_arrays(npy, cache_dir=cache))
-        assert assets.load_face_model_arrays(npy, cache_dir=cache).loaded_from == "cache"
-        print(f"  safe pickle load + validation : {safe * 1e3:8.1f} ms")
-        print(f"  np.load(allow_pickle=True)    : {unsafe * 1e3:8.1f} ms  (unsafe, no validation; reference)")
-        print(f"  first load (parse + write cache): {first * 1e3:6.1f} ms")
-        print(f"  cache load (.npz)             : {cached * 1e3:8.1f} ms  -> {safe / cached:.1f}x faster than the pickle path")
+        print(f"face_model.npy: {model_dict['point_buf'].shape[0]} vertices, {model_dict['tri'].shape[0]} triangles")
+        for label, source_dict in (("float32 source", model_dict),
+                                   ("float64 source", {k: (v.astype(np.float64) if isinstance(v, np.ndarray)
+                                                           and v.dtype == np.float32 else v)
+                                                       for k, v in model_dict.items()})):
+            npy = synthetic_face.write_face_model_npy(folder / label.replace(" ", "_") / "face_model.npy",
+                                                      source_dict)
+            cache = folder / "cache"
+            safe = best_of(args.repeat, lambda: assets.load_face_model_arrays(npy, use_cache=False))
+            unsafe = best_of(args.repeat, lambda: np.load(npy, allow_pickle=True).item())
+            first = best_of(1, lambda: assets.load_face_model_arrays(npy, cache_dir=cache))
+            cached = best_of(args.repeat, lambda: assets.load_face_model_arrays(npy, cache_dir=cache))
+            assert assets.load_face_model_arrays(npy, cache_dir=cache).loaded_from == "cache"
+            print(f"  {label}, {npy.stat().st_size / 1e6:.0f} MB:")
+            print(f"    safe pickle load + validation   : {safe * 1e3:8.1f} ms")
+            print(f"    np.load(allow_pickle=True)      : {unsafe * 1e3:8.1f} ms  (unsafe, unvalidated; for reference)")
+            print(f"    first load (parse + write cache): {first * 1e3:8.1f} ms")
+            print(f"    cache load (.npz)               : {cached * 1e3:8.1f} ms  "
+                  f"-> {safe / cached:.1f}x faster than the safe pickle path")
 
         device = torch.device(args.device)
         vertices, tri = real_sized_mesh()

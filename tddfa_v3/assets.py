@@ -81,9 +81,10 @@ _PARAMETER_COUNTS: dict[str, int] = {
 }
 _MIN_SIZE_FRACTION = 0.45
 
-#: The pickle header torch.save wrote before zip archives (PyTorch < 1.6): protocol 2
-#: followed by the magic number 0x1950a86a20f9469cfc6c as a LONG1.
-_LEGACY_TORCH_PREFIX = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+#: torch.save before zip archives (PyTorch < 1.6) starts with a pickle (PROTO opcode 0x80)
+#: of the magic number 0x1950a86a20f9469cfc6c (a LONG1, little-endian bytes below).
+_LEGACY_TORCH_MAGIC = b"\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+_HEAD_BYTES = 16
 _ZIP_MAGIC = b"PK\x03\x04"
 _NPY_MAGIC = b"\x93NUMPY"
 
@@ -259,7 +260,7 @@ def _quick_check_checkpoint(path: Path, size: int, kind: str) -> str:
         return (f"only {_human_size(size)}, expected about {_human_size(_PARAMETER_COUNTS[kind] * 4)} "
                 "(an incomplete or wrong download)")
     with open(path, "rb") as handle:
-        head = handle.read(len(_LEGACY_TORCH_PREFIX))
+        head = handle.read(_HEAD_BYTES)
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -269,9 +270,13 @@ def _quick_check_checkpoint(path: Path, size: int, kind: str) -> str:
         if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
             return "a zip archive, but not a PyTorch checkpoint (no data.pkl)"
         return ""
-    if head == _LEGACY_TORCH_PREFIX:
+    if _is_legacy_torch(head):
         return ""
     return "not a PyTorch checkpoint (neither a torch zip archive nor a legacy torch file)"
+
+
+def _is_legacy_torch(head: bytes) -> bool:
+    return head.startswith(b"\x80") and _LEGACY_TORCH_MAGIC in head
 
 
 def _quick_check_face_model(path: Path, size: int) -> str:
@@ -319,10 +324,10 @@ def load_state_dict(path: str | os.PathLike[str], kind: str) -> dict[str, "torch
         raise AssetError(f"{name} is missing ({file}). Download it from {ASSET_SOURCE_HINT}.")
     try:
         with open(file, "rb") as handle:
-            head = handle.read(len(_LEGACY_TORCH_PREFIX))
+            head = handle.read(_HEAD_BYTES)
     except OSError as exc:
         raise AssetError(f"{name} cannot be opened ({exc.strerror}).") from exc
-    if not (head.startswith(_ZIP_MAGIC) or head == _LEGACY_TORCH_PREFIX):
+    if not (head.startswith(_ZIP_MAGIC) or _is_legacy_torch(head)):
         raise AssetError(f"{name} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
                          f"torch file). Download it again from {ASSET_SOURCE_HINT}.")
     try:

@@ -268,8 +268,8 @@ class FaceModelOutput:
     landmarks_crop: dict[str, torch.Tensor]     # "68", "106", "106_2d", "134" -> (B, n, 2)
     landmarks_photo: dict[str, torch.Tensor]    # same keys, photo pixels
     landmark_indices: dict[str, torch.Tensor]   # "68", "106", "134" -> (n,); "106_2d" -> (B, 106)
-    trans_params: torch.Tensor             # (B, 5) float64
-    camera: torch.Tensor                   # (B, 4) float64 fx, fy, cx, cy (photo pixels)
+    trans_params: torch.Tensor             # (B, 5) float64, on the CPU
+    camera: torch.Tensor                   # (B, 4) float64 fx, fy, cx, cy (photo pixels), on the CPU
     photo_uv: torch.Tensor                 # (B, V, 2) in [0, 1], v up
     visible: torch.Tensor | None           # (B, V) bool, None when not computed
     part_masks: torch.Tensor               # (8, V) bool
@@ -526,9 +526,9 @@ class ParametricFaceModel:
     def crop_to_photo(self, points: torch.Tensor, trans_params: torch.Tensor) -> torch.Tensor:
         """Crop coordinates (v up) -> photo pixels (y down), per sample, in float32 step by
         step as the reference's back-mapping: x = (u + left) / w * w0, y = (223 - v + up) / h * h0."""
-        geometry = crop_geometry(trans_params.detach().cpu().numpy())
-        g = torch.as_tensor(geometry, dtype=points.dtype, device=points.device)
-        w0h0 = trans_params[:, :2].to(points.dtype)
+        params = trans_params.detach().cpu().numpy()
+        g = torch.as_tensor(crop_geometry(params), dtype=points.dtype, device=points.device)
+        w0h0 = torch.as_tensor(params[:, :2], dtype=points.dtype, device=points.device)
         shape = (-1,) + (1,) * (points.dim() - 2)
         w, h, left, up = (g[:, i].reshape(shape) for i in range(4))
         w0, h0 = w0h0[:, 0].reshape(shape), w0h0[:, 1].reshape(shape)
@@ -542,7 +542,8 @@ class ParametricFaceModel:
         """(B, V, 2) UV of each vertex in the photo used as an image texture (Blender / OpenGL:
         origin bottom-left, [0, 1] across the image's edges). Pixel coordinates are pixel
         centres, so u = (x + 0.5) / W and v = 1 - (y + 0.5) / H."""
-        size = trans_params[:, :2].to(projection_photo.dtype).unsqueeze(1)     # (B, 1, 2)
+        size = trans_params[:, :2].to(device=projection_photo.device,
+                                      dtype=projection_photo.dtype).unsqueeze(1)      # (B, 1, 2)
         u = (projection_photo[..., 0] + 0.5) / size[..., 0]
         v = 1.0 - (projection_photo[..., 1] + 0.5) / size[..., 1]
         return torch.stack([u, v], dim=-1)
@@ -566,9 +567,10 @@ class ParametricFaceModel:
         split = self.split_alpha(alpha)
         batch = alpha.shape[0]
         if trans_params is None:
-            params = torch.as_tensor(identity_trans_params(batch), dtype=torch.float64, device=self.device)
+            params = torch.as_tensor(identity_trans_params(batch), dtype=torch.float64)
         else:
-            params = _as_tensor(trans_params, self.device, torch.float64).reshape(-1, 5)
+            # Kept on the CPU in float64 (a few numbers; some devices have no float64).
+            params = _as_tensor(trans_params, torch.device("cpu"), torch.float64).reshape(-1, 5)
             if params.shape[0] != batch:
                 raise ReconstructionError(f"{params.shape[0]} trans_params rows for {batch} coefficient rows")
             if not bool(torch.isfinite(params).all()) or bool((params[:, :3] <= 0).any()):
@@ -590,8 +592,7 @@ class ParametricFaceModel:
                           "134": v2d[:, self.ldm134]}
         projection_photo = self.crop_to_photo(v2d, params)
         landmarks_photo = {k: self.crop_to_photo(v, params) for k, v in landmarks_crop.items()}
-        camera = torch.as_tensor(photo_camera_intrinsics(params.cpu().numpy()), dtype=torch.float64,
-                                 device=self.device)
+        camera = torch.as_tensor(photo_camera_intrinsics(params.numpy()), dtype=torch.float64)
         visible = (vertex_visibility(v3d, normals_rotated, self.tri, visibility_resolution)
                    if visibility else None)
         return FaceModelOutput(

@@ -496,3 +496,15 @@ def test_copy_keeps_working(tmp_path: Path, model_dict: dict[str, Any]) -> None:
     assert assets.load_face_model_arrays(a, cache_dir=tmp_path / "c").loaded_from == "pickle"
     assert assets.load_face_model_arrays(b, cache_dir=tmp_path / "c").loaded_from == "pickle"
     assert assets.load_face_model_arrays(b, cache_dir=tmp_path / "c").loaded_from == "cache"
+
+
+def test_legacy_torch_format_accepted(tmp_path: Path, full_assets: Path) -> None:
+    """Checkpoints saved by PyTorch < 1.6 (no zip archive) pass the quick check and load."""
+    torch = pytest.importorskip("torch")
+    target = _folder_with(tmp_path, full_assets, "large_base_net.pth")
+    good = torch.load(full_assets / "large_base_net.pth", map_location="cpu", weights_only=True)
+    torch.save(good, target, _use_new_zipfile_serialization=False)
+    assert not target.read_bytes().startswith(b"PK")
+    assert assets.check_assets(tmp_path).files["large_base_net.pth"].state == "present"
+    network = assets.load_asset_network(tmp_path, "landmark106")
+    assert not network.training
