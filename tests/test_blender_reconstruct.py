@@ -456,8 +456,13 @@ def test_image_datablock_as_the_source(clean_scene: None, synthetic_assets: Path
     import bpy
     image = bpy.data.images.load(str(photo))
     images = len(bpy.data.images)
-    obj = _reconstruct(synthetic_assets, "", image_name=image.name)
+    # 'INVOKE_DEFAULT' is what a button press sends; headless it must run synchronously too
+    assert bpy.ops.object.reconstruct_face('INVOKE_DEFAULT', image_name=image.name,
+                                           assets_dir=str(synthetic_assets), device='CPU',
+                                           face_box=FACE_BOX) == {'FINISHED'}
+    obj = bpy.context.view_layer.objects.active
     assert len(bpy.data.images) == images      # the loaded image is used, not a second copy
+    assert obj.data.materials[0].node_tree.nodes["Photo"].image == image
     bridge = _bridge_module()
     values = np.array([k.value for k in obj.data.shape_keys.key_blocks[1:]]) * np.array(obj[bridge.PROP_KEY_SCALES])
     np.testing.assert_allclose(values, core_result.coefficients.raw[:144], rtol=1e-4, atol=1e-4)
@@ -515,6 +520,8 @@ def test_preferences_report_missing_assets_and_dependencies(addon: Any, syntheti
     command = preferences.pip_command(["torch", "scipy"])
     assert sys.executable in command and command.endswith("-m pip install torch scipy")
     assert preferences.NV3DMMFacePreferences.bl_idname == addon.__name__
+    # not installed as an extension here: the face-model cache falls back to a temp folder
+    assert Path(preferences.cache_dir()).is_dir()
 
 
 def test_ui_is_registered_with_scene_settings(clean_scene: None) -> None:
