@@ -214,13 +214,14 @@ def select_candidates(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor
 
 
 def to_photo(candidates: Candidates, pads: Sequence[int] | npt.ArrayLike, image_hw: tuple[int, int],
-             image_size: int = DETECTOR_SIZE) -> Detections:
+             image_size: int = DETECTOR_SIZE, *, drop_outside: bool = True) -> Detections:
     """Canvas-pixel candidates to photo pixels, with the reference's integer truncations.
 
     Boxes: truncated to int32, un-padded, scaled by max(H, W) / `image_size`
     (float64), truncated. Landmarks: un-padded and scaled in float32,
-    truncated. Boxes whose clipped extent would be empty are dropped (the
-    reference's skip rule), but stored boxes stay unclipped.
+    truncated. With `drop_outside`, boxes whose clipped extent would be empty
+    (starting at or past the last column/row) are dropped, the reference's
+    skip rule; stored boxes stay unclipped either way.
     """
     pad = np.asarray(pads, dtype=np.int64).reshape(-1)
     if pad.shape != (4,):
@@ -242,7 +243,7 @@ def to_photo(candidates: Candidates, pads: Sequence[int] | npt.ArrayLike, image_
     x_max = np.minimum(np.maximum(boxes[:, 2], x_min + 1), width - 1)
     y_min = np.clip(boxes[:, 1], 0, height - 1)
     y_max = np.minimum(np.maximum(boxes[:, 3], y_min + 1), height - 1)
-    usable = (x_min < x_max) & (y_min < y_max)
+    usable = (x_min < x_max) & (y_min < y_max) if drop_outside else np.ones(len(boxes), dtype=bool)
     return Detections(boxes[usable], scores[usable], landmarks_px[usable])
 
 

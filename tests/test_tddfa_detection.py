@@ -78,7 +78,8 @@ def test_low_threshold_variant(retina: Any) -> None:
     np.testing.assert_allclose(candidates.scores.numpy(), retina["low_scores"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(candidates.landmarks.numpy(), retina["low_landms_canvas"], rtol=0, atol=1e-3)
     height, width = retina["image_uint8"].shape[:2]
-    found = to_photo(candidates, retina["pads"], (height, width), size)
+    # The low_* arrays are aligned with low_keep: converted without the skip rule.
+    found = to_photo(candidates, retina["pads"], (height, width), size, drop_outside=False)
     np.testing.assert_array_equal(found.boxes, retina["low_bboxes_img"])
     np.testing.assert_array_equal(found.landmarks, retina["low_landms_img"])
 
@@ -211,6 +212,8 @@ def test_boxes_outside_the_photo_are_skipped_but_others_stay_unclipped() -> None
     found = to_photo(candidates, (0, 0, 0, 0), (64, 64), image_size=64)
     # The first box leaves the photo but is kept as is; the others start past its last pixel.
     assert found.boxes.tolist() == [[-20, -10, 30, 40]]
+    kept_all = to_photo(candidates, (0, 0, 0, 0), (64, 64), image_size=64, drop_outside=False)
+    assert kept_all.boxes.tolist() == [[-20, -10, 30, 40], [70, 10, 90, 30], [10, 70, 20, 80]]
     assert isinstance(Detections.empty(), Detections)
     with pytest.raises(ValueError, match="pads"):
         to_photo(candidates, (0, 0, 0), (64, 64))
