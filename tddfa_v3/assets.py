@@ -622,8 +622,9 @@ def unpickle_face_model_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
             loaded = _ArrayOnlyUnpickler(handle, name).load()
         except AssetError:
             raise
-        except MemoryError:
-            raise
+        except MemoryError as exc:
+            raise AssetError(f"{name} asks for more memory than this computer has; it is not the 3DDFA-V3 "
+                             f"face model (about 100-200 MB). Download it again from {ASSET_SOURCE_HINT}.") from exc
         except Exception as exc:  # truncated or garbled pickle streams raise many types
             raise AssetError(f"{name} is damaged and cannot be read ({type(exc).__name__}: {exc}); "
                              f"download it again from {ASSET_SOURCE_HINT}.") from exc

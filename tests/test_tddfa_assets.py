@@ -508,3 +508,22 @@ def test_legacy_torch_format_accepted(tmp_path: Path, full_assets: Path) -> None
     assert assets.check_assets(tmp_path).files["large_base_net.pth"].state == "present"
     network = assets.load_asset_network(tmp_path, "landmark106")
     assert not network.training
+
+
+def test_memory_bomb_is_an_asset_error(tmp_path: Path) -> None:
+    """An array claiming a petabyte must fail cleanly, not take the machine down."""
+    import io
+
+    reconstruct = np.zeros(1).__reduce__()[0]
+
+    class _Huge:
+        def __reduce__(self) -> Any:
+            return (reconstruct, (np.ndarray, (2 ** 50,), b"b"))
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": ()})
+    pickle.dump({"u": _Huge()}, buffer, protocol=3)
+    path = tmp_path / "face_model.npy"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(AssetError, match="face_model.npy asks for more memory"):
+        assets.load_face_model_arrays(path, use_cache=False)
