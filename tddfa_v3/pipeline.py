@@ -130,7 +130,7 @@ class _Loaded:
                 self.detector = detector
 
 
-_CACHE: dict[tuple[str, str, str], _Loaded] = {}
+_CACHE: dict[tuple[Any, ...], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -140,8 +140,23 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+def _assets_signature(assets: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of every file in the assets folder: a re-downloaded file invalidates the cache."""
+    from .assets import ASSET_FILES, resolve_assets_folder
+
+    folder = resolve_assets_folder(assets)
+    signature = []
+    for name in ASSET_FILES:
+        try:
+            stat = (folder / name).stat()
+        except OSError:
+            continue
+        signature.append((name, int(stat.st_size), int(stat.st_mtime_ns)))
+    return tuple(signature)
+
+
 def _load(assets: Path, backbone_kind: str, device: "torch.device", cache_dir: str | None) -> _Loaded:
-    key = (str(assets), backbone_kind, str(device))
+    key = (str(assets), backbone_kind, str(device), _assets_signature(assets))
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -602,17 +617,20 @@ class Reconstructor:
             height, width = image.shape[:2]
             box = face_boxes[index] if face_boxes is not None else None
             points = landmarks5[index] if landmarks5 is not None else None
-            if points is not None:
-                lm5 = np.asarray(points, dtype=np.float32)
-                if lm5.shape != (5, 2) or not np.isfinite(lm5).all():
-                    raise FaceBoxError(f"{name}: 5 face points are a (5, 2) array of finite photo pixels, "
-                                       f"got shape {lm5.shape}")
-                flipped = lm5.copy()
-                flipped[:, 1] = np.float32(height - 1) - flipped[:, 1]
-                job.lm5, job.lm5_flipped = lm5, flipped
-                job.box = box_around_points(lm5) if box is None else check_face_box(box, width, height)
-            elif box is not None:
-                job.box = check_face_box(box, width, height)
+            try:
+                if points is not None:
+                    lm5 = np.asarray(points, dtype=np.float32)
+                    if lm5.shape != (5, 2) or not np.isfinite(lm5).all():
+                        raise FaceBoxError(f"5 face points are a (5, 2) array of finite photo pixels, "
+                                           f"got shape {lm5.shape}")
+                    flipped = lm5.copy()
+                    flipped[:, 1] = np.float32(height - 1) - flipped[:, 1]
+                    job.lm5, job.lm5_flipped = lm5, flipped
+                    job.box = box_around_points(lm5) if box is None else check_face_box(box, width, height)
+                elif box is not None:
+                    job.box = check_face_box(box, width, height)
+            except FaceBoxError as exc:
+                job.error = FaceBoxError(f"{name}: {exc}")
             return job
 
         return self._map(load, list(range(len(photos))))
@@ -621,7 +639,8 @@ class Reconstructor:
         """One FaceResult from row `row` of a host-side `FaceModelOutput`."""
         assert job.alignment is not None and job.box is not None
         height, width = job.image.shape[:2]
-        fields = output.result_fields(row)
+        # Copies: a result must neither alias the model's own index buffers nor keep the batch alive.
+        fields = {key: _copied(value) for key, value in output.result_fields(row).items()}
         return FaceResult(
             photo_size=(int(width), int(height)),
             face_box=np.asarray(job.box, dtype=np.float64),
@@ -629,7 +648,7 @@ class Reconstructor:
             landmarks106_detected=(job.lm106 if job.lm106 is not None
                                    else np.full((106, 2), np.nan, dtype=np.float64)),
             trans_params=job.alignment.trans_params.astype(np.float64),
-            triangles=self._models.arrays.tri,
+            triangles=np.array(self._models.arrays.tri, dtype=np.int64),
             source=job.source,
             **fields,
         )
@@ -693,6 +712,22 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
         else:
             found.append((detections.boxes[0].astype(np.float64), float(detections.scores[0])))
     return found
+
+
+def _copied(value: Any) -> Any:
+    """`value` with every numpy array in it (in dicts, lists, dataclasses) copied."""
+    import dataclasses
+
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _copied(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 def _to_host(value: Any) -> Any:

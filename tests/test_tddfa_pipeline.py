@@ -350,3 +350,20 @@ def test_writers_are_atomic_on_failure(free_rec: Reconstructor, tmp_path: Path) 
     counts = _parse_obj(tmp_path / "m.obj")
     assert counts["v"] == result.vertex_count
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_bad_box_fails_only_its_photo(free_rec: Reconstructor) -> None:
+    outcomes = free_rec.try_reconstruct_batch([_photo(12), _photo(13)],
+                                              face_boxes=[(900, 900, 990, 990), (40, 30, 150, 140)])
+    assert isinstance(outcomes[0], FaceBoxError) and "photo0" in str(outcomes[0])
+    assert isinstance(outcomes[1], FaceResult)
+    # results own their arrays: editing one leaves the model and other results alone
+    first = outcomes[1]
+    second = free_rec.reconstruct(_photo(13), face_box=(40, 30, 150, 140))
+    first.triangles[:] = 0
+    first.part_vertices[0][:] = -1
+    first.coefficients.raw[:] = 0
+    assert second.triangles.any() and (second.part_vertices[0] >= 0).all()
+    third = free_rec.reconstruct(_photo(13), face_box=(40, 30, 150, 140))
+    np.testing.assert_array_equal(third.triangles, second.triangles)
+    np.testing.assert_array_equal(third.part_vertices[0], second.part_vertices[0])
