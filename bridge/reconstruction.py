@@ -100,9 +100,19 @@ class BridgeError(core_errors.ReconstructionError):
 
 
 def model_to_blender(points: npt.ArrayLike) -> F32:
-    """Model-space points (..., 3) in Blender coordinates, float32 C-contiguous."""
-    array = np.asarray(points, dtype=np.float64)
-    return np.ascontiguousarray(array @ MODEL_TO_BLENDER.T, dtype=np.float32)
+    """Model-space points (..., 3) in Blender coordinates, float32 C-contiguous.
+
+    The mapping is an axis permutation with one sign flip and a scale, so it is
+    applied per column (no matrix product, no float64 copy of large arrays).
+    """
+    array = np.asarray(points)
+    if array.shape[-1:] != (3,):
+        raise BridgeError(f"expected points of shape (..., 3), got {array.shape}")
+    out = np.empty(array.shape, dtype=np.float32)
+    out[..., 0] = array[..., 0] * 0.1
+    out[..., 1] = array[..., 2] * -0.1
+    out[..., 2] = array[..., 1] * 0.1
+    return out
 
 
 def pose_matrix(result: FaceResult) -> npt.NDArray[np.float64]:
@@ -179,6 +189,36 @@ class ModelBases:
     expression: F32    # (64, V, 3)
 
 
+@dataclass(frozen=True)
+class ShapeKeyPlan:
+    """The shape keys of a reconstruction, in Blender coordinates (numpy only, so the
+    worker thread computes it and the main thread only copies it into Blender)."""
+
+    names: list[str]       # "ID.00".., "EXP.00"..
+    basis: F32             # (V, 3) the mean shape
+    positions: F32         # (K, V, 3) mean + scale * component
+    values: F32            # (K,) coefficient / scale
+    scales: F32            # (K,)
+
+
+def plan_shape_keys(result: FaceResult, bases: ModelBases) -> ShapeKeyPlan:
+    """Key positions and values whose blend equals `result.vertices_model`."""
+    coefficients = result.coefficients
+    identity = np.asarray(coefficients.identity, dtype=np.float32)
+    expression = np.asarray(coefficients.expression, dtype=np.float32)
+    if identity.shape[0] != bases.identity.shape[0] or expression.shape[0] != bases.expression.shape[0]:
+        raise BridgeError(f"{identity.shape[0]} identity / {expression.shape[0]} expression coefficients "
+                          f"for a model with {bases.identity.shape[0]} / {bases.expression.shape[0]} components")
+    both = np.concatenate([identity, expression])
+    scales = key_scales(both)
+    components = np.concatenate([bases.identity, bases.expression], axis=0)      # (K, V, 3)
+    positions = model_to_blender(bases.mean[None] + components * scales[:, None, None])
+    names = ([IDENTITY_KEY.format(i) for i in range(identity.shape[0])]
+             + [EXPRESSION_KEY.format(i) for i in range(expression.shape[0])])
+    return ShapeKeyPlan(names=names, basis=model_to_blender(bases.mean), positions=positions,
+                        values=(both / scales).astype(np.float32), scales=scales)
+
+
 @dataclass
 class ReconstructOptions:
     """What to reconstruct and what to create; the operator fills it from its properties."""
@@ -204,6 +244,7 @@ class ReconstructionOutput:
     bases: ModelBases
     device: str
     backbone: str
+    shape_keys: ShapeKeyPlan | None = None     # computed on the worker when it ran there
 
 
 @dataclass(frozen=True)
@@ -292,8 +333,7 @@ def bases_from_face_model(model: Any) -> ModelBases:
 
 
 def _is_cancelled(error: BaseException) -> bool:
-    cancelled = getattr(core_errors, "Cancelled", None)
-    return (cancelled is not None and isinstance(error, cancelled)) or type(error).__name__ == "Cancelled"
+    return isinstance(error, core_errors.Cancelled)
 
 
 def is_gpu_failure(error: BaseException) -> bool:
@@ -302,11 +342,9 @@ def is_gpu_failure(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ == "DeviceError":
-            return True
-        text = f"{type(current).__name__}: {current}"
-        if "OutOfMemoryError" in text or "out of memory" in text.lower():
-            return True
+        if isinstance(current, core_errors.DeviceError) or type(current).__name__ == "OutOfMemoryError":
+            return True   # torch.cuda.OutOfMemoryError, matched by name: torch is not imported here
+        text = str(current)
         if any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "cublas", "NCCL")):
             return True
         current = current.__cause__ or current.__context__
@@ -374,14 +412,14 @@ class ReconstructionJob:
         opts = self.options
         reconstructor = self._factory(opts.assets_dir, device, opts.backbone, opts.cache_dir)
         if self._cancel.is_set():
-            raise _CancelledHere()
+            raise core_errors.Cancelled("the reconstruction was cancelled")
         box = None if self.options.face_box is None else np.asarray(self.options.face_box, dtype=np.float64)
         result = reconstructor.reconstruct(
             self.photo, face_box=box,
             progress=lambda stage, fraction: self.messages.put(JobProgress(stage, float(fraction))),
             cancel=self._cancel.is_set)
         if self._cancel.is_set():
-            raise _CancelledHere()
+            raise core_errors.Cancelled("the reconstruction was cancelled")
         if getattr(reconstructor, "fell_back_to_cpu", False):
             # The core already retried on the CPU after a GPU failure.
             self.messages.put(JobNotice("The GPU failed; the face was reconstructed on the CPU"))
@@ -390,8 +428,9 @@ class ReconstructionJob:
         if bases.mean.shape[0] != result.vertex_count:
             raise BridgeError(f"the face model has {bases.mean.shape[0]} vertices but the "
                               f"reconstruction {result.vertex_count}")
+        self.messages.put(JobProgress("preparing shape keys", 0.95))
         return ReconstructionOutput(result=result, bases=bases, device=device,
-                                    backbone=self.options.backbone)
+                                    backbone=self.options.backbone, shape_keys=plan_shape_keys(result, bases))
 
     def run(self) -> None:
         """Reconstruct, posting progress and exactly one final message. Never raises."""
@@ -400,7 +439,7 @@ class ReconstructionJob:
             try:
                 output = self._attempt(device)
             except BaseException as error:  # noqa: BLE001 - every failure is reported
-                if _is_cancelled(error) or isinstance(error, _CancelledHere) or not is_gpu_failure(error):
+                if _is_cancelled(error) or not is_gpu_failure(error):
                     raise
                 if device != "auto":
                     raise BridgeError(
@@ -413,14 +452,10 @@ class ReconstructionJob:
                 output = self._attempt("cpu")
             self.messages.put(JobFinished(output))
         except BaseException as error:  # noqa: BLE001
-            if _is_cancelled(error) or isinstance(error, _CancelledHere):
+            if _is_cancelled(error):
                 self.messages.put(JobCancelled())
             else:
                 self.messages.put(JobFailed(describe_error(error), error))
-
-
-class _CancelledHere(Exception):
-    """Cancel noticed between the core's stages."""
 
 
 def _first_line(error: BaseException) -> str:
@@ -629,24 +664,13 @@ def _build_face_mesh(name: str, output: ReconstructionOutput, options: Reconstru
                      created: _Created) -> BpyMesh:
     from . import mesh as mesh_builder
 
-    result, bases = output.result, output.bases
-    coefficients = result.coefficients
-    identity = np.asarray(coefficients.identity, dtype=np.float64)
-    expression = np.asarray(coefficients.expression, dtype=np.float64)
-    if identity.shape[0] != bases.identity.shape[0] or expression.shape[0] != bases.expression.shape[0]:
-        raise BridgeError(f"{identity.shape[0]} identity / {expression.shape[0]} expression coefficients "
-                          f"for a model with {bases.identity.shape[0]} / {bases.expression.shape[0]} components")
-    scales = key_scales(np.concatenate([identity, expression]))
-    components = np.concatenate([bases.identity, bases.expression], axis=0)      # (K, V, 3)
-    mean = model_to_blender(bases.mean)
-    key_positions = model_to_blender(bases.mean[None] + components * scales[:, None, None])
-    key_names = ([IDENTITY_KEY.format(i) for i in range(identity.shape[0])]
-                 + [EXPRESSION_KEY.format(i) for i in range(expression.shape[0])])
-    values = np.concatenate([identity, expression]) / scales
+    result = output.result
+    plan = output.shape_keys if output.shape_keys is not None else plan_shape_keys(result, output.bases)
+    key_names, values = plan.names, plan.values
 
-    mesh: BpyMesh = mesh_builder.build_mesh(name, mean, np.asarray(result.triangles, dtype=np.int64))
+    mesh: BpyMesh = mesh_builder.build_mesh(name, plan.basis, np.asarray(result.triangles, dtype=np.int64))
     created.meshes.append(mesh)
-    given = mesh_builder.add_shape_keys(mesh, key_names, key_positions, basis_name="Basis",
+    given = mesh_builder.add_shape_keys(mesh, key_names, plan.positions, basis_name="Basis",
                                         slider_ranges=[(-SLIDER_LIMIT, SLIDER_LIMIT)] * len(key_names))
     key_blocks = mesh.shape_keys.key_blocks
     for name, value in zip(given, values.tolist()):

@@ -192,7 +192,7 @@ def test_job_on_a_thread_posts_progress_then_the_result() -> None:
     messages = _wait_final(job)
     job.thread.join(5)
     assert [m.stage for m in messages if isinstance(m, bridge.JobProgress)] == \
-        ["loading networks", "detect", "align", "regress"]
+        ["loading networks", "detect", "align", "regress", "preparing shape keys"]
     assert isinstance(messages[-1], bridge.JobFinished)
     assert messages[-1].output.result is output.result
     np.testing.assert_array_equal(fake.calls[0][1], [1.0, 2.0, 3.0, 4.0])
