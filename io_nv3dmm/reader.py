@@ -315,13 +315,13 @@ class _Reader:
     def contours(self, chunk: _Chunk) -> Contours:
         parts = self.split_known(self.children(chunk.start, chunk.end, "MCTR"), _CONTOUR_TAGS, "MCTR")
         result: list[np.ndarray[Any, Any] | None] = []
-        for tag in (b"RCTR", b"LCTR"):
+        for tag, label in ((b"RCTR", "MCTR/RCTR"), (b"LCTR", "MCTR/LCTR")):
             part = parts.get(tag)
             if part is None:
                 result.append(None)
                 continue
-            values = self.array(part, _U16, 1, f"MCTR/{tag_text(tag)}")
-            self.check_indices(values, self.vertices, part, f"MCTR/{tag_text(tag)} vertex")
+            values = self.array(part, _U16, 1, label)
+            self.check_indices(values, self.vertices, part, label + " vertex")
             result.append(values)
         return Contours(right=result[0], left=result[1])
 
@@ -347,58 +347,66 @@ class _Reader:
         if chunk.size < 4:
             raise NvfError(f"BLND is {chunk.size} bytes, too short for its shape count", chunk.offset + 4)
         declared = self.u32(chunk.start)
-        # BLND is most of a file's chunks: walked here directly, without _Chunk objects.
-        names: list[str] = []
+        # BLND holds most of a file's chunks: walked here in one tight loop, names decoded after.
+        name_at: list[int] = []
+        name_end: list[int] = []
         shapes: list[int] = []
-        order: list[str] = []
+        tags: list[bytes] = []
         shape_bytes = 12 * self.vertices
-        buf, unpack, is_bytes = self.buf, _CHUNK.unpack_from, self.is_bytes
-        pos, end, position = chunk.start + 4, chunk.end, 0
+        buf, unpack = self.buf, _CHUNK.unpack_from
+        pos, end = chunk.start + 4, chunk.end
         while end - pos >= 8:
             tag, size = unpack(buf, pos)
-            if size > end - pos - 8:
+            after = pos + 8 + size
+            if after > end:
                 raise NvfError(
                     f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
                     f"remain in BLND (truncated or overflowing chunk)", pos + 4)
-            if tag == b"NAME":
-                # Inlined fast path of text() for the common, canonically padded name.
-                raw = buf[pos + 8:pos + 8 + size] if is_bytes else bytes(buf[pos + 8:pos + 8 + size])
-                nul = raw.find(0)
-                if (nul < 0 and size % 4 == 0) or (0 <= nul and size - nul == -nul % 4 and (
-                        size - nul == 1 or raw.count(0, nul) == size - nul)):
-                    try:
-                        names.append((raw if nul < 0 else raw[:nul]).decode())
-                    except UnicodeDecodeError:
-                        names.append(self.text(pos + 8, pos + 8 + size, tag, "BLND/NAME", len(names)))
-                else:
-                    names.append(self.text(pos + 8, pos + 8 + size, tag, "BLND/NAME", len(names)))
-                order.append("NAME")
-            elif tag == b"SHAP":
+            tags.append(tag)
+            if tag == b"SHAP":
                 if size != shape_bytes:
                     raise NvfError(
                         f"BLND/SHAP #{len(shapes)} is {size} bytes but {self.vertices} vertices "
                         f"need {shape_bytes} (array lengths disagree)", pos + 4)
                 shapes.append(pos + 8)
-                order.append("SHAP")
+            elif tag == b"NAME":
+                name_at.append(pos + 8)
+                name_end.append(after)
             else:
-                self.unknown_chunk(_Chunk(tag, pos, size), "BLND", position)
-            pos += 8 + size
-            position += 1
+                self.unknown_chunk(_Chunk(tag, pos, size), "BLND", len(tags) - 1)
+            pos = after
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of BLND: too few for a chunk header "
                 f"(truncated file or wrong size field)", pos)
-        if not (declared == len(names) == len(shapes)):
+        if not (declared == len(name_at) == len(shapes)):
             raise NvfError(
-                f"BLND declares {declared} shapes but holds {len(names)} NAME and {len(shapes)} "
+                f"BLND declares {declared} shapes but holds {len(name_at)} NAME and {len(shapes)} "
                 f"SHAP chunks (counts disagree)", chunk.start)
-        self.layout.child_orders["BLND"] = tuple(order)
+        if tags != [b"NAME", b"SHAP"] * declared:
+            self.layout.child_orders["BLND"] = tuple(
+                t.decode("latin-1") for t in tags if t == b"NAME" or t == b"SHAP")
+        names = self.names(name_at, name_end)
         # The shapes sit between names, so one (N, V, 3) array needs one copy;
         # its size is bounded by the SHAP payloads checked above.
         view = memoryview(buf)
         joined = b"".join([view[start:start + shape_bytes] for start in shapes])
         deltas = np.frombuffer(joined, dtype=_F32).reshape(len(shapes), self.vertices, 3)
         return BlendShapes(names=names, deltas=deltas)
+
+    def names(self, starts: list[int], ends: list[int]) -> list[str]:
+        """BLND names; all canonically padded valid UTF-8 ones are decoded in one go."""
+        buf = self.buf
+        raws = [bytes(buf[a:b]) for a, b in zip(starts, ends)]
+        stripped = [raw.rstrip(b"\0") for raw in raws]
+        joined = b"\0".join(stripped)
+        if list(map(len, raws)) == [(n + 3) & ~3 for n in map(len, stripped)] and (
+                joined.count(0) == max(len(raws) - 1, 0)):
+            try:
+                return joined.decode().split("\0") if raws else []
+            except UnicodeDecodeError:
+                pass      # the slow path below finds the offending name
+        return [self.text(a, b, b"NAME", "BLND/NAME", i) for i, (a, b) in enumerate(zip(starts, ends))]
 
     def partitions(self, chunk: _Chunk) -> list[Partition]:
         if chunk.size < 4:
@@ -454,10 +462,8 @@ class _Reader:
                     f"header (truncated file or wrong size field)", pos)
             if part_order != ["NAME", "MTRL"]:
                 self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(part_order)
-            result.append(Partition(
-                index=pidx, face_start=fstart, face_count=fcount, vertex_start=vstart,
-                vertex_count=vcount, smoothing_group=smooth,
-                name=strings.get(b"NAME"), material=strings.get(b"MTRL")))
+            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth,
+                                    strings.get(b"NAME"), strings.get(b"MTRL")))
         if declared != len(result):
             raise NvfError(
                 f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
@@ -474,12 +480,17 @@ class _Reader:
         if (chunk.size - 4) % 8:
             raise NvfError(f"TOC0 payload of {chunk.size} bytes is not 4 + a multiple of 8",
                            chunk.offset + 4)
-        by_offset = {kid.offset: (kid, target) for kid, target in objects}
-        records: list[tuple[str, int]] = []
-        entries: list[TocEntry] = []
         data = bytes(self.buf[chunk.start + 4:chunk.end])
-        for tag, offset in struct.iter_unpack("<4sI", data):
-            records.append((tag.decode("latin-1"), offset))
+        records = [(tag.decode("latin-1"), offset) for tag, offset in struct.iter_unpack("<4sI", data)]
+        listed = [(kid.tag.decode("latin-1"), kid.offset) for kid, _ in objects if kid is not chunk]
+        if records == listed:
+            # NVIDIA's rule (every other top-level object, in file order): recomputed when written.
+            self.layout.toc_entries = []
+            self.layout.toc_lists_all = True
+            return records
+        by_offset = {kid.offset: (kid, target) for kid, target in objects}
+        entries: list[TocEntry] = []
+        for (_, offset), (tag, _) in zip(records, struct.iter_unpack("<4sI", data)):
             hit = by_offset.get(offset)
             if hit is None or hit[0].tag != tag or hit[0] is chunk:
                 entries.append(TocRaw(tag, offset))
@@ -487,11 +498,8 @@ class _Reader:
                 entries.append(TocUnknown(hit[1], offset))
             else:
                 entries.append(TocKnown(hit[0].tag.decode("ascii"), offset))
-        listed_all = [kid.offset for kid, _ in objects if kid is not chunk]
         self.layout.toc_entries = entries
-        self.layout.toc_lists_all = (
-            [offset for _, offset in records] == listed_all
-            and not any(isinstance(e, TocRaw) for e in entries))
+        self.layout.toc_lists_all = False
         return records
 
     def model(self) -> FaceModel:
