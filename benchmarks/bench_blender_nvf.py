@@ -6,9 +6,10 @@ The model is the argument, else face_model2.nvf from $NVF_SAMPLES, else the
 embedded demo model. Everything is measured side by side in one run, medians
 over the repetitions:
 
-- import floor: the same mesh and shape keys created with the fastest bpy calls
-  (generic-attribute `foreach_set`, `shape_key_add`, `points.foreach_set`) from
-  arrays already in Blender space;
+- import floor A: the same mesh and shape keys created with the fastest bpy
+  calls (generic-attribute `foreach_set`, `shape_key_add`, `points.foreach_set`)
+  from arrays already in Blender space; floor B: A plus reading the file and
+  the same vertex groups and material slots (what the import also creates);
 - our import: `bridge.nvf_import.import_nvf` (what the operator calls) and the
   operator `bpy.ops.import_scene.nvf` itself;
 - glTF: the same mesh with the same morph targets written as a .glb here
@@ -115,7 +116,7 @@ def _write_glb(path: Path, positions: np.ndarray, triangles: np.ndarray, targets
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", help="an .nvf file (default: $NVF_SAMPLES/face_model2.nvf or the demo)")
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
 
     import bpy
@@ -169,7 +170,22 @@ def main() -> None:
             block.value = 0.0
             block.points.foreach_set("co", flat_keys[i])
 
+    group_lists = [(name, members.tolist()) for name, members in plan.groups]
+    slot_names = [name or "none" for name in plan.materials]
+    face_slots = plan.face_slots if plan.face_slots is not None else np.zeros(t_count, np.int32)
+
+    def floor_content() -> None:
+        source.read_bytes()
+        floor_import()
+        obj = bpy.data.objects["floor"]
+        for name, members in group_lists:
+            obj.vertex_groups.new(name=name).add(members, 1.0, 'REPLACE')
+        for name in slot_names:
+            obj.data.materials.append(bpy.data.materials.new(name))
+        obj.data.polygons.foreach_set("material_index", face_slots)
+
     floor = _median_ms(floor_import, args.repeat, _clean)
+    floor_all = _median_ms(floor_content, args.repeat, _clean)
     ours = _median_ms(lambda: nvf_import.import_nvf(bpy.context, source), args.repeat, _clean)
     operator = _median_ms(lambda: bpy.ops.import_scene.nvf(filepath=str(source)), args.repeat, _clean)
 
@@ -182,10 +198,13 @@ def main() -> None:
     gltf = _median_ms(lambda: bpy.ops.import_scene.gltf(filepath=str(glb)), args.repeat, _clean)
 
     print("\nimport")
-    print(f"  floor (fastest bpy calls, arrays ready)   {floor:8.2f} ms")
-    print(f"  import_nvf (core function)                {ours:8.2f} ms   {ours / floor:5.2f} x floor "
-          f"(target <= 2.5)")
-    print(f"  bpy.ops.import_scene.nvf (operator)       {operator:8.2f} ms   {operator / floor:5.2f} x floor")
+    print(f"  floor A: mesh + {k_count} keys, fastest bpy calls, arrays ready       {floor:8.2f} ms")
+    print(f"  floor B: A + read the file + the same {len(group_lists)} vertex groups and "
+          f"{len(slot_names)} material slots   {floor_all:8.2f} ms")
+    print(f"  import_nvf (core function)                {ours:8.2f} ms   {ours / floor:5.2f} x floor A "
+          f"(target <= 2.5), {ours / floor_all:5.2f} x floor B")
+    print(f"  bpy.ops.import_scene.nvf (operator)       {operator:8.2f} ms   {operator / floor:5.2f} x floor A, "
+          f"{operator / floor_all:5.2f} x floor B")
     print(f"  bpy.ops.import_scene.gltf, same content   {gltf:8.2f} ms   {gltf / ours:5.2f} x slower than "
           f"import_nvf (target >= 4), {gltf / operator:5.2f} x the operator")
 

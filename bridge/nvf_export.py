@@ -178,7 +178,7 @@ class _Exporter:
             raise NvfBridgeError(
                 f"'{self.obj.name}' has {v_count:,} vertices; an .nvf model holds at most "
                 f"{MAX_VERTICES:,} (its indices are 16-bit). Decimate or split the mesh")
-        if len(mesh.polygons) == 0:
+        if len(mesh.polygons) == 0 and not (self.original is not None and self.original.triangle_count == 0):
             raise NvfBridgeError(f"'{self.obj.name}' has no faces: an .nvf model is a triangle mesh")
         self.v_count = v_count
         names, blocks, relative = mesh_reader.read_shape_keys(mesh)
@@ -355,10 +355,10 @@ class _Exporter:
         self.planned_groups = planned
 
     def _same_groups(self, selector: Any) -> bool:
-        mine = [(n, m) for n, m in self.groups if selector(n)]
-        theirs = [(n, m) for n, m in self.planned_groups if selector(n)]
-        return len(mine) == len(theirs) and all(
-            a == c and np.array_equal(b, d) for (a, b), (c, d) in zip(mine, theirs))
+        """Whether the selected groups are exactly the ones the import made (any order)."""
+        mine = {n: m for n, m in self.groups if selector(n)}
+        theirs = {n: m for n, m in self.planned_groups if selector(n)}
+        return mine.keys() == theirs.keys() and all(np.array_equal(mine[n], theirs[n]) for n in mine)
 
     def _contour_prop(self, key: tuple[str, str], fallback: U16 | None) -> U16 | None:
         value = self.mesh.get(PROP_CONTOURS[key])

@@ -151,12 +151,15 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
 
     collection = context.collection or context.scene.collection
     collection.objects.link(obj)
-    view_layer = context.view_layer
+    view_layer = getattr(context, "view_layer", None)
     if view_layer is not None:
-        for other in context.selected_objects:
+        for other in getattr(context, "selected_objects", None) or ():
             other.select_set(False)
-        obj.select_set(True)
-        view_layer.objects.active = obj
+        try:
+            obj.select_set(True)
+            view_layer.objects.active = obj
+        except RuntimeError:
+            pass  # the active collection is excluded from this view layer: nothing to select
     return obj
 
 

@@ -182,6 +182,9 @@ def blender_name(name: str) -> str:
 
 def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
     """Blender-style de-duplication ("x", "x.001", ...) of names in order."""
+    if (len(set(names)) == len(names) and not (taken and taken.intersection(names))
+            and all(len(name) <= _MAX_NAME_BYTES // 4 for name in names)):
+        return list(names)      # the common case: short, distinct (4 bytes per char at most)
     used = set(taken or ())
     result: list[str] = []
     for name in names:
