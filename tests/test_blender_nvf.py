@@ -161,6 +161,39 @@ def test_import_by_magic_and_multi_file(clean_scene: None, dome_file: Path, tmp_
     bpy.ops.import_scene.nvf(directory=str(tmp_path), files=[{"name": "dome.nvf"}, {"name": "face.bin"}])
     assert sorted(o.name for o in bpy.data.objects) == ["dome", "face"]
     assert {m.name for m in bpy.data.materials} == {"Skin", "LipMat", "Skin.001", "LipMat.001"}
+    # "Skin.001" is still "Skin" in the file: the second copy exports byte-identical too.
+    out = tmp_path / "second.nvf"
+    _bridge("nvf_export").export_nvf(bpy.data.objects["face"], out)
+    assert out.read_bytes() == dome_file.read_bytes()
+
+
+def test_multi_file_import_reports_bad_file_keeps_good(clean_scene: None, dome_file: Path,
+                                                       tmp_path: Path) -> None:
+    import bpy
+
+    (tmp_path / "broken.nvf").write_bytes(dome_file.read_bytes()[:100])
+    with pytest.raises(RuntimeError, match="broken.nvf"):
+        bpy.ops.import_scene.nvf(directory=str(tmp_path), files=[{"name": "dome.nvf"}, {"name": "broken.nvf"}])
+    assert [o.name for o in bpy.data.objects] == ["dome"]
+
+
+def test_export_options_scale_axes_transform(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    bpy.ops.mesh.primitive_plane_add(size=2.0, location=(5.0, 0.0, 0.0))
+    obj = bpy.context.active_object
+    local = _bridge("mesh").read_positions(obj.data)
+    model = io_nv3dmm.read(_write(obj, tmp_path / "a.nvf", scale=1.0, convert_axes=False, apply_transform=False))
+    np.testing.assert_allclose(model.shape.mean, local)
+    model = io_nv3dmm.read(_write(obj, tmp_path / "b.nvf", scale=1.0, convert_axes=True, apply_transform=True))
+    world = local + np.array([5.0, 0.0, 0.0], np.float32)
+    np.testing.assert_allclose(model.shape.mean, np.stack([world[:, 0], world[:, 2], -world[:, 1]], 1))
+
+
+def _write(obj: Any, path: Path, **options: Any) -> Path:
+    export = _bridge("nvf_export")
+    export.export_nvf(obj, path, export.ExportOptions(use_import_settings=False, **options))
+    return path
 
 
 def test_import_options_switch_parts_off_and_export_keeps_them(clean_scene: None, dome_file: Path,
