@@ -367,3 +367,34 @@ def test_a_bad_box_fails_only_its_photo(free_rec: Reconstructor) -> None:
     third = free_rec.reconstruct(_photo(13), face_box=(40, 30, 150, 140))
     np.testing.assert_array_equal(third.triangles, second.triangles)
     np.testing.assert_array_equal(third.part_vertices[0], second.part_vertices[0])
+
+
+def test_gpu_failure_falls_back_or_says_so(free_assets: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from tddfa_v3.errors import DeviceError
+
+    def pretend_on_cuda(rec: Reconstructor) -> list[str]:
+        calls: list[str] = []
+
+        def run(*args: Any) -> list[Any]:
+            calls.append(rec.device.type)
+            if rec.device.type == "cuda":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return ["done on the CPU"]
+
+        monkeypatch.setattr(rec, "_run", run)
+        rec._models = dataclasses.replace(rec._models, device=torch.device("cuda"))
+        return calls
+
+    auto = Reconstructor(free_assets, device="auto", cache_dir=tmp_path)
+    calls = pretend_on_cuda(auto)
+    assert auto.try_reconstruct_batch([_photo(14)]) == ["done on the CPU"]
+    assert calls == ["cuda", "cpu"] and auto.fell_back_to_cpu and auto.device.type == "cpu"
+
+    strict = Reconstructor(free_assets, device="cpu", cache_dir=tmp_path)
+    strict.requested_device = "cuda"
+    pretend_on_cuda(strict)
+    with pytest.raises(DeviceError, match="GPU failed.*out of memory"):
+        strict.reconstruct(_photo(14))
