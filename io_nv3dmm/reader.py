@@ -23,12 +23,15 @@ from .model import (
 )
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
+F32Array = np.ndarray[Any, np.dtype[np.float32]]
 
 _CHUNK = struct.Struct("<4sI")
 _U32 = struct.Struct("<I")
 _PART = struct.Struct("<IIIIIi")
 _F32 = np.dtype("<f4")
 _U16 = np.dtype("<u2")
+_MAX = np.maximum.reduce     # the ufuncs directly: ndarray.max() adds a Python-level wrapper
+_MIN = np.minimum.reduce
 
 MAGIC = b"NFAC"
 HEADER_SIZE = 16
@@ -69,6 +72,60 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("the file object must be opened in binary mode (its read() returned text)")
     return data
+
+
+class FileBlendShapes(BlendShapes):
+    """`BlendShapes` as read from a file; `deltas` is gathered on first use.
+
+    A file's SHAP payloads sit between NAME chunks, so one (N, V, 3) array
+    needs a copy of them (the only copy the reader makes). It is made the first
+    time `deltas` is read, so callers that never look at the blend shapes (info,
+    validate) do not pay for it, and an unedited model is written straight from
+    the file's bytes. Assigning `deltas` works as for a plain `BlendShapes`;
+    pickling and copying give a plain `BlendShapes`.
+    """
+
+    _deltas: F32Array | None
+    _source: tuple[Any, list[int], int] | None
+
+    @classmethod
+    def from_file(cls, names: list[str], buf: Any, starts: list[int], vertices: int) -> "FileBlendShapes":
+        """Blend shapes whose deltas are the `3 * vertices` floats at each offset in `starts`."""
+        shapes = cls.__new__(cls)
+        shapes.names = names
+        shapes._deltas = None
+        shapes._source = (buf, starts, vertices)
+        return shapes
+
+    @property
+    def deltas(self) -> F32Array:
+        """(N, V, 3) float32 offsets from the mean (read-only when read from bytes)."""
+        if self._deltas is None:
+            assert self._source is not None
+            buf, starts, vertices = self._source
+            view = memoryview(buf)
+            size = 12 * vertices
+            joined = b"".join([view[start:start + size] for start in starts])
+            self._deltas = np.frombuffer(joined, dtype=_F32).reshape(len(starts), vertices, 3)
+            self._source = None
+        return self._deltas
+
+    @deltas.setter
+    def deltas(self, value: F32Array) -> None:
+        self._deltas = value
+        self._source = None
+
+    def file_payloads(self) -> tuple[list[memoryview], int] | None:
+        """The SHAP payloads in the source buffer while `deltas` was never used, else None."""
+        if self._source is None:
+            return None
+        buf, starts, vertices = self._source
+        view = memoryview(buf)
+        size = 12 * vertices
+        return [view[start:start + size] for start in starts], vertices
+
+    def __reduce__(self) -> tuple[type, tuple[list[str], F32Array]]:
+        return (BlendShapes, (self.names, self.deltas))
 
 
 class _Chunk:
@@ -135,8 +192,8 @@ class _Reader:
                 f"{what} payload is {nbytes} bytes, not a multiple of {row} "
                 f"({columns} x {dtype.itemsize}-byte values per entry)", chunk.offset + 4)
         count = nbytes // row
-        flat = np.frombuffer(self.buf, dtype=dtype, count=count * columns, offset=chunk.start + skip)
-        return flat.reshape(count, columns) if columns > 1 else flat
+        # ndarray(buffer=...) is a zero-copy view, like frombuffer, in one call.
+        return np.ndarray((count, columns) if columns > 1 else (count,), dtype, self.buf, chunk.start + skip)
 
     def unknown_chunk(self, chunk: _Chunk, parent: str, position: int) -> UnknownChunk:
         item = UnknownChunk(
@@ -146,21 +203,36 @@ class _Reader:
         self.unknown.append(item)
         return item
 
-    def split_known(self, chunks: list[_Chunk], known: frozenset[bytes], path: str,
-                    repeatable: frozenset[bytes] = frozenset()) -> dict[bytes, _Chunk]:
-        """Known children by tag (duplicates refused); unknown ones kept raw."""
+    def known_children(self, start: int, end: int, known: frozenset[bytes], path: str) -> dict[bytes, _Chunk]:
+        """A container's known children by tag (duplicates refused); unknown ones kept raw.
+
+        Also remembers the known children's order for the writer.
+        """
         found: dict[bytes, _Chunk] = {}
         order: list[str] = []
-        for position, chunk in enumerate(chunks):
-            if chunk.tag in known:
-                if chunk.tag in found and chunk.tag not in repeatable:
+        pos, position = start, 0
+        buf, unpack = self.buf, _CHUNK.unpack_from
+        while end - pos >= 8:
+            tag, size = unpack(buf, pos)
+            if size > end - pos - 8:
+                raise NvfError(
+                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                    f"remain in {path} (truncated or overflowing chunk)", pos + 4)
+            if tag in known:
+                if tag in found:
                     raise NvfError(
-                        f"second {chunk.name} chunk in {path or 'the file'} (the first is at "
-                        f"offset {found[chunk.tag].offset})", chunk.offset)
-                found[chunk.tag] = chunk
-                order.append(chunk.tag.decode("ascii"))
+                        f"second {tag_text(tag)} chunk in {path} (the first is at offset "
+                        f"{found[tag].offset})", pos)
+                found[tag] = _Chunk(tag, pos, size)
+                order.append(tag.decode("ascii"))
             else:
-                self.unknown_chunk(chunk, path, position)
+                self.unknown_chunk(_Chunk(tag, pos, size), path, position)
+            pos += 8 + size
+            position += 1
+        if pos != end:
+            raise NvfError(
+                f"{end - pos} stray byte(s) at the end of {path}: too few for a chunk header "
+                f"(truncated file or wrong size field)", pos)
         self.layout.child_orders[path] = tuple(order)
         return found
 
@@ -198,7 +270,7 @@ class _Reader:
         if values.size == 0:
             return
         # Unsigned values are never negative: the minimum only matters for low > 0.
-        if int(values.max()) < limit and (low == 0 or int(values.min()) >= low):
+        if _MAX(values, None) < limit and (low == 0 or _MIN(values, None) >= low):
             return
         flat = values.reshape(-1)
         bad = int(np.flatnonzero((flat >= limit) | (flat < low))[0])
@@ -233,7 +305,7 @@ class _Reader:
         return 8 + header_size, self.u32(12)
 
     def linear(self, chunk: _Chunk, path: str, vertices: int | None) -> LinearModel:
-        parts = self.split_known(self.children(chunk.start, chunk.end, path), _LINEAR_TAGS, path)
+        parts = self.known_children(chunk.start, chunk.end, _LINEAR_TAGS, path)
         mean_chunk = parts.get(b"MEAN")
         if mean_chunk is None:
             raise NvfError(f"{path} has no MEAN chunk", chunk.offset)
@@ -257,8 +329,7 @@ class _Reader:
                     f"{path}/BSIS claims {mode_count} modes of {count} vertices "
                     f"({expected} bytes) but its payload is {bsis.size} bytes "
                     f"(count disagrees with size)", bsis.start)
-            modes = np.frombuffer(self.buf, dtype=_F32, count=3 * count * mode_count,
-                                  offset=bsis.start + 4).reshape(mode_count, count, 3)
+            modes = np.ndarray((mode_count, count, 3), _F32, self.buf, bsis.start + 4)
         eivl = parts.get(b"EIVL")
         if eivl is None:
             eigenvalues = np.zeros(0, dtype=_F32)
@@ -278,7 +349,7 @@ class _Reader:
         return LinearModel(mean=mean, modes=modes, eigenvalues=eigenvalues, triangles=triangles)
 
     def modl(self, chunk: _Chunk) -> tuple[LinearModel, LinearModel | None, np.ndarray[Any, Any] | None]:
-        parts = self.split_known(self.children(chunk.start, chunk.end, "MODL"), _MODL_TAGS, "MODL")
+        parts = self.known_children(chunk.start, chunk.end, _MODL_TAGS, "MODL")
         shap = parts.get(b"SHAP")
         if shap is None:
             raise NvfError("MODL has no SHAP chunk (the shape model is required)", chunk.offset)
@@ -298,7 +369,7 @@ class _Reader:
         return shape, color, texcoords
 
     def landmarks(self, chunk: _Chunk, path: str) -> LandmarkSet:
-        parts = self.split_known(self.children(chunk.start, chunk.end, path), _LANDMARK_TAGS, path)
+        parts = self.known_children(chunk.start, chunk.end, _LANDMARK_TAGS, path)
         lmrk = parts.get(b"LMRK")
         if lmrk is None:
             pairs = np.zeros((0, 2), dtype=_U16)
@@ -313,7 +384,7 @@ class _Reader:
             left_contour=self.array(left, _U16, 1, f"{path}/LCTR") if left is not None else None)
 
     def contours(self, chunk: _Chunk) -> Contours:
-        parts = self.split_known(self.children(chunk.start, chunk.end, "MCTR"), _CONTOUR_TAGS, "MCTR")
+        parts = self.known_children(chunk.start, chunk.end, _CONTOUR_TAGS, "MCTR")
         result: list[np.ndarray[Any, Any] | None] = []
         for tag, label in ((b"RCTR", "MCTR/RCTR"), (b"LCTR", "MCTR/LCTR")):
             part = parts.get(tag)
@@ -326,7 +397,7 @@ class _Reader:
         return Contours(right=result[0], left=result[1])
 
     def topology(self, chunk: _Chunk) -> Topology:
-        parts = self.split_known(self.children(chunk.start, chunk.end, "TOPO"), _TOPO_TAGS, "TOPO")
+        parts = self.known_children(chunk.start, chunk.end, _TOPO_TAGS, "TOPO")
         ajfc, ajvx = parts.get(b"AJFC"), parts.get(b"AJVX")
         if (ajfc is None) != (ajvx is None):
             raise NvfError("TOPO needs both AJFC and AJVX (one is missing)", chunk.offset)
@@ -386,13 +457,7 @@ class _Reader:
         if tags != [b"NAME", b"SHAP"] * declared:
             self.layout.child_orders["BLND"] = tuple(
                 t.decode("latin-1") for t in tags if t == b"NAME" or t == b"SHAP")
-        names = self.names(name_at, name_end)
-        # The shapes sit between names, so one (N, V, 3) array needs one copy;
-        # its size is bounded by the SHAP payloads checked above.
-        view = memoryview(buf)
-        joined = b"".join([view[start:start + shape_bytes] for start in shapes])
-        deltas = np.frombuffer(joined, dtype=_F32).reshape(len(shapes), self.vertices, 3)
-        return BlendShapes(names=names, deltas=deltas)
+        return FileBlendShapes.from_file(self.names(name_at, name_end), buf, shapes, self.vertices)
 
     def names(self, starts: list[int], ends: list[int]) -> list[str]:
         """BLND names; all canonically padded valid UTF-8 ones are decoded in one go."""
@@ -413,62 +478,81 @@ class _Reader:
             raise NvfError(f"PRTS is {chunk.size} bytes, too short for its partition count",
                            chunk.offset + 4)
         declared = self.u32(chunk.start)
-        kids = self.children(chunk.start + 4, chunk.end, "PRTS")
         result: list[Partition] = []
-        order: list[str] = []
-        buf, unpack = self.buf, _CHUNK.unpack_from
-        corners = 3 * self.triangles
-        for position, kid in enumerate(kids):
-            if kid.tag != b"PART":
-                self.unknown_chunk(kid, "PRTS", position)
+        canonical = True
+        buf, unpack, unpack_part = self.buf, _CHUNK.unpack_from, _PART.unpack_from
+        triangles = self.triangles
+        corners = 3 * triangles
+        # One loop over PRTS's children and each PART's own children: there can be hundreds.
+        pos, end, position = chunk.start + 4, chunk.end, -1
+        while end - pos >= 8:
+            position += 1
+            tag, size = unpack(buf, pos)
+            after = pos + 8 + size
+            if after > end:
+                raise NvfError(
+                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                    f"remain in PRTS (truncated or overflowing chunk)", pos + 4)
+            if tag != b"PART":
+                self.unknown_chunk(_Chunk(tag, pos, size), "PRTS", position)
+                canonical = False
+                pos = after
                 continue
-            order.append("PART")
             index = len(result)
-            if kid.size < _PART.size:
-                raise NvfError(f"PART #{index} is {kid.size} bytes, shorter than its 24-byte record",
-                               kid.offset + 4)
-            pidx, fstart, fcount, vstart, vcount, smooth = _PART.unpack_from(buf, kid.start)
-            if fstart + fcount > self.triangles:
+            if size < 24:
+                raise NvfError(f"PART #{index} is {size} bytes, shorter than its 24-byte record", pos + 4)
+            start = pos + 8
+            pidx, fstart, fcount, vstart, vcount, smooth = unpack_part(buf, start)
+            if fstart + fcount > triangles:
                 raise NvfError(
                     f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
-                    f"has {self.triangles} (partition beyond the triangle list)", kid.start + 4)
+                    f"has {triangles} (partition beyond the triangle list)", start + 4)
             if vstart + vcount > corners:
                 raise NvfError(
                     f"PART #{index} covers triangle corners {vstart}..{vstart + vcount - 1} but the "
-                    f"model has {corners} (partition beyond the triangle list)", kid.start + 12)
-            # The PART's own children (NAME, MTRL), walked inline: there can be hundreds.
-            strings: dict[bytes, str] = {}
-            part_order: list[str] = []
-            pos, end, sub_position = kid.start + _PART.size, kid.end, 0
-            while end - pos >= 8:
-                tag, size = unpack(buf, pos)
-                if size > end - pos - 8:
+                    f"model has {corners} (partition beyond the triangle list)", start + 12)
+            name = material = None
+            kinds = ""
+            sub, sub_position = start + 24, 0
+            while after - sub >= 8:
+                tag, size = unpack(buf, sub)
+                if size > after - sub - 8:
                     raise NvfError(
-                        f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
-                        f"remain in PART #{index} (truncated or overflowing chunk)", pos + 4)
-                if tag == b"NAME" or tag == b"MTRL":
-                    if tag in strings:
-                        raise NvfError(f"second {tag_text(tag)} chunk in PART #{index}", pos)
-                    label = tag.decode("ascii")
-                    strings[tag] = self.text(pos + 8, pos + 8 + size, tag, "PRTS/PART", index, "/" + label)
-                    part_order.append(label)
+                        f"{tag_text(tag)} chunk claims {size} payload bytes but only {after - sub - 8} "
+                        f"remain in PART #{index} (truncated or overflowing chunk)", sub + 4)
+                if tag == b"NAME":
+                    if name is not None:
+                        raise NvfError(f"second NAME chunk in PART #{index}", sub)
+                    name = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/NAME")
+                    kinds += "N"
+                elif tag == b"MTRL":
+                    if material is not None:
+                        raise NvfError(f"second MTRL chunk in PART #{index}", sub)
+                    material = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/MTRL")
+                    kinds += "M"
                 else:
-                    self.unknown_chunk(_Chunk(tag, pos, size), f"PRTS/PART[{index}]", sub_position)
-                pos += 8 + size
+                    self.unknown_chunk(_Chunk(tag, sub, size), f"PRTS/PART[{index}]", sub_position)
+                sub += 8 + size
                 sub_position += 1
-            if pos != end:
+            if sub != after:
                 raise NvfError(
-                    f"{end - pos} stray byte(s) at the end of PART #{index}: too few for a chunk "
-                    f"header (truncated file or wrong size field)", pos)
-            if part_order != ["NAME", "MTRL"]:
-                self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(part_order)
-            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth,
-                                    strings.get(b"NAME"), strings.get(b"MTRL")))
+                    f"{after - sub} stray byte(s) at the end of PART #{index}: too few for a chunk "
+                    f"header (truncated file or wrong size field)", sub)
+            if kinds != "NM":
+                self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(
+                    "NAME" if k == "N" else "MTRL" for k in kinds)
+            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            pos = after
+        if pos != end:
+            raise NvfError(
+                f"{end - pos} stray byte(s) at the end of PRTS: too few for a chunk header "
+                f"(truncated file or wrong size field)", pos)
         if declared != len(result):
             raise NvfError(
                 f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
                 f"(counts disagree)", chunk.start)
-        self.layout.child_orders["PRTS"] = tuple(order)
+        if not canonical:
+            self.layout.child_orders["PRTS"] = ("PART",) * len(result)
         return result
 
     def toc(self, chunk: _Chunk, objects: list[tuple[_Chunk, Any]]) -> list[tuple[str, int]]:

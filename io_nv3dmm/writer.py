@@ -24,6 +24,7 @@ from .layout import (
 from .model import (
     MAX_VERTICES, FaceModel, LandmarkSet, LinearModel, Partition, Topology, UnknownChunk,
 )
+from .reader import FileBlendShapes
 from .topology import build_topology
 
 Destination = Union[str, "os.PathLike[str]", IO[bytes]]
@@ -297,11 +298,17 @@ class _Writer:
         blend = self.model.blend_shapes
         assert blend is not None
         names = list(blend.names)
-        deltas = _floats(blend.deltas, "blend_shapes.deltas", (len(names), self.vertices, 3))
+        from_file = blend.file_payloads() if isinstance(blend, FileBlendShapes) else None
+        if from_file is not None and from_file[1] == self.vertices and len(from_file[0]) == len(names):
+            # Never touched since read: the file's own bytes, without gathering them first.
+            payloads: list[Buffer] = list(from_file[0])
+        else:
+            deltas = _floats(blend.deltas, "blend_shapes.deltas", (len(names), self.vertices, 3))
+            payloads = [_raw(deltas[i]) for i in range(len(names))]
         name_nodes = [
             _leaf("NAME", f"BLND/NAME[{i}]", self.string(f"BLND/NAME[{i}]", name, f"blend shape name #{i}"))
             for i, name in enumerate(names)]
-        shape_nodes = [_leaf("SHAP", f"BLND/SHAP[{i}]", _raw(deltas[i])) for i in range(len(names))]
+        shape_nodes = [_leaf("SHAP", f"BLND/SHAP[{i}]", payload) for i, payload in enumerate(payloads)]
         remembered = self.remembered("BLND")
         if remembered is not None and remembered.count("NAME") == len(names) == remembered.count("SHAP"):
             tokens: Sequence[str] = remembered

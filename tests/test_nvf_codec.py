@@ -200,6 +200,42 @@ def test_read_is_zero_copy_for_the_big_arrays() -> None:
         assert not array.flags.writeable and not array.flags.owndata
 
 
+def test_blend_shapes_are_gathered_on_first_use() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from io_nv3dmm.reader import FileBlendShapes
+
+    data = odd_file()
+    model = nvf.read(data)
+    blend = model.blend_shapes
+    assert isinstance(blend, FileBlendShapes) and isinstance(blend, BlendShapes)
+    assert blend.file_payloads() is not None
+    assert nvf.to_bytes(model) == data                    # written from the file's bytes
+    deltas = blend.deltas
+    assert blend.file_payloads() is None and deltas is blend.deltas
+    np.testing.assert_array_equal(deltas, BLEND)
+    assert deltas.dtype == np.dtype("<f4") and not deltas.flags.writeable
+    assert nvf.to_bytes(model) == data                    # and from the gathered array
+    restored = pickle.loads(pickle.dumps(blend))
+    assert type(restored) is BlendShapes and restored.names == blend.names
+    np.testing.assert_array_equal(restored.deltas, BLEND)
+    np.testing.assert_array_equal(copy.deepcopy(nvf.read(data).blend_shapes).deltas, BLEND)  # type: ignore[union-attr]
+    fresh = nvf.read(data).blend_shapes
+    assert fresh is not None
+    fresh.deltas = BLEND * 2                              # assignment replaces the file's shapes
+    np.testing.assert_array_equal(fresh.deltas, BLEND * 2)
+    replaced = dataclasses.replace(nvf.read(data).blend_shapes, names=["a", "b", "c"])  # type: ignore[type-var]
+    assert replaced.names == ["a", "b", "c"]
+    np.testing.assert_array_equal(replaced.deltas, BLEND)
+    edited = nvf.read(data)
+    assert edited.blend_shapes is not None
+    edited.blend_shapes.names.append("extra")             # names no longer match the shapes
+    with pytest.raises(NvfError, match="shape"):
+        nvf.to_bytes(edited)
+
+
 # --- writing ---------------------------------------------------------------------
 
 def test_write_path_and_file_object(tmp_path: Path, demo: FaceModel, demo_bytes: bytes) -> None:

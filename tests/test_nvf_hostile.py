@@ -148,7 +148,12 @@ def _check(label: str, data: bytes) -> bool:
         elapsed = time.perf_counter() - started
         assert elapsed < _HANG_SECONDS, f"{label}: read took {elapsed:.1f} s"
     try:
+        # Written once straight from the file's bytes, once from the gathered blend shapes.
+        direct = nvf.to_bytes(model)
+        if model.blend_shapes is not None:
+            assert model.blend_shapes.deltas.shape[0] == len(model.blend_shapes.names), label
         again = nvf.to_bytes(model)
+        assert direct == again, f"{label}: writing before and after gathering the blend shapes differs"
     except Exception as error:  # noqa: BLE001
         pytest.fail(f"{label}: read, but writing it back raised {type(error).__name__}: {error}")
     assert again == data, f"{label}: read, but did not write back byte for byte"
