@@ -537,9 +537,14 @@ class _Created:
     cameras: list[Any] = field(default_factory=list)
     materials: list[Any] = field(default_factory=list)
     images: list[Any] = field(default_factory=list)
+    #: Undo steps for changes to existing data (an updated face), run first on rollback.
+    restore: list[Callable[[], None]] = field(default_factory=list)
 
     def rollback(self) -> None:
         import bpy
+        for step in reversed(self.restore):
+            step()
+        self.restore.clear()
         for collection, items in ((bpy.data.objects, self.objects), (bpy.data.meshes, self.meshes),
                                   (bpy.data.cameras, self.cameras),
                                   (bpy.data.materials, self.materials), (bpy.data.images, self.images)):
@@ -605,21 +610,17 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
                 created.images.append(image)
         name = options.name or _name_from(result, photo_path, photo_image)
         mesh = _build_face_mesh(name, output, options, created)
+        material = None
         if options.create_texture:
-            material = _reusable_material(target)
-            if material is None:
-                material = _build_material(name, image, created)
-            else:
-                material.node_tree.nodes["Photo"].image = image
+            # An updated face keeps its photo material (and the user's edits to it).
+            material = _reusable_material(target) or _build_material(name, image, created)
             mesh.materials.append(material)
         camera_obj = None
         if options.create_camera:
-            existing = None
-            if target is not None:
-                candidate = bpy.data.objects.get(str(target.get(PROP_CAMERA, "")))
-                if candidate is not None and candidate.type == 'CAMERA':
-                    existing = candidate
-            camera_obj = _camera_object(context, f"{name} camera", result, image, existing, created)
+            candidate = bpy.data.objects.get(str(target.get(PROP_CAMERA, ""))) if target is not None else None
+            camera_obj = candidate if candidate is not None and candidate.type == 'CAMERA' \
+                else _new_camera_object(context, f"{name} camera", created)
+        old_mesh = target.data if target is not None else None
         obj = _place_object(context, name, mesh, target, created)
         add_vertex_groups(obj, result, options)
     except BridgeError:
@@ -630,15 +631,20 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
         raise BridgeError(f"building the reconstruction in Blender failed: {type(error).__name__}: "
                           f"{error}") from error
 
-    # Nothing below can fail on valid data: it only sets values.
+    # Nothing below can fail on valid data: it only sets values on data that exists.
+    if old_mesh is not None and old_mesh.users == 0:
+        bpy.data.meshes.remove(old_mesh)
+    if material is not None:
+        material.node_tree.nodes["Photo"].image = image
     _write_properties(obj, output, photo_path or (photo_image.filepath if photo_image else ""))
     matrix = pose_matrix(result)
     import mathutils
     obj.matrix_world = mathutils.Matrix(matrix.tolist())
     if camera_obj is not None:
+        settings = camera_settings(result)
+        _configure_camera(camera_obj, settings, image)
         obj[PROP_CAMERA] = camera_obj.name
         scene = context.scene
-        settings = camera_settings(result)
         scene.render.resolution_x, scene.render.resolution_y = settings.resolution
         scene.render.resolution_percentage = 100
         scene.render.pixel_aspect_x = settings.pixel_aspect_x
@@ -746,21 +752,20 @@ def _build_material(name: str, image: BpyImage | None, created: _Created) -> Bpy
     return material
 
 
-def _camera_object(context: BpyContext, name: str, result: FaceResult,
-                   image: BpyImage | None, existing: BpyObject | None,
-                   created: _Created) -> BpyObject:
+def _new_camera_object(context: BpyContext, name: str, created: _Created) -> BpyObject:
     import bpy
 
-    settings = camera_settings(result)
-    if existing is not None:
-        camera_obj = existing
-        camera = existing.data
-    else:
-        camera = bpy.data.cameras.new(name)
-        created.cameras.append(camera)
-        camera_obj = bpy.data.objects.new(name, camera)
-        created.objects.append(camera_obj)
-        context.collection.objects.link(camera_obj)
+    camera = bpy.data.cameras.new(name)
+    created.cameras.append(camera)
+    camera_obj = bpy.data.objects.new(name, camera)
+    created.objects.append(camera_obj)
+    context.collection.objects.link(camera_obj)
+    return camera_obj
+
+
+def _configure_camera(camera_obj: BpyObject, settings: CameraSettings, image: BpyImage | None) -> None:
+    """Lens, shift, placement and background photo of the photo camera."""
+    camera = camera_obj.data
     camera.type = 'PERSP'
     camera.lens_unit = 'MILLIMETERS'
     camera.sensor_fit = 'HORIZONTAL'
@@ -781,7 +786,6 @@ def _camera_object(context: BpyContext, name: str, result: FaceResult,
         background.alpha = 1.0
         background.display_depth = 'BACK'
         camera.show_background_images = True
-    return camera_obj
 
 
 def _place_object(context: BpyContext, name: str, mesh: BpyMesh,
@@ -800,10 +804,10 @@ def _place_object(context: BpyContext, name: str, mesh: BpyMesh,
         new_key = mesh.shape_keys
         new_key.animation_data_create()
         new_key.animation_data.action = old_key.animation_data.action
-    target.vertex_groups.clear()
+    # Vertex group names live on the mesh (Blender 3.0+): swapping the mesh swaps
+    # the groups too, and swapping back restores them untouched.
+    created.restore.append(lambda: setattr(target, "data", old_mesh))
     target.data = mesh
-    if old_mesh.users == 0:
-        bpy.data.meshes.remove(old_mesh)
     return target
 
 

@@ -322,20 +322,32 @@ def test_bridge_builds_keys_pose_camera_material_groups(clean_scene: None) -> No
     np.testing.assert_allclose(obj[bridge.PROP_COEFFICIENTS], result.coefficients.raw, rtol=1e-6)
 
 
-def test_bridge_rolls_back_everything_when_building_fails(clean_scene: None,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("update", [False, True])
+def test_bridge_rolls_back_everything_when_building_fails(clean_scene: None, monkeypatch: pytest.MonkeyPatch,
+                                                         update: bool) -> None:
     import bpy
     bridge = _bridge_module()
     output = make_output()
+    options = bridge.ReconstructOptions(assets_dir="", update_existing=update)
+    face = bridge.build_reconstruction(bpy.context, output, options) if update else None
     before = _data_counts()
+    groups_before = [g.name for g in face.vertex_groups] if face is not None else []
+    mesh_before = face.data if face is not None else None
 
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("simulated failure while making the camera")
+        raise RuntimeError("simulated failure in the last step")
 
-    monkeypatch.setattr(bridge, "_camera_object", broken)
+    monkeypatch.setattr(bridge, "add_vertex_groups", broken)
     with pytest.raises(bridge.BridgeError, match="simulated failure"):
-        bridge.build_reconstruction(bpy.context, output, bridge.ReconstructOptions(assets_dir=""))
+        bridge.build_reconstruction(bpy.context, make_output(seed=5), options)
     assert _data_counts() == before
+    if face is not None:
+        assert face.data == mesh_before and [g.name for g in face.vertex_groups] == groups_before
+        np.testing.assert_allclose(_evaluated_positions(face),
+                                   bridge.model_to_blender(output.result.vertices_model), atol=2e-6)
+        ibug = face.vertex_groups["IBUG.001"].index
+        holders = [v.index for v in face.data.vertices if any(g.group == ibug for g in v.groups)]
+        assert holders == [int(output.result.landmark_indices["68"][0])]
 
 
 # --------------------------------------------------------------------------- the operator on synthetic assets
