@@ -365,11 +365,41 @@ def crop_geometry(trans_params: npt.ArrayLike) -> tuple[int, int, int, int]:
     return w, h, left, up
 
 
-def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLike) -> Alignment:
+def _crop_of_resized(image: U8, w: int, h: int, left: int, up: int) -> U8:
+    """The 224 window at (left, up) of the photo resized to (w, h), resampling only that window.
+
+    Pillow's ``resize(box=...)`` over the matching source region: the same
+    bicubic filter and scale, but its border and weight rounding differ from
+    a whole-image resize by up to 2 levels. Used only when the whole resized
+    photo would be huge (a small face in a large photo).
+    """
+    Image = _require_pil()
+    height, width = image.shape[:2]
+    x0, y0 = max(left, 0), max(up, 0)
+    x1, y1 = min(left + CROP_SIZE, w), min(up + CROP_SIZE, h)
+    crop = np.zeros((CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    if x1 <= x0 or y1 <= y0:
+        return crop
+    sx, sy = width / w, height / h
+    box = (x0 * sx, y0 * sy, min(width, x1 * sx), min(height, y1 * sy))
+    part = Image.fromarray(image).resize((x1 - x0, y1 - y0), resample=Image.BICUBIC, box=box)
+    crop[y0 - up:y1 - up, x0 - left:x1 - left] = np.asarray(part, dtype=np.uint8)
+    return crop
+
+
+#: Above this many pixels of resized photo, only the crop window is resampled (see `_crop_of_resized`).
+FULL_RESIZE_LIMIT = 36_000_000
+
+
+def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLike,
+                full_resize_limit: int = FULL_RESIZE_LIMIT) -> Alignment:
     """The reference's ``align_img``: POS fit, whole-photo bicubic resize, 224 crop.
 
     `lm5_flipped` are the 5 points with y up ((x, H - 1 - y)); `template_3d`
-    the 5 x 3 template. Outside the resized photo the crop is black.
+    the 5 x 3 template. Outside the resized photo the crop is black. When the
+    resized photo would exceed `full_resize_limit` pixels (a small face in a
+    big photo: the reference would build a gigapixel image), only the crop
+    window is resampled, at most 2 levels off the reference's pixels.
     """
     Image = _require_pil()
     height, width = image.shape[:2]
@@ -380,12 +410,15 @@ def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLik
     scale = RESCALE_FACTOR / pos_scale
     trans_params = np.array([width, height, scale, translation[0], translation[1]], dtype=np.float64)
     w, h, left, up = crop_geometry(trans_params)
-    if w < 1 or h < 1 or w > 50000 or h > 50000:
+    if w < 1 or h < 1 or w > 200_000 or h > 200_000:
         raise ReconstructionError(
             f"The face points give an unusable crop scale ({scale:.4g}); the landmarks are probably wrong: "
             "give a tighter face box or a clearer photo")
-    resized = Image.fromarray(image).resize((w, h), resample=Image.BICUBIC)
-    crop = np.asarray(resized.crop((left, up, left + CROP_SIZE, up + CROP_SIZE)), dtype=np.uint8)
+    if w * h > full_resize_limit:
+        crop = _crop_of_resized(image, w, h, left, up)
+    else:
+        resized = Image.fromarray(image).resize((w, h), resample=Image.BICUBIC)
+        crop = np.asarray(resized.crop((left, up, left + CROP_SIZE, up + CROP_SIZE)), dtype=np.uint8)
     half = CROP_SIZE / 2.0
     pts = points.astype(np.float64)
     lm_new = np.stack([pts[:, 0] - translation[0] + width / 2,

@@ -51,6 +51,21 @@ def test_aligned_crop_is_exact(align_fx: dict[str, np.ndarray]) -> None:
     np.testing.assert_array_equal(tensor, align_fx["crop_tensor"])
 
 
+def test_window_resampling_for_huge_resizes() -> None:
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    image = np.asarray(np.cumsum(image, axis=1) % 256, dtype=np.uint8)
+    template = np.array([[-0.31, 0.29, 0.13], [0.31, 0.29, 0.13], [0.0, -0.05, 0.55],
+                         [-0.25, -0.38, 0.22], [0.25, -0.38, 0.22]])
+    for points in ([[60, 70], [70, 70], [65, 64], [61, 58], [69, 58]],      # tiny face: big upscale
+                   [[5, 110], [25, 110], [15, 100], [8, 92], [22, 92]]):    # at the corner: black border
+        flipped = np.asarray(points, dtype=np.float32)
+        exact = P.align_photo(image, flipped, template)
+        windowed = P.align_photo(image, flipped, template, full_resize_limit=0)
+        assert exact.left_up == windowed.left_up
+        assert np.abs(exact.crop.astype(int) - windowed.crop).max() <= 2
+
+
 def test_crop_geometry_from_trans_params(align_fx: dict[str, np.ndarray]) -> None:
     w, h, left, up = P.crop_geometry(align_fx["trans_params"])
     assert (w, h) == tuple(int(v) for v in align_fx["resized_wh"])
