@@ -465,8 +465,9 @@ class _Exporter:
         for position, (group_name, members) in enumerate(part_groups):
             match = PARTITION_GROUP_PATTERN.match(group_name)
             assert match is not None
-            number = int(match.group(1)) if match.group(1) is not None else None
-            label = match.group(2) if match.group(1) is not None else match.group(3)
+            digits = match.group(1)
+            number = int(digits) if digits is not None and len(digits) <= 9 else None
+            label = match.group(2) if digits is not None else match.group(3)
             parsed.append((number if number is not None else 1 << 40, position, number, label or None, members))
         parsed.sort(key=lambda p: (p[0], p[1]))
         g_count = len(parsed)
@@ -484,11 +485,12 @@ class _Exporter:
                 # border vertices), the partition the face had at import decides.
                 by_number = {item[2]: g for g, item in enumerate(parsed) if item[2] is not None}
                 remembered = face_attr[self.tri_poly].astype(np.int64)
-                lookup = np.full(max(by_number, default=-1) + 2, -1, dtype=np.int64)
-                for number, g in by_number.items():
-                    lookup[number] = g
-                valid = (remembered >= 0) & (remembered < lookup.size - 1)
-                preferred = np.where(valid, lookup[np.clip(remembered, 0, lookup.size - 1)], -1)
+                preferred = np.full(t_count, -1, dtype=np.int64)
+                if by_number:
+                    numbers = np.array(sorted(by_number), dtype=np.int64)
+                    group_of = np.array([by_number[int(n)] for n in numbers], dtype=np.int64)
+                    at = np.clip(np.searchsorted(numbers, remembered), 0, numbers.size - 1)
+                    preferred = np.where(numbers[at] == remembered, group_of[at], -1)
                 ok = preferred >= 0
                 ok[ok] = inside[preferred[ok], np.flatnonzero(ok)]
                 chosen = np.where(ok, preferred, chosen)

@@ -260,19 +260,18 @@ class ImportPlan:
     colors: F32 | None = None
 
 
-def _landmark_groups(prefix: str, template: str, marks: LandmarkSet) -> list[tuple[str, I64]]:
+def _landmark_groups(template: str, marks: LandmarkSet) -> list[tuple[str, I64]]:
+    """One group per landmark number with its distinct vertices (one sort, no per-group numpy)."""
     pairs = np.asarray(marks.pairs, dtype=np.int64).reshape(-1, 2)
     if pairs.size == 0:
         return []
-    order = np.lexsort((pairs[:, 1], pairs[:, 0]))
-    ordered = pairs[order]
-    numbers, starts = np.unique(ordered[:, 0], return_index=True)
-    bounds = np.r_[starts, ordered.shape[0]]
-    groups = []
-    for i, number in enumerate(numbers.tolist()):
-        vertices = np.unique(ordered[bounds[i]:bounds[i + 1], 1])
-        groups.append((template.format(number), vertices))
-    return groups
+    ordered = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+    distinct = np.r_[True, np.any(ordered[1:] != ordered[:-1], axis=1)]
+    ordered = ordered[distinct]
+    starts = np.flatnonzero(np.r_[True, ordered[1:, 0] != ordered[:-1, 0]])
+    numbers = ordered[starts, 0].tolist()
+    members = np.split(ordered[:, 1], starts[1:])
+    return [(template.format(number), vertices) for number, vertices in zip(numbers, members)]
 
 
 def face_partition_numbers(model: FaceModel) -> I32:
@@ -329,7 +328,7 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
         for prefix, template, marks in (("IBUG", IBUG_GROUP, model.ibug), ("NVLM", NVLM_GROUP, model.nvlm)):
             if marks is None:
                 continue
-            groups += _landmark_groups(prefix, template, marks)
+            groups += _landmark_groups(template, marks)
             for side, contour in (("R", marks.right_contour), ("L", marks.left_contour)):
                 if contour is not None:
                     plan.contour_props[PROP_CONTOURS[(prefix, side)]] = np.asarray(

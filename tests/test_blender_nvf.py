@@ -267,6 +267,21 @@ def test_samples_roundtrip_byte_identical(clean_scene: None, nvf_samples: Path, 
         out = tmp_path / f"direct_{i}.nvf"
         bpy.ops.export_scene.nvf(filepath=str(out))
         assert out.read_bytes() == path.read_bytes(), path.name
+    if "face_model2" in names:
+        # Partitions share border vertices there; a material edit keeps every face in its partition.
+        obj = bpy.data.objects["face_model2"]
+        original = io_nv3dmm.read(nvf_samples / "face_model2.nvf")
+        sclera = next(m for m in obj.data.materials if m.name.startswith("Sclera"))
+        face_material = obj.data.materials[0]
+        obj.data.materials[0] = sclera
+        edited = tmp_path / "material_edit.nvf"
+        _bridge("nvf_export").export_nvf(obj, edited)
+        model = io_nv3dmm.read(edited)
+        assert [(p.face_start, p.face_count, p.name) for p in model.partitions] == [
+            (p.face_start, p.face_count, p.name) for p in original.partitions]
+        assert model.partitions[0].material == "Sclera"
+        np.testing.assert_array_equal(model.shape.triangles, original.shape.triangles)
+        obj.data.materials[0] = face_material
     if (nvf_samples / "face_model2.mtl").exists() and "face_model2" in names:
         face = bpy.data.objects["face_model2"].data.materials[0]
         assert tuple(round(c, 2) for c in face.diffuse_color[:3]) == (0.77, 0.63, 0.56)
