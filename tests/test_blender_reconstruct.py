@@ -489,9 +489,10 @@ def test_detection_path_finds_a_face(clean_scene: None, synthetic_assets: Path, 
     assert bpy.context.scene.camera is not None
 
 
-@pytest.mark.parametrize("case", ["no_face", "missing_assets", "bad_path", "no_photo"])
+@pytest.mark.parametrize("case", ["no_face", "missing_assets", "bad_path", "no_photo", "no_torch"])
 def test_errors_leave_the_scene_unchanged(clean_scene: None, synthetic_assets: Path, photo: Path,
-                                          tmp_path: Path, case: str) -> None:
+                                          tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
     import bpy
     from PIL import Image
     arguments: dict[str, Any] = dict(filepath=str(photo), assets_dir=str(synthetic_assets), device='CPU')
@@ -507,9 +508,14 @@ def test_errors_leave_the_scene_unchanged(clean_scene: None, synthetic_assets: P
     elif case == "bad_path":
         arguments["filepath"] = str(tmp_path / "missing.jpg")
         expected = "does not exist"
-    else:
+    elif case == "no_photo":
         arguments["filepath"] = ""
         expected = "Choose a photo"
+    else:
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name, *rest: None if name == "torch" else real_find_spec(name, *rest))
+        expected = r"needs torch in Blender's Python; install with: .* -m pip install torch"
     before = _data_counts()
     camera_before = bpy.context.scene.camera
     with pytest.raises(RuntimeError, match=expected):
