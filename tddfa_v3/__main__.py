@@ -112,20 +112,22 @@ def _check_assets_main(argv: Sequence[str]) -> int:
     return EXIT_OK if report.ok else EXIT_ASSETS
 
 
-def _collect_photos(items: Sequence[str]) -> list[Path]:
+def _collect_photos(items: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """The photo files named (folders expanded) and an error line for each item that is none."""
     photos: list[Path] = []
+    problems: list[str] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in _PHOTO_SUFFIXES)
             if not found:
-                raise PhotoError(f"The folder {path} holds no photos ({', '.join(sorted(_PHOTO_SUFFIXES))})")
+                problems.append(f"The folder {path} holds no photos ({', '.join(sorted(_PHOTO_SUFFIXES))})")
             photos.extend(found)
         elif path.is_file():
             photos.append(path)
         else:
-            raise PhotoError(f"Photo not found: {path}")
-    return photos
+            problems.append(f"Photo not found: {path}")
+    return photos, problems
 
 
 def _output_stems(photos: Sequence[Path]) -> list[str]:
@@ -173,10 +175,10 @@ def _write_outputs(result: object, photo: Path, image: object, out_dir: Path, st
 def _reconstruct_main(argv: Sequence[str]) -> int:
     args = _reconstruct_parser().parse_args(argv)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
-    try:
-        photos = _collect_photos(args.photos)
-    except PhotoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    photos, problems = _collect_photos(args.photos)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not photos:
         return EXIT_SOME_FAILED
     out_dir = Path(args.out)
     try:
@@ -204,7 +206,7 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
         return EXIT_DEVICE
 
     stems = _output_stems(photos)
-    failures = 0
+    failures = len(problems)
     done = 0
     try:
         for first in range(0, len(photos), args.batch):
@@ -249,7 +251,7 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
     except ReconstructionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SOME_FAILED
-    say(f"{done} of {len(photos)} photo(s) reconstructed into {out_dir}")
+    say(f"{done} of {len(photos) + len(problems)} photo(s) reconstructed into {out_dir}")
     return EXIT_OK if failures == 0 else EXIT_SOME_FAILED
 
 

@@ -72,6 +72,16 @@ class ExportError(ReconstructionError):
     """A result file cannot be written."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of written files: what open() would give (mkstemp alone makes them owner-only).
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def _atomic_path(target: Path, mode: str = "wb") -> Iterator[Any]:
     """A file handle on a temporary sibling of `target`, renamed over it on success."""
@@ -81,6 +91,7 @@ def _atomic_path(target: Path, mode: str = "wb") -> Iterator[Any]:
     try:
         with os.fdopen(handle_fd, mode) as handle:
             yield handle
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
