@@ -352,13 +352,24 @@ class _Exporter:
         names, members = mesh_reader.read_vertex_groups(self.obj)
         self.groups = list(zip(names, members))
         planned = self.plan.groups if (self.plan is not None and self.same_vertices) else []
-        self.planned_groups = planned
+        self.mine_by_kind = _groups_by_kind(self.groups)
+        self.planned_by_kind = _groups_by_kind(planned)
 
-    def _same_groups(self, selector: Any) -> bool:
-        """Whether the selected groups are exactly the ones the import made (any order)."""
-        mine = {n: m for n, m in self.groups if selector(n)}
-        theirs = {n: m for n, m in self.planned_groups if selector(n)}
-        return mine.keys() == theirs.keys() and all(np.array_equal(mine[n], theirs[n]) for n in mine)
+    def _same_groups(self, kind: str) -> bool:
+        """Whether the groups of one kind ("IBUG", "NVLM", "MCTR", "PART") are
+        exactly the ones the import made (in any order)."""
+        mine = self.mine_by_kind.get(kind, {})
+        theirs = self.planned_by_kind.get(kind, {})
+        if mine.keys() != theirs.keys():
+            return False
+        if not mine:
+            return True
+        order = list(theirs)
+        if [mine[n].size for n in order] != [theirs[n].size for n in order]:
+            return False
+        # One comparison of all members instead of one per group.
+        return np.array_equal(np.concatenate([mine[n] for n in order]),
+                              np.concatenate([theirs[n] for n in order]))
 
     def _contour_prop(self, key: tuple[str, str], fallback: U16 | None) -> U16 | None:
         value = self.mesh.get(PROP_CONTOURS[key])
@@ -381,17 +392,16 @@ class _Exporter:
         if original_set is not None and self.same_vertices and not self.import_options.landmarks:
             return original_set
         entries: list[tuple[int, I64]] = []
-        for name, members in self.groups:
+        for name, members in self.mine_by_kind.get(prefix, {}).items():
             match = LANDMARK_GROUP_PATTERN.match(name)
-            if match and match.group(1) == prefix:
+            if match:
                 number = int(match.group(2))
                 if number > 0xFFFF:
                     raise NvfBridgeError(f"vertex group '{name}': landmark numbers go up to 65535")
                 entries.append((number, members))
         right = self._contour_prop((prefix, "R"), original_set.right_contour if original_set else None)
         left = self._contour_prop((prefix, "L"), original_set.left_contour if original_set else None)
-        if original_set is not None and self.same_vertices and self._same_groups(
-                lambda n: (m := LANDMARK_GROUP_PATTERN.match(n)) is not None and m.group(1) == prefix):
+        if original_set is not None and self.same_vertices and self._same_groups(prefix):
             if right is original_set.right_contour and left is original_set.left_contour:
                 return original_set
             self.changed()
@@ -410,11 +420,10 @@ class _Exporter:
         original = self.original.model_contours if self.original is not None else None
         if original is not None and self.same_vertices and not self.import_options.landmarks:
             return original
-        if original is not None and self.same_vertices and self._same_groups(
-                lambda n: CONTOUR_GROUP_PATTERN.match(n) is not None):
+        if original is not None and self.same_vertices and self._same_groups("MCTR"):
             return original
         sides: dict[str, list[tuple[int, I64]]] = {"R": [], "L": []}
-        for name, members in self.groups:
+        for name, members in self.mine_by_kind.get("MCTR", {}).items():
             match = CONTOUR_GROUP_PATTERN.match(name)
             if match:
                 sides[match.group(1)].append((int(match.group(2)), members))
@@ -440,7 +449,7 @@ class _Exporter:
         slot_names = [material_nvf_name(m) for m in mesh.materials]
         poly_slots = mesh_reader.read_material_indices(mesh)
         face_attr = mesh_reader.read_face_ints(mesh, PARTITION_ATTRIBUTE)
-        part_groups = [(n, m) for n, m in self.groups if PARTITION_GROUP_PATTERN.match(n)]
+        part_groups = list(self.mine_by_kind.get("PART", {}).items())
         same_tris = (original is not None and self.same_vertices
                      and tris.shape == original.shape.triangles.shape
                      and np.array_equal(tris, original.shape.triangles))
@@ -452,7 +461,7 @@ class _Exporter:
                     and np.array_equal(poly_slots, plan.face_slots)
                     and face_attr is not None and plan.face_partitions is not None
                     and np.array_equal(face_attr, plan.face_partitions)
-                    and self._same_groups(lambda n: PARTITION_GROUP_PATTERN.match(n) is not None)):
+                    and self._same_groups("PART")):
                 return original.shape.triangles, original.partitions
         self.changed()
         t_count = tris.shape[0]
@@ -619,6 +628,23 @@ class _Exporter:
         except NvfError as exc:
             raise NvfBridgeError(f"'{self.obj.name}' cannot be written as .nvf: {exc}") from exc
         return ExportResult(data=data, model=model, warnings=self.warnings, unchanged=False)
+
+
+def _groups_by_kind(groups: list[tuple[str, I64]]) -> dict[str, dict[str, I64]]:
+    """Vertex groups sorted by the convention: "IBUG", "NVLM", "MCTR", "PART" (others dropped)."""
+    result: dict[str, dict[str, I64]] = {}
+    for name, members in groups:
+        landmark = LANDMARK_GROUP_PATTERN.match(name)
+        if landmark:
+            kind = landmark.group(1)
+        elif CONTOUR_GROUP_PATTERN.match(name):
+            kind = "MCTR"
+        elif PARTITION_GROUP_PATTERN.match(name):
+            kind = "PART"
+        else:
+            continue
+        result.setdefault(kind, {})[name] = members
+    return result
 
 
 def _check_manifold(triangles: npt.NDArray[Any], name: str) -> None:
