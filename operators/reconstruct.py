@@ -206,6 +206,15 @@ class OBJECT_OT_reconstruct_face(Operator):
             return {'RUNNING_MODAL'}
         if event.type != 'TIMER':
             return {'PASS_THROUGH'}
+        try:
+            return self._drain(context, job, self._prepared)
+        except Exception as error:  # noqa: BLE001 - never leave the modal state behind
+            self._finish(context)
+            self.report({'ERROR'}, f"Face reconstruction failed: {type(error).__name__}: {error}")
+            return {'CANCELLED'}
+
+    def _drain(self, context: Context, job: bridge.ReconstructionJob, prepared: _Prepared) -> OperatorResult:
+        """Handle what the worker posted since the last timer tick."""
         for message in job.drain():
             if isinstance(message, bridge.JobProgress):
                 RUN_STATE.stage, RUN_STATE.fraction = message.stage, message.fraction
@@ -216,7 +225,7 @@ class OBJECT_OT_reconstruct_face(Operator):
             elif isinstance(message, bridge.JobFinished):
                 self._finish(context)
                 try:
-                    self._build(context, self._prepared, message.output)
+                    self._build(context, prepared, message.output)
                 except ReconstructionError as error:
                     self.report({'ERROR'}, str(error))
                     return {'CANCELLED'}

@@ -242,6 +242,38 @@ def test_job_reports_core_errors_as_they_are() -> None:
         bridge.run_job_sync(job)
 
 
+def test_modal_timer_step_builds_once_when_the_worker_finishes(addon: Any) -> None:
+    """The modal operator's per-tick handler, driven by hand (timers never fire in the bpy module)."""
+    import importlib
+    from types import SimpleNamespace
+    operators = importlib.import_module(f"{addon.__name__}.operators.reconstruct")
+    bridge = _bridge_module()
+    output = make_output()
+    gate = threading.Event()
+    job = _job(output, {"auto": FakeReconstructor(output, stall=gate)})
+    built: list[Any] = []
+    reports: list[tuple[set[str], str]] = []
+    progress: list[int] = []
+    fake_operator = SimpleNamespace(
+        report=lambda kind, text: reports.append((kind, text)),
+        _finish=lambda context: None,
+        _show_status=lambda context: None,
+        _build=lambda context, prepared, result: built.append(result))
+    context = SimpleNamespace(window_manager=SimpleNamespace(progress_update=progress.append))
+    prepared = operators._Prepared(job.options, "photo.png", None, "photo.png")
+    job.start()
+    outcome = operators.OBJECT_OT_reconstruct_face._drain(fake_operator, context, job, prepared)
+    assert outcome == {'RUNNING_MODAL'} and not built          # the worker is still busy
+    gate.set()
+    deadline = time.monotonic() + 10
+    while outcome == {'RUNNING_MODAL'} and time.monotonic() < deadline:
+        time.sleep(0.01)
+        outcome = operators.OBJECT_OT_reconstruct_face._drain(fake_operator, context, job, prepared)
+    assert outcome == {'FINISHED'}
+    assert len(built) == 1 and built[0].result is output.result
+    assert progress and progress == sorted(progress) and not reports
+
+
 # --------------------------------------------------------------------------- Blender data, hand-made result
 
 def _data_counts() -> dict[str, int]:
