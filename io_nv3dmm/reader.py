@@ -74,6 +74,19 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
     return data
 
 
+def _canonical_ascii(raw: bytes) -> str | None:
+    """The text of a canonically padded ASCII string payload, else None (the slow path
+    then handles odd padding and UTF-8)."""
+    text = raw.rstrip(b"\0")
+    if len(raw) == (len(text) + 3) & ~3 and text.isascii() and text.find(0) < 0:
+        return text.decode("ascii")
+    return None
+
+
+def _never(raw: Any) -> None:
+    return None
+
+
 class FileBlendShapes(BlendShapes):
     """`BlendShapes` as read from a file; `deltas` is gathered on first use.
 
@@ -481,6 +494,7 @@ class _Reader:
         result: list[Partition] = []
         canonical = True
         buf, unpack, unpack_part = self.buf, _CHUNK.unpack_from, _PART.unpack_from
+        plain = _canonical_ascii if self.is_bytes else _never
         triangles = self.triangles
         corners = 3 * triangles
         # One loop over PRTS's children and each PART's own children: there can be hundreds.
@@ -523,12 +537,16 @@ class _Reader:
                 if tag == b"NAME":
                     if name is not None:
                         raise NvfError(f"second NAME chunk in PART #{index}", sub)
-                    name = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/NAME")
+                    name = plain(buf[sub + 8:sub + 8 + size])
+                    if name is None:
+                        name = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/NAME")
                     kinds += "N"
                 elif tag == b"MTRL":
                     if material is not None:
                         raise NvfError(f"second MTRL chunk in PART #{index}", sub)
-                    material = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/MTRL")
+                    material = plain(buf[sub + 8:sub + 8 + size])
+                    if material is None:
+                        material = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/MTRL")
                     kinds += "M"
                 else:
                     self.unknown_chunk(_Chunk(tag, sub, size), f"PRTS/PART[{index}]", sub_position)
