@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,18 @@ def missing_dependencies() -> list[str]:
         if not found:
             missing.append(package)
     return missing
+
+
+_MISSING_FOR_UI: tuple[float, list[str]] = (-1.0, [])
+
+
+def _missing_for_ui() -> list[str]:
+    """`missing_dependencies()`, refreshed at most every few seconds (panels redraw often)."""
+    global _MISSING_FOR_UI
+    now = time.monotonic()
+    if now - _MISSING_FOR_UI[0] > 5.0:
+        _MISSING_FOR_UI = (now, missing_dependencies())
+    return _MISSING_FOR_UI[1]
 
 
 def pip_command(packages: list[str] | None = None) -> str:
@@ -137,7 +150,7 @@ def get_preferences(context: Context | None = None) -> "NV3DMMFacePreferences | 
 
 def draw_dependency_status(layout: Any, missing: list[str] | None = None) -> bool:
     """Draw what is missing and how to install it; True when everything is installed."""
-    missing = missing_dependencies() if missing is None else missing
+    missing = _missing_for_ui() if missing is None else missing
     if not missing:
         return True
     box = layout.box()

@@ -584,6 +584,65 @@ def test_ui_is_registered_with_scene_settings(clean_scene: None) -> None:
     assert bpy.context.scene.nv3dmm_reconstruct.filepath == "//photo.jpg"
 
 
+class RecordingLayout:
+    """Stands in for bpy.types.UILayout (draw code never runs headless otherwise): records
+    labels and operator settings, and checks that every drawn property exists."""
+
+    def __init__(self, log: dict[str, list[Any]]) -> None:
+        self.log = log
+
+    def _child(self, *args: Any, **kwargs: Any) -> "RecordingLayout":
+        return RecordingLayout(self.log)
+
+    box = row = column = _child
+
+    def label(self, text: str = "", **kwargs: Any) -> None:
+        self.log["labels"].append(text)
+
+    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
+        assert hasattr(data, name), f"drawn property {name!r} does not exist on {data!r}"
+        self.log["props"].append(name)
+
+    def template_ID(self, data: Any, name: str, **kwargs: Any) -> None:
+        self.prop(data, name)
+
+    def operator(self, idname: str, **kwargs: Any) -> Any:
+        from types import SimpleNamespace
+        settings = SimpleNamespace()
+        self.log["operators"].append((idname, settings))
+        return settings
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)    # enabled, scale_y, ...
+
+
+def test_panel_and_preferences_draw(addon: Any, clean_scene: None, synthetic_assets: Path,
+                                    tmp_path: Path) -> None:
+    import importlib
+    from types import SimpleNamespace
+    import bpy
+    preferences = importlib.import_module(f"{addon.__name__}.preferences")
+    panels = importlib.import_module(f"{addon.__name__}.panels.reconstruct")
+
+    log: dict[str, list[Any]] = {"labels": [], "props": [], "operators": []}
+    settings = bpy.context.scene.nv3dmm_reconstruct
+    settings.filepath = "/photos/face.jpg"
+    settings.device = 'CPU'
+    panels.VIEW3D_PT_nv3dmm_reconstruct.draw(SimpleNamespace(layout=RecordingLayout(log)), bpy.context)
+    assert {"filepath", "backbone", "device", "create_texture", "update_existing"} <= set(log["props"])
+    ((idname, op),) = log["operators"]
+    assert idname == "object.reconstruct_face"
+    assert op.filepath == "/photos/face.jpg" and op.device == 'CPU' and not hasattr(op, "backbone")
+    assert any("preferences" in text for text in log["labels"])      # no assets folder set yet
+
+    for folder, expect in ((str(tmp_path), "incomplete"), (str(synthetic_assets), "All 3DDFA-V3 assets found")):
+        log = {"labels": [], "props": [], "operators": []}
+        prefs = SimpleNamespace(layout=RecordingLayout(log), assets_dir=folder, device='AUTO', backbone='RESNET50')
+        preferences.NV3DMMFacePreferences.draw(prefs, bpy.context)
+        assert any(expect in text for text in log["labels"]), log["labels"]
+        assert log["operators"][0][1].url == preferences.ASSETS_URL
+
+
 def test_reconstruction_exports_as_a_valid_nvf(clean_scene: None, synthetic_assets: Path, photo: Path,
                                                core_result: FaceResult, tmp_path: Path) -> None:
     import bpy
