@@ -296,8 +296,8 @@ def test_self_occlusion_and_back_faces(generated_model: ParametricFaceModel) -> 
 
 
 def test_visibility_resolution_default() -> None:
-    assert auto_visibility_resolution(3840) == 128
-    assert 512 <= auto_visibility_resolution(70_789) <= 576
+    assert auto_visibility_resolution(3840) == 96
+    assert 384 <= auto_visibility_resolution(70_789) <= 448
     assert auto_visibility_resolution(10) == 64
 
 
