@@ -51,15 +51,19 @@ def _load_addon(tmp: Path) -> Any:
     return package
 
 
-def _median_ms(run: Callable[[], Any], repeat: int, before: Callable[[], Any] | None = None) -> float:
-    times = []
+def _interleaved_ms(runs: dict[str, Callable[[], Any]], repeat: int,
+                    before: Callable[[], Any] | None = None) -> dict[str, float]:
+    """Median milliseconds of each run, measured round-robin (run A, B, C, A, B, C...)
+    so that load from other processes hits every variant alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+        for name, run in runs.items():
+            if before is not None:
+                before()
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1000.0 for name, values in times.items()}
 
 
 def _clean() -> None:
@@ -184,18 +188,22 @@ def main() -> None:
             obj.data.materials.append(bpy.data.materials.new(name))
         obj.data.polygons.foreach_set("material_index", face_slots)
 
-    floor = _median_ms(floor_import, args.repeat, _clean)
-    floor_all = _median_ms(floor_content, args.repeat, _clean)
-    ours = _median_ms(lambda: nvf_import.import_nvf(bpy.context, source), args.repeat, _clean)
-    operator = _median_ms(lambda: bpy.ops.import_scene.nvf(filepath=str(source)), args.repeat, _clean)
-
     glb = tmp / "same.glb"
     _write_glb(glb, basis, tris, keys, list(plan.key_names))
     _clean()
     bpy.ops.import_scene.gltf(filepath=str(glb))
     gltf_obj = next(o for o in bpy.data.objects if o.type == 'MESH')
     assert len(gltf_obj.data.shape_keys.key_blocks) == k_count + 1
-    gltf = _median_ms(lambda: bpy.ops.import_scene.gltf(filepath=str(glb)), args.repeat, _clean)
+
+    medians = _interleaved_ms({
+        "floor": floor_import,
+        "floor_all": floor_content,
+        "ours": lambda: nvf_import.import_nvf(bpy.context, source),
+        "operator": lambda: bpy.ops.import_scene.nvf(filepath=str(source)),
+        "gltf": lambda: bpy.ops.import_scene.gltf(filepath=str(glb)),
+    }, args.repeat, _clean)
+    floor, floor_all, ours = medians["floor"], medians["floor_all"], medians["ours"]
+    operator, gltf = medians["operator"], medians["gltf"]
 
     print("\nimport")
     print(f"  floor A: mesh + {k_count} keys, fastest bpy calls, arrays ready       {floor:8.2f} ms")
@@ -230,18 +238,22 @@ def main() -> None:
             stream.write(payload)
 
     mesh_reader = importlib.import_module(f"{ADDON_ID}.bridge.mesh")
-    floor_out = _median_ms(floor_export, args.repeat)
-    groups = _median_ms(lambda: mesh_reader.read_vertex_groups(obj), args.repeat)
     target = tmp / "out.nvf"
-    unedited = _median_ms(lambda: nvf_export.export_nvf(obj, target), args.repeat)
+    export_medians = _interleaved_ms({
+        "floor": floor_export,
+        "groups": lambda: mesh_reader.read_vertex_groups(obj),
+        "unedited": lambda: nvf_export.export_nvf(obj, target),
+        "operator": lambda: bpy.ops.export_scene.nvf(filepath=str(target)),
+    }, args.repeat)
+    floor_out, groups = export_medians["floor"], export_medians["groups"]
+    unedited, operator_out = export_medians["unedited"], export_medians["operator"]
     assert target.read_bytes() == source.read_bytes()
-    operator_out = _median_ms(lambda: bpy.ops.export_scene.nvf(filepath=str(target)), args.repeat)
     block = mesh.shape_keys.key_blocks[0]
     co = np.empty(v_count * 3, np.float32)
     block.points.foreach_get("co", co)
     co[0] += 0.001
     block.points.foreach_set("co", co)
-    edited = _median_ms(lambda: nvf_export.export_nvf(obj, target), args.repeat)
+    edited = _interleaved_ms({"edited": lambda: nvf_export.export_nvf(obj, target)}, args.repeat)["edited"]
     print("\nexport")
     print(f"  floor (foreach_get of the same data + write {data_size:,} bytes) {floor_out:8.2f} ms")
     print(f"  (vertex groups read, no bulk accessor in Blender: {groups:.2f} ms, not in the floor)")

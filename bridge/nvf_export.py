@@ -197,10 +197,17 @@ class _Exporter:
         self.same_vertices = self.plan is not None and self.plan.basis.shape[0] == v_count
         if self.original is not None and not self.same_vertices:
             self.changed()
+        # Positions can only be compared with the import's when they are converted
+        # the same way (the user may export with other settings on purpose).
+        imported = self.import_options
+        self.same_conversion = (self.same_vertices and float(np.float32(self.scale)) == float(
+            np.float32(imported.scale)) and self.axes == imported.convert_axes)
+        if self.original is not None and not self.same_conversion:
+            self.changed()
 
     def mean(self) -> F32:
         converted = to_nvf(self.basis, self.scale, self.axes)
-        if not self.same_vertices:
+        if not self.same_conversion:
             return converted
         assert self.plan is not None and self.original is not None
         original = self.original.shape.mean
@@ -219,7 +226,7 @@ class _Exporter:
         if not names and original is not None and self.same_vertices and not self.import_options.shape_keys:
             # Shape keys were not imported: carry the original ones over untouched.
             return original.shape.modes, original.shape.eigenvalues, original.blend_shapes
-        if (plan is not None and original is not None and self.same_vertices
+        if (plan is not None and original is not None and self.same_conversion
                 and plan.key_positions is not None and names == plan.key_names
                 and not any(self.key_relative[1:]) and self._eigenvalues_kept()
                 and np.array_equal(self.key_blocks[0], plan.basis)
@@ -236,7 +243,7 @@ class _Exporter:
         blend_names: list[str] = []
         blend_deltas: list[F32] = []
         blend_sources: list[int | None] = []
-        use_plan = plan is not None and self.same_vertices and plan.key_positions is not None
+        use_plan = plan is not None and self.same_conversion and plan.key_positions is not None
         key_count = len(names)
         positions = self.key_blocks[1:]
         relative_index = np.asarray(self.key_relative[1:], dtype=np.int64)

@@ -190,6 +190,16 @@ def test_export_options_scale_axes_transform(clean_scene: None, tmp_path: Path) 
     np.testing.assert_allclose(model.shape.mean, np.stack([world[:, 0], world[:, 2], -world[:, 1]], 1))
 
 
+def test_export_with_other_settings_converts_everything(clean_scene: None, dome_file: Path,
+                                                        tmp_path: Path) -> None:
+    obj = _import_dome(dome_file)
+    model = io_nv3dmm.read(_write(obj, tmp_path / "mm.nvf", scale=0.001, convert_axes=True))
+    original = io_nv3dmm.read(dome_file)
+    np.testing.assert_allclose(model.shape.mean, original.shape.mean * 10.0, rtol=1e-5)
+    np.testing.assert_allclose(model.shape.modes, original.shape.modes * 10.0, rtol=1e-4, atol=1e-5)
+    assert model.ibug.pairs.tolist() == original.ibug.pairs.tolist()
+
+
 def _write(obj: Any, path: Path, **options: Any) -> Path:
     export = _bridge("nvf_export")
     export.export_nvf(obj, path, export.ExportOptions(use_import_settings=False, **options))
