@@ -295,7 +295,13 @@ def _quick_check_face_model(path: Path, size: int) -> str:
 def _quick_check_mat(path: Path, size: int) -> str:
     if size > _MAX_MAT_BYTES:
         return f"{_human_size(size)}: far too large for the 68-point template"
-    return _read_lm68(path)[1]
+    try:
+        return _read_lm68(path)[1]
+    except DependencyError:
+        # Without SciPy (it reads the file at load time) only the MATLAB header is checked.
+        with open(path, "rb") as handle:
+            head = handle.read(20)
+        return "" if head.startswith(b"MATLAB 5.0 MAT-file") else "not a MATLAB 5 .mat file"
 
 
 def _human_size(size: int) -> str:

@@ -122,6 +122,12 @@ def test_valid_model_round_trip(tmp_path: Path, model_dict: dict[str, Any]) -> N
     for mine, theirs in zip(arrays.parallel, model_dict["parallel"]):
         np.testing.assert_array_equal(mine, theirs)
     assert len(arrays.annotation) == 8 and len(arrays.annotation_tri) == 8 and len(arrays.parallel) == 33
+    again = assets.face_model_arrays_from_dict(arrays.to_dict())     # to_dict mirrors the file's layout
+    for key in assets.REQUIRED_KEYS:
+        mine, theirs = getattr(again, key), getattr(arrays, key)
+        assert isinstance(mine, list) == isinstance(theirs, list)
+        for a, b in (zip(mine, theirs) if isinstance(mine, list) else [(mine, theirs)]):
+            np.testing.assert_array_equal(a, b, err_msg=key)
 
 
 def _broken(model: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -527,3 +533,14 @@ def test_memory_bomb_is_an_asset_error(tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue())
     with pytest.raises(AssetError, match="face_model.npy asks for more memory"):
         assets.load_face_model_arrays(path, use_cache=False)
+
+
+def test_quick_check_without_scipy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The preferences show the status live even where SciPy is not installed yet."""
+    good = synthetic_face.write_lm68_mat(tmp_path / "similarity_Lm3D_all.mat", synthetic_face.landmark_template_68())
+    monkeypatch.setitem(sys.modules, "scipy.io", None)
+    assert assets.check_assets(tmp_path).files["similarity_Lm3D_all.mat"].state == "present"
+    good.write_bytes(b"junk" * 50)
+    assert assets.check_assets(tmp_path).files["similarity_Lm3D_all.mat"].state == "malformed"
+    with pytest.raises(DependencyError, match="pip install scipy"):
+        assets.load_lm68_template(good)
