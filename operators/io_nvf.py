@@ -92,7 +92,11 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
     def invoke(self, context: Context, event: Event) -> set[str]:  # type: ignore[override]
         if self.directory and any(f.name for f in self.files):
             # Dropped on the 3D View (FileHandler): show the options, then import.
-            return self.invoke_popup(context)
+            popup = getattr(self, "invoke_popup", None)
+            if popup is not None:
+                result: set[str] = popup(context)
+                return result
+            return set(self.execute(context))
         return ImportHelper.invoke(self, context, event)
 
     def execute(self, context: Context) -> OperatorResult:
