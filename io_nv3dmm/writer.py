@@ -62,20 +62,25 @@ class _Node:
         self.length = length
 
 
-def _header(tag: str, size: int, where: str) -> bytes:
+_PACK_HEADER = struct.Struct("<4sI").pack
+
+
+def _header(tag: str, size: int) -> bytes:
     if size > _U32_MAX:
-        raise NvfError(f"{where} would be {size} bytes, more than a uint32 chunk size can hold")
-    return struct.pack("<4sI", tag.encode("latin-1"), size)
+        raise NvfError(f"a {tag} chunk would be {size:,} bytes, more than a uint32 chunk size can hold")
+    return _PACK_HEADER(tag.encode("latin-1"), size)
 
 
-def _leaf(tag: str, where: str, *payload: Buffer) -> _Node:
-    size = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in payload)
-    return _Node(tag, [_header(tag, size, where), *payload], 8 + size)
+def _leaf(tag: str, payload: Buffer, prefix: bytes = b"") -> _Node:
+    """A chunk holding `prefix` then `payload` (bytes or a 1-D byte memoryview)."""
+    size = len(prefix) + len(payload)
+    parts: list[Buffer] = [_header(tag, size), prefix, payload] if prefix else [_header(tag, size), payload]
+    return _Node(tag, parts, 8 + size)
 
 
-def _container(tag: str, where: str, children: Sequence[_Node], prefix: bytes = b"") -> _Node:
-    size = len(prefix) + sum(c.length for c in children)
-    parts: list[Buffer] = [_header(tag, size, where)]
+def _container(tag: str, children: Sequence[_Node], prefix: bytes = b"") -> _Node:
+    size = len(prefix) + sum([c.length for c in children])
+    parts: list[Buffer] = [_header(tag, size)]
     if prefix:
         parts.append(prefix)
     for child in children:
@@ -174,10 +179,18 @@ class _Writer:
             result.insert(at, tag)
         return result
 
-    def string(self, key: str, text: str, where: str) -> bytes:
-        encoded = _encode_string(text, where)
-        if self.layout is not None:
-            raw = self.layout.strings.get(key)
+    def string(self, key: str, text: str, where: str, index: int = -1) -> bytes:
+        """A string payload: the file's own padding when the text is unchanged, else canonical.
+
+        `key` (with `[index]` appended when index >= 0) names the string's place for the
+        layout; `where` describes it in errors.
+        """
+        if isinstance(text, str) and text.isascii() and "\0" not in text:
+            encoded = text.encode("ascii")
+        else:
+            encoded = _encode_string(text, f"{where} #{index}" if index >= 0 else where)
+        if self.layout is not None and self.layout.strings:
+            raw = self.layout.strings.get(key if index < 0 else f"{key}[{index}]")
             if raw is not None and _decode_string(raw) == text:
                 return raw
         return encoded + b"\0" * (-len(encoded) % 4)
@@ -188,8 +201,7 @@ class _Writer:
             return known
         result = list(known)
         for item in sorted(extra, key=lambda u: u.position):
-            node = _leaf(item.tag, f"unknown chunk {item.tag!r} in {path or 'the file'}",
-                         bytes(item.payload))
+            node = _leaf(item.tag, bytes(item.payload))
             result.insert(min(item.position, len(result)), node)
             if path == "":
                 self.top_unknown[id(node)] = (node, item)   # the node stays alive: ids stay unique
@@ -249,17 +261,17 @@ class _Writer:
         if self.had(path, "TRNG") or triangles.shape[0]:
             present.add("TRNG")
         builders: dict[str, Callable[[], _Node]] = {
-            "MEAN": lambda: _leaf("MEAN", f"{path}/MEAN", _raw(mean)),
-            "BSIS": lambda: _leaf("BSIS", f"{path}/BSIS", struct.pack("<I", modes.shape[0]), _raw(modes)),
-            "EIVL": lambda: _leaf("EIVL", f"{path}/EIVL", _raw(eigenvalues)),
-            "TRNG": lambda: _leaf("TRNG", f"{path}/TRNG", _raw(triangles)),
+            "MEAN": lambda: _leaf("MEAN", _raw(mean)),
+            "BSIS": lambda: _leaf("BSIS", _raw(modes), struct.pack("<I", modes.shape[0])),
+            "EIVL": lambda: _leaf("EIVL", _raw(eigenvalues)),
+            "TRNG": lambda: _leaf("TRNG", _raw(triangles)),
         }
         if path == "MODL/SHAP":
             self.vertices = count
             self.triangles = triangles.shape[0]
             self.shape_triangles = triangles
         tags = self.order(path, ("MEAN", "BSIS", "EIVL", "TRNG"), present)
-        return _container(path[-4:], path, self.with_unknown(path, [builders[t]() for t in tags]))
+        return _container(path[-4:], self.with_unknown(path, [builders[t]() for t in tags]))
 
     def modl(self) -> _Node:
         model = self.model
@@ -268,9 +280,9 @@ class _Writer:
             nodes["COLR"] = self.linear(model.color, "MODL/COLR", self.vertices)
         if model.texcoords is not None:
             uv = _floats(model.texcoords, "texcoords", (self.vertices, 2))
-            nodes["TXCO"] = _leaf("TXCO", "MODL/TXCO", _raw(uv))
+            nodes["TXCO"] = _leaf("TXCO", _raw(uv))
         tags = self.order("MODL", ("SHAP", "COLR", "TXCO"), set(nodes))
-        return _container("MODL", "MODL", self.with_unknown("MODL", [nodes[t] for t in tags]))
+        return _container("MODL", self.with_unknown("MODL", [nodes[t] for t in tags]))
 
     def landmarks(self, marks: LandmarkSet, path: str) -> _Node:
         if not isinstance(marks, LandmarkSet):
@@ -286,13 +298,13 @@ class _Writer:
         table[:, 1] = verts
         nodes: dict[str, _Node] = {}
         if self.had(path, "LMRK") or table.shape[0]:
-            nodes["LMRK"] = _leaf("LMRK", f"{path}/LMRK", _raw(table))
+            nodes["LMRK"] = _leaf("LMRK", _raw(table))
         for tag, values in (("RCTR", marks.right_contour), ("LCTR", marks.left_contour)):
             if values is not None:
                 numbers = _indices(values, f"{path} {tag} landmark numbers", (None,), 0x10000)
-                nodes[tag] = _leaf(tag, f"{path}/{tag}", _raw(numbers))
+                nodes[tag] = _leaf(tag, _raw(numbers))
         tags = self.order(path, ("LMRK", "RCTR", "LCTR"), set(nodes))
-        return _container(path, path, self.with_unknown(path, [nodes[t] for t in tags]))
+        return _container(path, self.with_unknown(path, [nodes[t] for t in tags]))
 
     def blend_shapes(self) -> _Node:
         blend = self.model.blend_shapes
@@ -305,10 +317,9 @@ class _Writer:
         else:
             deltas = _floats(blend.deltas, "blend_shapes.deltas", (len(names), self.vertices, 3))
             payloads = [_raw(deltas[i]) for i in range(len(names))]
-        name_nodes = [
-            _leaf("NAME", f"BLND/NAME[{i}]", self.string(f"BLND/NAME[{i}]", name, f"blend shape name #{i}"))
-            for i, name in enumerate(names)]
-        shape_nodes = [_leaf("SHAP", f"BLND/SHAP[{i}]", payload) for i, payload in enumerate(payloads)]
+        name_nodes = [_leaf("NAME", self.string("BLND/NAME", name, "blend shape name", i))
+                      for i, name in enumerate(names)]
+        shape_nodes = [_leaf("SHAP", payload) for payload in payloads]
         remembered = self.remembered("BLND")
         if remembered is not None and remembered.count("NAME") == len(names) == remembered.count("SHAP"):
             tokens: Sequence[str] = remembered
@@ -323,7 +334,7 @@ class _Writer:
             else:
                 known.append(shape_nodes[next_shape])
                 next_shape += 1
-        return _container("BLND", "BLND", self.with_unknown("BLND", known), struct.pack("<I", len(names)))
+        return _container("BLND", self.with_unknown("BLND", known), struct.pack("<I", len(names)))
 
     def contours(self) -> _Node:
         contours = self.model.model_contours
@@ -332,9 +343,9 @@ class _Writer:
         for tag, values in (("RCTR", contours.right), ("LCTR", contours.left)):
             if values is not None:
                 checked = _indices(values, f"model_contours {tag} vertices", (None,), self.vertices)
-                nodes[tag] = _leaf(tag, f"MCTR/{tag}", _raw(checked))
+                nodes[tag] = _leaf(tag, _raw(checked))
         tags = self.order("MCTR", ("RCTR", "LCTR"), set(nodes))
-        return _container("MCTR", "MCTR", self.with_unknown("MCTR", [nodes[t] for t in tags]))
+        return _container("MCTR", self.with_unknown("MCTR", [nodes[t] for t in tags]))
 
     def topology_value(self) -> Topology:
         topology = self.model.topology
@@ -363,10 +374,10 @@ class _Writer:
                          (faces.shape[0], 2), self.vertices + 1, low=1)
         nodes: dict[str, _Node] = {}
         if self.had("TOPO", "AJFC") or faces.shape[0]:
-            nodes["AJFC"] = _leaf("AJFC", "TOPO/AJFC", _raw(faces))
-            nodes["AJVX"] = _leaf("AJVX", "TOPO/AJVX", _raw(verts))
+            nodes["AJFC"] = _leaf("AJFC", _raw(faces))
+            nodes["AJVX"] = _leaf("AJVX", _raw(verts))
         tags = self.order("TOPO", ("AJFC", "AJVX"), set(nodes))
-        return _container("TOPO", "TOPO", self.with_unknown("TOPO", [nodes[t] for t in tags]))
+        return _container("TOPO", self.with_unknown("TOPO", [nodes[t] for t in tags]))
 
     def partition(self, i: int, part: Partition) -> _Node:
         where = f"partitions[{i}]"
@@ -395,10 +406,10 @@ class _Writer:
             if text is None or (text == "" and (self.layout is None or not self.had(path, tag))):
                 continue
             label = "name" if tag == "NAME" else "material"
-            nodes[tag] = _leaf(tag, f"{path}/{tag}", self.string(f"{path}/{tag}", text, f"{where}.{label}"))
+            nodes[tag] = _leaf(tag, self.string(f"{path}/{tag}", text, f"{where}.{label}"))
         record = _PART.pack(*(int(v) for v in fields), int(smooth))
         tags = self.order(path, ("NAME", "MTRL"), set(nodes))
-        return _container("PART", path, self.with_unknown(path, [nodes[t] for t in tags]), record)
+        return _container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record)
 
     def partitions(self) -> _Node:
         parts = self.model.partitions
@@ -407,7 +418,7 @@ class _Writer:
         # Unknown chunks of partitions that no longer exist go with them.
         for path in [p for p in self.unknown if _PART_PATH.match(p)]:
             self.unknown.pop(path)
-        return _container("PRTS", "PRTS", self.with_unknown("PRTS", nodes), struct.pack("<I", len(nodes)))
+        return _container("PRTS", self.with_unknown("PRTS", nodes), struct.pack("<I", len(nodes)))
 
     # --- the file -------------------------------------------------------------
 
@@ -457,7 +468,7 @@ class _Writer:
             for tag, target in records:
                 where = target if isinstance(target, int) else offsets[id(target)]
                 table += struct.pack("<4sI", tag, where)
-            placeholder.parts = [_header("TOC0", len(table), "TOC0"), bytes(table)]
+            placeholder.parts = [_header("TOC0", len(table)), bytes(table)]
             if layout is None or not layout.toc_loc_zero:
                 toc_loc = offsets[id(placeholder)]
         if position > _U32_MAX and write_toc:
@@ -530,20 +541,22 @@ def to_bytes(model: FaceModel) -> bytes:
     return b"".join(_serialize(model))
 
 
-def write(model: FaceModel, destination: Destination) -> None:
+def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> None:
     """Writes `model` as an .nvf file.
 
     `destination` is a path (written atomically: a temporary file in the same
-    folder, then os.replace, so no partial file is ever left) or a binary file
-    object (written at its current position). Everything is validated before
-    the destination is touched; a model the format cannot hold raises NvfError
-    (a ValueError). A model read from a file is written back byte for byte
-    unless it was edited; a model built in code gets NVIDIA's object order, a
-    TOC, and a TOPO rebuilt from its triangles when `topology` is None.
+    folder, flushed to disk unless `fsync` is False, then os.replace, so no
+    partial file is ever left and an existing file is replaced whole or not at
+    all) or a binary file object (written at its current position).
+    Everything is validated before the destination is touched; a model the
+    format cannot hold raises NvfError (a ValueError). A model read from a file
+    is written back byte for byte unless it was edited; a model built in code
+    gets NVIDIA's object order, a TOC, and a TOPO rebuilt from its triangles
+    when `topology` is None.
     """
     parts = _serialize(model)
     if isinstance(destination, (str, os.PathLike)):
-        _write_atomically(os.fspath(destination), parts)
+        _write_atomically(os.fspath(destination), parts, fsync)
         return
     writer = getattr(destination, "write", None)
     if writer is None:
@@ -553,16 +566,17 @@ def write(model: FaceModel, destination: Destination) -> None:
         writer(part)
 
 
-def _write_atomically(path: str | bytes, parts: list[Buffer]) -> None:
+def _write_atomically(path: str | bytes, parts: list[Buffer], fsync: bool) -> None:
     target = os.fsdecode(path)
     folder = os.path.dirname(os.path.abspath(target))
     handle, temp = tempfile.mkstemp(prefix=".nvf-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(handle, "wb") as stream:
-            for part in parts:
-                stream.write(part)
+            stream.writelines(parts)
             stream.flush()
-            os.fsync(stream.fileno())
+            if fsync:
+                # On disk before it replaces the old file: a crash leaves one or the other.
+                os.fsync(stream.fileno())
         try:
             # mkstemp makes the file 0600; give it the permissions a plain open() would.
             umask = os.umask(0)
