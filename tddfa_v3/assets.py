@@ -875,7 +875,12 @@ def load_face_model_arrays(path: str | os.PathLike[str],
         key = _source_key(source)
     except OSError as exc:
         raise AssetError(f"{source.name} cannot be read ({exc.strerror}).") from exc
-    cache_file = cache_path_for(source, cache_dir) if use_cache else None
+    cache_file: Path | None = None
+    if use_cache:
+        try:
+            cache_file = cache_path_for(source, cache_dir)
+        except (OSError, RuntimeError) as exc:   # e.g. no home folder to put the default cache in
+            log.warning("no face-model cache (%s); loading stays slow", exc)
     if cache_file is not None:
         cached = read_face_model_cache(cache_file, key)
         if cached is not None:
