@@ -4,6 +4,7 @@ headless with the add-on, pose an expression, save a .blend and render a PNG.
     .venv/bin/python tools/demo.py --out out        (or: bash tools/demo.sh)
 
 Writes out/demo_face.nvf (+ demo_face.mtl with the material colours),
+out/demo_face_export.nvf (the imported object exported again: byte-identical),
 out/demo.blend and out/demo.png (Cycles on the CPU). Needs only numpy and the
 bpy module; no GPU, no network, no data files.
 """
@@ -166,6 +167,13 @@ def main() -> int:
     print(f"imported '{obj.name}': {len(blocks)} shape keys, {len(obj.vertex_groups)} vertex groups, "
           f"{len(obj.data.materials)} materials; expression: "
           + ", ".join(f"{k} {v}" for k, v in EXPRESSION.items()))
+
+    exported = out / "demo_face_export.nvf"
+    bpy.ops.export_scene.nvf(filepath=str(exported))
+    same = exported.read_bytes() == nvf_path.read_bytes()
+    print(f"exported {exported}: {'byte-identical to' if same else 'DIFFERENT from'} {nvf_path.name}")
+    if not same:
+        return 1
 
     setup_scene(obj, args.size, args.samples)
     blend_path = out / "demo.blend"
