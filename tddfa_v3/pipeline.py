@@ -639,8 +639,11 @@ class Reconstructor:
         """One FaceResult from row `row` of a host-side `FaceModelOutput`."""
         assert job.alignment is not None and job.box is not None
         height, width = job.image.shape[:2]
-        # Copies: a result must neither alias the model's own index buffers nor keep the batch alive.
-        fields = {key: _copied(value) for key, value in output.result_fields(row).items()}
+        fields = output.result_fields(row)
+        # The index arrays would otherwise share memory with the model's own buffers (per-vertex
+        # arrays are views of this batch's fresh host tensors, which is fine).
+        for key in ("part_vertices", "landmark_indices"):
+            fields[key] = _copied(fields[key])
         return FaceResult(
             photo_size=(int(width), int(height)),
             face_box=np.asarray(job.box, dtype=np.float64),
