@@ -28,10 +28,13 @@ ADDON_NAME = "nv3dmm_face_tools"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def load_addon() -> ModuleType:
+def load_addon() -> ModuleType | None:
     """Import this checkout as the add-on package (relative imports work) and register it."""
     if ADDON_NAME in sys.modules:
         return sys.modules[ADDON_NAME]
+    import bpy
+    if "OBJECT_OT_reconstruct_face" in dir(bpy.types):
+        return None   # the extension is installed and enabled in this Blender: use it as it is
     spec = importlib.util.spec_from_file_location(ADDON_NAME, REPO_ROOT / "__init__.py",
                                                   submodule_search_locations=[str(REPO_ROOT)])
     if spec is None or spec.loader is None:

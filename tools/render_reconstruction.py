@@ -36,10 +36,13 @@ WIDTH, HEIGHT = 320, 256
 FACE_BOX = (104.0, 56.0, 216.0, 196.0)
 
 
-def load_addon() -> ModuleType:
+def load_addon() -> ModuleType | None:
     """Import this checkout as the add-on package and register it."""
     if ADDON_NAME in sys.modules:
         return sys.modules[ADDON_NAME]
+    import bpy
+    if "OBJECT_OT_reconstruct_face" in dir(bpy.types):
+        return None   # the extension is installed and enabled in this Blender: use it as it is
     spec = importlib.util.spec_from_file_location(ADDON_NAME, REPO_ROOT / "__init__.py",
                                                   submodule_search_locations=[str(REPO_ROOT)])
     assert spec is not None and spec.loader is not None
