@@ -42,7 +42,6 @@ _LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
 _CONTOUR_TAGS = frozenset({b"RCTR", b"LCTR"})
 _TOPO_TAGS = frozenset({b"AJFC", b"AJVX"})
 _MODL_TAGS = frozenset({b"SHAP", b"COLR", b"TXCO"})
-_PART_TAGS = frozenset({b"NAME", b"MTRL"})
 
 
 def tag_text(tag: bytes) -> str:
@@ -248,9 +247,6 @@ class _Reader:
                 f"(truncated file or wrong size field)", pos)
         self.layout.child_orders[path] = tuple(order)
         return found
-
-    def string(self, chunk: _Chunk, key: str) -> str:
-        return self.text(chunk.start, chunk.end, chunk.tag, key, -1)
 
     def text(self, start: int, end: int, tag: bytes, key: str, index: int, suffix: str = "") -> str:
         """A NAME/MTRL string: up to its first NUL. An odd padding is remembered
