@@ -142,6 +142,8 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
     apply_transform: BoolProperty(  # type: ignore[valid-type]
         name="Apply Object Transform", default=True,
         description="Bake the object's location, rotation and scale into the exported vertices")
+    # Set by Blender's collection exporters (Collection properties > Exporters).
+    collection: StringProperty(options={'HIDDEN'})  # type: ignore[valid-type]
 
     def draw(self, context: Context) -> None:
         layout: Any = self.layout
@@ -162,6 +164,19 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
             helper.filepath = bpy.path.clean_name(obj.name) + self.filename_ext
         return ExportHelper.invoke(self, context, event)
 
+    def target(self, context: Context) -> Any:
+        """The active object, or the one mesh of the collection being exported."""
+        if not self.collection:
+            return context
+        collection = bpy.data.collections.get(self.collection)
+        if collection is None:
+            raise NvfBridgeError(f"no collection named '{self.collection}'")
+        meshes = [o for o in collection.all_objects if o.type == 'MESH']
+        if len(meshes) != 1:
+            raise NvfBridgeError(f"collection '{self.collection}' holds {len(meshes)} mesh objects; "
+                                 f"an .nvf file holds exactly one face mesh")
+        return meshes[0]
+
     def output_path(self) -> str:
         return str(getattr(self, "filepath", ""))
 
@@ -169,7 +184,7 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
         options = ExportOptions(use_import_settings=self.use_import_settings, scale=self.scale,
                                 convert_axes=self.convert_axes, apply_transform=self.apply_transform)
         try:
-            warnings = export_nvf(context, self.output_path(), options)
+            warnings = export_nvf(self.target(context), self.output_path(), options)
         except (NvfBridgeError, NvfError, OSError) as error:
             self.report({'ERROR'}, f"Export failed: {error}")
             return {'CANCELLED'}

@@ -190,6 +190,23 @@ def test_export_options_scale_axes_transform(clean_scene: None, tmp_path: Path) 
     np.testing.assert_allclose(model.shape.mean, np.stack([world[:, 0], world[:, 2], -world[:, 1]], 1))
 
 
+def test_collection_exporter_writes_the_collections_mesh(clean_scene: None, dome_file: Path,
+                                                        tmp_path: Path) -> None:
+    import bpy
+
+    obj = _import_dome(dome_file)
+    faces = bpy.data.collections.new("Faces")
+    bpy.context.scene.collection.children.link(faces)
+    faces.objects.link(obj)
+    bpy.ops.mesh.primitive_cube_add()                     # active, but not in the collection
+    out = tmp_path / "collection.nvf"
+    bpy.ops.export_scene.nvf(filepath=str(out), collection="Faces")
+    assert out.read_bytes() == dome_file.read_bytes()
+    faces.objects.link(bpy.context.active_object)
+    with pytest.raises(RuntimeError, match="2 mesh objects"):
+        bpy.ops.export_scene.nvf(filepath=str(tmp_path / "two.nvf"), collection="Faces")
+
+
 def test_export_with_other_settings_converts_everything(clean_scene: None, dome_file: Path,
                                                         tmp_path: Path) -> None:
     obj = _import_dome(dome_file)
