@@ -261,6 +261,13 @@ def test_loading_rejects_wrong_shape(landmark_weights: dict[str, Any]) -> None:
         load_network("landmark106", weights)
 
 
+def test_loading_rejects_non_tensor_values(landmark_weights: dict[str, Any]) -> None:
+    weights = dict(landmark_weights)
+    weights["block1.1.weight"] = [1.0] * 64
+    with pytest.raises(WeightsError, match=r"block1\.1\.weight \(file not a tensor, network \[64\]\)"):
+        load_network("landmark106", weights)
+
+
 def test_loading_wrong_network_names_the_keys(landmark_weights: dict[str, Any]) -> None:
     with pytest.raises(WeightsError, match="do not fit the retinaface network") as info:
         load_network("retinaface", landmark_weights)

@@ -34,7 +34,7 @@ class WeightsError(AssetError):
     """A state dict does not fit the network: lists what is missing, extra or mis-shaped."""
 
     def __init__(self, kind: str, missing: list[str], unexpected: list[str],
-                 mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) -> None:
+                 mismatched: list[tuple[str, tuple[int, ...] | None, tuple[int, ...]]]) -> None:
         self.kind = kind
         self.missing = missing
         self.unexpected = unexpected
@@ -45,7 +45,8 @@ class WeightsError(AssetError):
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
         if mismatched:
-            shown = [f"{k} (file {list(got)}, network {list(want)})" for k, got, want in mismatched]
+            shown = [f"{k} (file {'not a tensor' if got is None else list(got)}, network {list(want)})"
+                     for k, got, want in mismatched]
             parts.append(f"{len(mismatched)} key(s) with the wrong shape: {_short(shown)}")
         super().__init__(
             f"the weights do not fit the {kind} network: " + "; ".join(parts)
@@ -100,7 +101,7 @@ def normalize_state_dict(state_dict: Mapping[str, Any], module: nn.Module,
     own = module.state_dict()
     result: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
-    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = []
+    mismatched: list[tuple[str, tuple[int, ...] | None, tuple[int, ...]]] = []
     for raw_key, value in state_dict.items():
         key = str(raw_key)
         if key.startswith(_MODULE_PREFIX):
@@ -109,7 +110,7 @@ def normalize_state_dict(state_dict: Mapping[str, Any], module: nn.Module,
             unexpected.append(key)
             continue
         if not isinstance(value, torch.Tensor):
-            mismatched.append((key, (), tuple(own[key].shape)))
+            mismatched.append((key, None, tuple(own[key].shape)))
             continue
         if tuple(value.shape) != tuple(own[key].shape):
             mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
