@@ -423,7 +423,8 @@ class ReconstructionJob:
         if getattr(reconstructor, "fell_back_to_cpu", False):
             # The core already retried on the CPU after a GPU failure.
             self.messages.put(JobNotice("The GPU failed; the face was reconstructed on the CPU"))
-            device = "cpu"
+        # What "auto" turned out to be (a torch.device), for the report and the object.
+        device = str(getattr(getattr(reconstructor, "device", None), "type", device))
         bases = self._bases_getter(reconstructor, self.options)
         if bases.mean.shape[0] != result.vertex_count:
             raise BridgeError(f"the face model has {bases.mean.shape[0]} vertices but the "
