@@ -579,8 +579,8 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
                          f"(not a face model); download it again from {ASSET_SOURCE_HINT}.")
 
 
-def _read_npy_header(handle: BinaryIO) -> tuple[np.dtype[Any], tuple[int, ...]]:
-    """(dtype, shape) from a .npy header, read with literal evaluation only."""
+def _read_npy_header(handle: BinaryIO) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+    """(dtype, shape, fortran_order) from a .npy header, read with literal evaluation only."""
     magic = handle.read(8)
     if len(magic) < 8 or not magic.startswith(_NPY_MAGIC):
         raise AssetError("not a numpy .npy file (bad magic bytes)")
@@ -602,9 +602,10 @@ def _read_npy_header(handle: BinaryIO) -> tuple[np.dtype[Any], tuple[int, ...]]:
         header = ast.literal_eval(raw.decode("utf8" if major == 3 else "latin1"))
         dtype = np.dtype(header["descr"])
         shape = tuple(int(s) for s in header["shape"])
+        fortran = bool(header.get("fortran_order", False))
     except Exception as exc:  # any malformed header text
         raise AssetError(f"damaged .npy header ({exc})") from exc
-    return dtype, shape
+    return dtype, shape, fortran
 
 
 def unpickle_face_model_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -618,7 +619,7 @@ def unpickle_face_model_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
                          f"Download it from {ASSET_SOURCE_HINT}.") from exc
     with handle:
         try:
-            dtype, shape = _read_npy_header(handle)
+            dtype, shape, _ = _read_npy_header(handle)
         except AssetError as exc:
             raise AssetError(f"{name} is unusable: {exc}. Download it again from {ASSET_SOURCE_HINT}.") from exc
         if dtype != np.dtype(object) or shape != ():
@@ -816,19 +817,53 @@ def write_face_model_cache(arrays: FaceModelArrays, cache_file: Path, key: tuple
         raise
 
 
+def _read_stored_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an uncompressed .npz, read straight from the file.
+
+    About three times as fast as ``np.load`` for ~100 MB (no zip-stream copy, no
+    CRC pass: the cache is our own, written atomically; structural damage and
+    out-of-range indices are caught by the checks after reading). Never
+    unpickles (object arrays are refused). Falls back to
+    ``np.load(allow_pickle=False)`` for compressed members.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as handle:
+        members = archive.infolist()
+        if any(info.compress_type != zipfile.ZIP_STORED for info in members):
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        for info in members:
+            handle.seek(info.header_offset)
+            local = handle.read(30)
+            if len(local) != 30 or not local.startswith(_ZIP_MAGIC):
+                raise ValueError(f"bad local header for {info.filename}")
+            name_length, extra_length = struct.unpack("<HH", local[26:30])
+            handle.seek(info.header_offset + 30 + name_length + extra_length)
+            dtype, shape, fortran = _read_npy_header(handle)
+            if dtype.hasobject:
+                raise ValueError(f"{info.filename} holds Python objects")
+            count = int(np.prod(shape, dtype=np.int64))
+            flat = np.fromfile(handle, dtype=dtype, count=count)
+            if flat.size != count:
+                raise ValueError(f"{info.filename} is truncated")
+            array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+            arrays[info.filename.removesuffix(".npy")] = array
+    return arrays
+
+
 def read_face_model_cache(cache_file: Path, key: tuple[str, int, int]) -> FaceModelArrays | None:
     """The cached arrays if the cache exists and was made from exactly this source; else None."""
     if not cache_file.is_file():
         return None
     try:
-        with np.load(cache_file, allow_pickle=False) as data:
-            if (int(data["cache__version"]) != CACHE_FORMAT_VERSION or str(data["cache__source"]) != key[0]
-                    or int(data["cache__size"]) != key[1] or int(data["cache__mtime_ns"]) != key[2]):
-                return None
-            fields: dict[str, Any] = {k: data[k] for k in _ARRAY_KEYS}
-            fields["annotation"] = _unflatten(data["annotation__flat"], data["annotation__offsets"], None)
-            fields["annotation_tri"] = _unflatten(data["annotation_tri__flat"], data["annotation_tri__offsets"], 3)
-            fields["parallel"] = _unflatten(data["parallel__flat"], data["parallel__offsets"], None)
+        data = _read_stored_npz(cache_file)
+        if (int(data["cache__version"]) != CACHE_FORMAT_VERSION or str(data["cache__source"]) != key[0]
+                or int(data["cache__size"]) != key[1] or int(data["cache__mtime_ns"]) != key[2]):
+            return None
+        fields: dict[str, Any] = {k: data[k] for k in _ARRAY_KEYS}
+        fields["annotation"] = _unflatten(data["annotation__flat"], data["annotation__offsets"], None)
+        fields["annotation_tri"] = _unflatten(data["annotation_tri__flat"], data["annotation_tri__offsets"], 3)
+        fields["parallel"] = _unflatten(data["parallel__flat"], data["parallel__offsets"], None)
     except Exception as exc:  # a damaged cache is simply rebuilt
         log.warning("ignoring the damaged face-model cache %s (%s)", cache_file, exc)
         return None
@@ -839,20 +874,29 @@ def read_face_model_cache(cache_file: Path, key: tuple[str, int, int]) -> FaceMo
 
 
 def _cache_shapes_ok(f: dict[str, Any]) -> bool:
-    """Cheap consistency check of cached arrays (written by us, but files can be damaged)."""
+    """Cheap consistency check of cached arrays: shapes, dtypes and every index in range
+    (the cache is ours, but files can be damaged; a bad index would crash the model later)."""
     try:
         n3 = f["u"].shape[0]
         n_vertices = n3 // 3
-        return bool(
+        n_tri = f["tri"].shape[0]
+        shapes_ok = (
             f["u"].shape == (n3, 1) and f["id"].shape == (n3, N_ID) and f["exp"].shape == (n3, N_EXP)
             and f["u_alb"].shape == (n3, 1) and f["alb"].shape == (n3, N_ALB)
             and f["uv_coords"].shape == (n_vertices, 2) and f["point_buf"].shape[0] == n_vertices
-            and f["tri"].ndim == 2 and f["tri"].shape[1] == 3
+            and f["tri"].ndim == 2 and f["tri"].shape[1] == 3 and n_tri > 0
             and all(f[k].dtype == np.float32 for k in ("u", "id", "exp", "u_alb", "alb", "uv_coords"))
             and all(f[k].dtype == np.int64 for k in ("tri", "point_buf", "ldm68", "ldm106", "ldm134"))
+            and all(f[k].shape == (n,) for k, n in LANDMARK_SETS.items())
             and len(f["annotation"]) == N_PARTS and len(f["annotation_tri"]) == N_PARTS
             and len(f["parallel"]) == N_PARALLEL)
-    except (KeyError, AttributeError, IndexError):
+        if not shapes_ok:
+            return False
+        vertex_indices = [f["tri"], f["ldm68"], f["ldm106"], f["ldm134"], *f["annotation"],
+                          *f["annotation_tri"], *f["parallel"]]
+        return bool(all(a.size == 0 or (a.min() >= 0 and a.max() < n_vertices) for a in vertex_indices)
+                    and f["point_buf"].min() >= 0 and f["point_buf"].max() <= n_tri)
+    except (KeyError, AttributeError, IndexError, ValueError):
         return False
 
 
