@@ -282,8 +282,10 @@ def read_point_colors(mesh: MeshT, name: str) -> F32 | None:
     return out.reshape(-1, 4)
 
 
-def read_vertex_groups(obj: ObjectT) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
+def read_vertex_groups(obj: ObjectT, mesh: MeshT | None = None) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
     """Group names and, per group, the sorted vertex indices with weight > 0.
+
+    `mesh` defaults to the object's own (pass a copy of it to read that instead).
 
     Blender has no bulk accessor for vertex-group weights (they are not in
     `Mesh.attributes` and `MeshVertex.groups` has no `foreach_get`), so this
@@ -294,7 +296,8 @@ def read_vertex_groups(obj: ObjectT) -> tuple[list[str], list[npt.NDArray[np.int
     names = [group.name for group in obj.vertex_groups]
     if not names:
         return [], []
-    mesh = obj.data
+    if mesh is None:
+        mesh = obj.data
     pairs = [(g.group, v.index) for v in mesh.vertices for g in v.groups if g.weight > 0.0]
     if not pairs:
         return names, [np.empty(0, np.int64) for _ in names]

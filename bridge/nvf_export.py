@@ -112,8 +112,6 @@ def _resolve_object(target: Any) -> ObjectT:
         raise NvfBridgeError(f"cannot export {type(obj).__name__}: a mesh object is needed")
     if obj.type != 'MESH':
         raise NvfBridgeError(f"'{obj.name}' is a {obj.type.lower()} object, not a mesh: select a mesh to export")
-    if obj.mode == 'EDIT':
-        obj.update_from_editmode()
     return obj
 
 
@@ -142,9 +140,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class _Exporter:
-    def __init__(self, obj: ObjectT, options: ExportOptions) -> None:
+    def __init__(self, obj: ObjectT, mesh: MeshT, options: ExportOptions) -> None:
         self.obj = obj
-        self.mesh = obj.data
+        self.mesh = mesh
         self.options = options
         self.warnings: list[str] = []
         self.unchanged = True          # every component still the original one
@@ -356,7 +354,7 @@ class _Exporter:
     # vertex groups ---------------------------------------------------------------------
 
     def read_groups(self) -> None:
-        names, members = mesh_reader.read_vertex_groups(self.obj)
+        names, members = mesh_reader.read_vertex_groups(self.obj, self.mesh)
         self.groups = list(zip(names, members))
         planned = self.plan.groups if (self.plan is not None and self.same_vertices) else []
         self.mine_by_kind = _groups_by_kind(self.groups)
@@ -671,8 +669,20 @@ def _check_manifold(triangles: npt.NDArray[Any], name: str) -> None:
 
 def build_export(obj: ObjectT, options: ExportOptions | None = None) -> ExportResult:
     """The .nvf bytes for a mesh object, with warnings (nothing is written)."""
+    import bpy
+
     obj = _resolve_object(obj)
-    return _Exporter(obj, options or ExportOptions()).build()
+    mesh = obj.data
+    if not mesh.is_editmode:
+        return _Exporter(obj, mesh, options or ExportOptions()).build()
+    # In Edit Mode, Mesh.attributes show the edit-mesh layers, which have no bulk
+    # access: flush the edits and read a plain copy (removed again, with its keys).
+    obj.update_from_editmode()
+    copy = mesh.copy()
+    try:
+        return _Exporter(obj, copy, options or ExportOptions()).build()
+    finally:
+        bpy.data.meshes.remove(copy)
 
 
 __all__ = ["ExportOptions", "ExportResult", "build_export", "export_nvf", "face_partition_numbers"]

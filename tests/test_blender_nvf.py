@@ -354,6 +354,28 @@ def test_moved_basis_vertex_changes_only_that_vertex(clean_scene: None, dome_fil
     assert model.blend_shapes.names == original.blend_shapes.names
 
 
+def test_edit_mode_basis_edit_keeps_key_offsets(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
+    import bmesh
+    import bpy
+
+    obj = _import_dome(dome_file)
+    original = io_nv3dmm.read(dome_file)
+    before = data_snapshot()
+    bpy.ops.object.mode_set(mode='EDIT')
+    edit = bmesh.from_edit_mesh(obj.data)
+    edit.verts.ensure_lookup_table()
+    edit.verts[10].co.z += 0.01                              # 1 cm up, on the Basis
+    bmesh.update_edit_mesh(obj.data)
+    model = _export_model(obj, tmp_path / "edit_mode.nvf")   # exported while still in Edit Mode
+    assert obj.mode == 'EDIT' and data_snapshot() == before
+    assert np.flatnonzero(np.any(model.shape.mean != original.shape.mean, axis=1)).tolist() == [10]
+    np.testing.assert_allclose(model.shape.mean[10] - original.shape.mean[10], [0.0, 1.0, 0.0], atol=1e-5)
+    # Blender moved every key with the Basis: their offsets, and so the file's, are unchanged.
+    np.testing.assert_array_equal(model.shape.modes, original.shape.modes)
+    np.testing.assert_array_equal(model.blend_shapes.deltas, original.blend_shapes.deltas)
+    bpy.ops.object.mode_set(mode='OBJECT')
+
+
 def test_key_edits_rename_add_remove(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
     obj = _import_dome(dome_file)
     original = io_nv3dmm.read(dome_file)
