@@ -91,6 +91,19 @@ def resolve_device(device: str) -> "torch.device":
     return torch.device("cpu")
 
 
+def set_tf32(enabled: bool) -> None:
+    """Allow or forbid TF32 in CUDA matmuls and cuDNN convolutions (process-wide torch flags).
+
+    Off, float32 results match the CPU to ~1e-6; on, they move by ~1e-2 px.
+    Sets the ``allow_tf32`` flags: torch maps them onto its newer per-backend
+    ``fp32_precision`` settings, while setting those directly would make later
+    reads of ``allow_tf32`` (by other code in the process) raise.
+    """
+    torch = _require_torch()
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
 def _is_device_failure(exc: BaseException) -> bool:
     torch = _require_torch()
     if isinstance(exc, torch.cuda.OutOfMemoryError):
@@ -266,8 +279,7 @@ class Reconstructor:
         self.fell_back_to_cpu = False
         device_obj = resolve_device(device)
         if device_obj.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = tf32
-            torch.backends.cudnn.allow_tf32 = tf32
+            set_tf32(tf32)
             torch.backends.cudnn.benchmark = True
         try:
             self._models = _load(self.assets_dir, BACKBONES[backbone], device_obj, self._cache_dir)
