@@ -141,6 +141,11 @@ def _face_surface(columns: int, rows: int) -> _Mesh:
         points[mine, 0] = px
         points[mine, 1] = py
         points[mine, 2] = eye_centers[k, 2] + np.sqrt(np.clip(_EYE_RADIUS ** 2 - r2, 0.0, None)) + 0.04
+        # Skin over the eyeball stays in front of it (the lids cover it beyond the opening).
+        r2_all = (points[:, 0] - side * _EYE_X) ** 2 + (points[:, 1] - _EYE_Y) ** 2
+        over = r2_all < _EYE_RADIUS ** 2
+        cover = eye_centers[k, 2] + np.sqrt(np.clip(_EYE_RADIUS ** 2 - r2_all[over], 0.0, None)) + 0.06
+        points[over, 2] = np.maximum(points[over, 2], cover)
     x, y = points[:, 0], points[:, 1]
 
     # Mouth slit: the front row nearest the mouth height, split between the lips.
@@ -517,7 +522,13 @@ def _colors(mesh: _Mesh, modes: int) -> LinearModel:
     lips = (_gauss(p[:, 0], p[:, 1], 0.0, _MOUTH_Y, 2.2, 0.7) * mesh.face)[:, None]
     color = color * (1.0 - lips) + np.array([0.72, 0.38, 0.38]) * lips
     color[mesh.eye != 0] = [0.92, 0.92, 0.90]
-    iris = (mesh.eye != 0) & (p[:, 2] - p[:, 2][mesh.eye != 0].max() > -0.35)
+    # The iris colour: the front cap of each eyeball (blended out to the Iris partition's edge).
+    eye_z = np.full(p.shape[0], -np.inf)
+    for side in (-1, 1):
+        mine = mesh.eye == side
+        if mine.any():
+            eye_z[mine] = p[mine, 2] - p[mine, 2].max()
+    iris = (mesh.eye != 0) & (eye_z > -0.1)
     color[iris] = [0.25, 0.38, 0.52]
     color[mesh.socket] = [0.45, 0.2, 0.2]
     y = p[:, 1] / _RY
