@@ -12,7 +12,8 @@ bpy module; no GPU, no network, no data files.
 from __future__ import annotations
 
 import argparse
-import math
+import atexit
+import shutil
 import sys
 import tempfile
 import time
@@ -46,6 +47,8 @@ EXPRESSION = {
 def register_addon() -> Any:
     """Imports the repository as the extension package and registers it."""
     link_dir = Path(tempfile.mkdtemp(prefix="nv3dmm_demo_"))
+    # Removes the link (never what it points to) when the demo ends.
+    atexit.register(shutil.rmtree, link_dir, True)
     (link_dir / ADDON_ID).symlink_to(REPO_ROOT, target_is_directory=True)
     sys.path.insert(0, str(link_dir))
     import importlib
