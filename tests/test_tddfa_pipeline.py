@@ -132,9 +132,12 @@ def test_detection_on_the_photo(fixture_rec: Reconstructor, tddfa_fixtures: Path
     found = fixture_rec.detect_faces([fx["image_uint8"]])[0]
     assert found is not None
     box, score = found
-    # Own head outputs: float noise may move a truncated integer by one.
-    np.testing.assert_allclose(box, fx["det_bboxes"][0], atol=1)
-    assert score == pytest.approx(float(fx["det_scores"][0]), abs=1e-4)
+    # Own head outputs: float noise may move a truncated integer by one, or swap
+    # near-tied top scores, so any recorded face scoring within noise of the top one will do.
+    top = float(fx["det_scores"][0])
+    assert score == pytest.approx(top, abs=1e-4)
+    tied = fx["det_bboxes"][fx["det_scores"] >= top - 1e-4]
+    assert np.any(np.all(np.abs(tied - box) <= 1, axis=1)), (box, tied)
 
 
 def test_alignment_and_regression_stages(fixture_rec: Reconstructor, e2e: dict[str, np.ndarray]) -> None:
