@@ -18,8 +18,7 @@ import numpy as np
 
 from .errors import NvfError
 from .layout import (
-    CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, SourceLayout, TocEntry, TocKnown, TocRaw,
-    TocUnknown,
+    CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, SourceLayout, TocEntry, TocKnown, TocUnknown,
 )
 from .model import (
     MAX_VERTICES, FaceModel, LandmarkSet, LinearModel, Partition, Topology, UnknownChunk,
