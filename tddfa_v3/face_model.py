@@ -204,7 +204,9 @@ def vertex_visibility(vertices_camera: torch.Tensor, normals_rotated: torch.Tens
         return torch.cat(pieces)
     x, y, z_cam = vertices_camera.unbind(dim=-1)
     nx, ny, nz = normals_rotated.unbind(dim=-1)
-    facing = (-nx * x - ny * y + nz * z_cam) > 0
+    # cosine between the normal and the direction to the camera, (-x, -y, z_cam) normalised
+    towards_camera = (-nx * x - ny * y + nz * z_cam) / torch.sqrt(x * x + y * y + z_cam * z_cam).clamp(min=1e-12)
+    facing = towards_camera > 0
     in_front = z_cam > 1e-3
     u = FOCAL * x / z_cam.clamp(min=1e-3)
     v = FOCAL * y / z_cam.clamp(min=1e-3)
@@ -231,9 +233,11 @@ def vertex_visibility(vertices_camera: torch.Tensor, normals_rotated: torch.Tens
         row = (row0 + dr).clamp(0, resolution - 1)
         nearest = torch.maximum(nearest, torch.gather(flat, 1, row * resolution + col))
     # Depth tolerance: one pixel at the vertex's distance, scaled by how steeply the
-    # surface recedes (|n_xy| / n_z), so the vertex's own surface never hides it.
+    # surface recedes from the view ray (tan of the view angle), so the vertex's own
+    # surface never hides it.
     world_pixel = pixel * z_cam / FOCAL
-    slope = torch.sqrt(nx * nx + ny * ny) / nz.abs().clamp(min=0.2)
+    cosine = towards_camera.abs().clamp(min=0.2, max=1.0)
+    slope = torch.sqrt(1.0 - cosine * cosine) / cosine
     tolerance = world_pixel * (1.0 + 1.5 * slope) + 1e-6 * z_cam
     unoccluded = in_front & (z_cam <= nearest + tolerance)
     visible = facing & unoccluded
