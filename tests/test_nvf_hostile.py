@@ -192,6 +192,23 @@ def test_synthetic_mutations_read_or_raise_nvferror() -> None:
     assert ok + bad == 3000 and bad > 1500        # most mutations break something
 
 
+def _odd_variants(data: bytes) -> list[bytes]:
+    """The synthetic file without a TOC and with extra header bytes; and with a TOC offset of 0."""
+    model = nvf.read(data)
+    model.toc = None
+    model.source_layout.header_extra = b"\x07" * 12     # reaching into the opaque layout: test only
+    without_toc = nvf.to_bytes(model)
+    zero_toc_offset = data[:12] + b"\0\0\0\0" + data[16:]
+    return [without_toc, zero_toc_offset]
+
+
+def test_odd_layout_mutations_read_or_raise_nvferror() -> None:
+    for i, variant in enumerate(_odd_variants(_synthetic())):
+        assert _check(f"variant {i}", variant)
+        ok, bad = _run(variant, seed=500 + i, count=800)
+        assert ok + bad == 800 and bad > 300
+
+
 def test_real_file_mutations_read_or_raise_nvferror(nvf_samples: Path) -> None:
     path = nvf_samples / "face_model2.nvf"
     if not path.is_file():
