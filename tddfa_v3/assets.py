@@ -179,10 +179,11 @@ class AssetReport:
         if self.ok:
             return f"All 3DDFA-V3 assets found in {self.folder}."
         lines = []
-        if not self.folder.is_dir():
-            lines.append(f"The 3DDFA-V3 assets folder {self.folder} does not exist.")
         missing = self.missing
-        if missing and self.folder.is_dir():
+        if not self.folder.is_dir():
+            lines.append(f"The 3DDFA-V3 assets folder {self.folder} does not exist; it should hold "
+                         f"{', '.join(missing)}.")
+        elif missing:
             lines.append(f"Missing in {self.folder}: {', '.join(missing)}.")
         for status in self.malformed:
             lines.append(f"{status.name} is unusable: {status.reason}.")
@@ -305,11 +306,14 @@ def _quick_check_mat(path: Path, size: int) -> str:
 
 
 def _human_size(size: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return f"{size} bytes"
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 # --------------------------------------------------------------------------- checkpoints
