@@ -148,7 +148,7 @@ def _ring(centre: F64, radius_x: float, radius_y: float, n: int, start_angle: fl
 def _contour(n: int) -> F64:
     """The face outline from image-left through the chin to image-right."""
     t = np.linspace(0.0, np.pi, n)
-    return np.stack([-0.78 * np.cos(t), 0.25 - 1.05 * np.sin(t) * 0.95], axis=1)
+    return np.stack([-0.78 * np.cos(t), 0.25 - np.sin(t)], axis=1)
 
 
 def landmark_template_68() -> F32:
