@@ -24,6 +24,7 @@ over the repetitions:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -70,6 +71,8 @@ def _clean() -> None:
     import bpy
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.ops.outliner.orphans_purge(do_recursive=True)
+    # Collect the previous run's garbage now, so no run pays for another's.
+    gc.collect()
 
 
 def _write_glb(path: Path, positions: np.ndarray, triangles: np.ndarray, targets: np.ndarray,
@@ -244,7 +247,7 @@ def main() -> None:
         "groups": lambda: mesh_reader.read_vertex_groups(obj),
         "unedited": lambda: nvf_export.export_nvf(obj, target),
         "operator": lambda: bpy.ops.export_scene.nvf(filepath=str(target)),
-    }, args.repeat)
+    }, args.repeat, gc.collect)
     floor_out, groups = export_medians["floor"], export_medians["groups"]
     unedited, operator_out = export_medians["unedited"], export_medians["operator"]
     assert target.read_bytes() == source.read_bytes()
@@ -253,7 +256,8 @@ def main() -> None:
     block.points.foreach_get("co", co)
     co[0] += 0.001
     block.points.foreach_set("co", co)
-    edited = _interleaved_ms({"edited": lambda: nvf_export.export_nvf(obj, target)}, args.repeat)["edited"]
+    edited = _interleaved_ms({"edited": lambda: nvf_export.export_nvf(obj, target)}, args.repeat,
+                             gc.collect)["edited"]
     print("\nexport")
     print(f"  floor (foreach_get of the same data + write {data_size:,} bytes) {floor_out:8.2f} ms")
     print(f"  (vertex groups read, no bulk accessor in Blender: {groups:.2f} ms, not in the floor)")
