@@ -94,6 +94,12 @@ def import_nvf(context: ContextT, filepath: str | Path,
         raise NvfBridgeError(f"the import scale must be positive, got {options.scale}")
     path = Path(filepath)
     data, model = load_model(path)
+    tris = np.asarray(model.shape.triangles)
+    degenerate = int(np.count_nonzero((tris[:, 0] == tris[:, 1]) | (tris[:, 1] == tris[:, 2])
+                                      | (tris[:, 0] == tris[:, 2])))
+    if degenerate:
+        raise NvfBridgeError(f"{path.name}: {degenerate} triangle(s) use the same vertex twice; "
+                             f"Blender meshes cannot hold such faces")
     plan = plan_import(model, options)
     colors = read_mtl_colors(path) if options.partitions and options.mtl_colors else {}
     name = path.stem or "Face"

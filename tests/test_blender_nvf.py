@@ -530,7 +530,7 @@ def test_quads_are_triangulated(clean_scene: None, tmp_path: Path) -> None:
 # --- errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["truncated", "hostile_size", "not_nvf", "empty"])
+@pytest.mark.parametrize("damage", ["truncated", "hostile_size", "not_nvf", "empty", "degenerate"])
 def test_bad_file_reports_error_and_leaves_scene(clean_scene: None, dome_file: Path, tmp_path: Path,
                                                   damage: str) -> None:
     import bpy
@@ -543,6 +543,13 @@ def test_bad_file_reports_error_and_leaves_scene(clean_scene: None, dome_file: P
         broken = bytearray(data)
         broken[20:24] = (0xFFFFFFF0).to_bytes(4, "little")     # MODL claims ~4 GB
         bad.write_bytes(bytes(broken))
+    elif damage == "degenerate":
+        model = dome_model()
+        tris = model.shape.triangles.copy()
+        tris[4, 1] = tris[4, 0]
+        model.shape.triangles = tris
+        model.topology = None
+        io_nv3dmm.write(model, bad)
     elif damage == "not_nvf":
         bad.write_bytes(b"NVF\x00 some other format using the same extension" * 10)
     else:
