@@ -138,7 +138,10 @@ class _Loaded:
 
         with self.lock:
             if self.detector is None:
-                detector = load_asset_network(self.assets, "retinaface", device=self.device)
+                try:
+                    detector = load_asset_network(self.assets, "retinaface", device=self.device)
+                except AssetError as exc:
+                    raise AssetError(f"{exc} Without the face detector, give a face box instead.") from exc
                 self.priors = prior_boxes(DETECTOR_SIZE, device=self.device)
                 self.detector = detector
 
