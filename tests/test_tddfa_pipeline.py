@@ -401,3 +401,13 @@ def test_gpu_failure_falls_back_or_says_so(free_assets: Path, tmp_path: Path,
     pretend_on_cuda(strict)
     with pytest.raises(DeviceError, match="GPU failed.*out of memory"):
         strict.reconstruct(_photo(14))
+
+
+def test_regress_batch_is_regression_plus_face_model(free_rec: Reconstructor) -> None:
+    crops = torch.rand((3, 3, 224, 224), generator=torch.Generator().manual_seed(0))
+    out = free_rec.regress_batch(crops)
+    alpha = free_rec.regress(crops)
+    _close(out.coefficients.numpy(), alpha.numpy(), 1e-5)
+    assert out.vertices_camera.shape == (3, free_rec.face_model.vertex_count, 3)
+    single = free_rec.face_model_outputs(alpha[1:2])
+    _close(out.projection_crop[1].numpy(), single.projection_crop[0].numpy(), 1e-3)
