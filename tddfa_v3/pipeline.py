@@ -33,7 +33,7 @@ from .errors import (
     AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
 )
 from .preprocess import (
-    DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, align_photo, box_around_points, check_face_box,
+    DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, LandmarkCrop, align_photo, box_around_points, check_face_box,
     detector_canvas, detector_normalisation, five_points, landmark_crop, landmark_points_to_photo, load_photo,
     photo_name,
 )
@@ -472,13 +472,41 @@ class Reconstructor:
     def landmarks106(self, images: Sequence[U8], boxes: Sequence[F64],
                      cancel: CancelCallback | None = None) -> list[F64]:
         """The two-pass 106-point landmarks (photo pixels, float64) of one box per photo."""
-        first = self._map(lambda pair: landmark_crop(pair[0], pair[1]), list(zip(images, boxes)))
-        points = self.landmark_points(np.stack([c.crop for c in first]), cancel)
-        pass1 = [landmark_points_to_photo(p, c.params) for p, c in zip(points, first)]
-        second = self._map(lambda pair: landmark_crop(pair[0], box_around_points(pair[1])),
-                           list(zip(images, pass1)))
-        points = self.landmark_points(np.stack([c.crop for c in second]), cancel)
-        return [landmark_points_to_photo(p, c.params) for p, c in zip(points, second)]
+        found = self._landmarks106(images, boxes, cancel)
+        for item in found:
+            if isinstance(item, ReconstructionError):
+                raise item
+        return [item for item in found if not isinstance(item, ReconstructionError)]
+
+    def _landmarks106(self, images: Sequence[U8], boxes: Sequence[F64],
+                      cancel: CancelCallback | None) -> list[F64 | ReconstructionError]:
+        """Two passes of the landmark net, batched; a photo whose box leaves it gets its error."""
+        def crop(pair: tuple[U8, F64]) -> LandmarkCrop | ReconstructionError:
+            try:
+                return landmark_crop(pair[0], pair[1])
+            except FaceBoxError as exc:
+                return exc
+
+        results: list[F64 | ReconstructionError] = [ReconstructionError("internal: no landmarks")] * len(images)
+        current: list[F64 | ReconstructionError] = list(boxes)
+        for pass_index in range(2):
+            rows = [i for i, value in enumerate(current) if not isinstance(value, ReconstructionError)]
+            crops = self._map(crop, [(images[i], current[i]) for i in rows])
+            for i, made in zip(rows, crops):
+                if isinstance(made, ReconstructionError):
+                    current[i] = made
+            usable = [(i, made) for i, made in zip(rows, crops) if isinstance(made, LandmarkCrop)]
+            if usable:
+                points = self.landmark_points(np.stack([made.crop for _, made in usable]), cancel)
+                for (i, made), found in zip(usable, points):
+                    current[i] = landmark_points_to_photo(found, made.params)
+            if pass_index == 0:
+                # The second pass boxes the first pass's points.
+                current = [value if isinstance(value, ReconstructionError) else box_around_points(value)
+                           for value in current]
+        for i, value in enumerate(current):
+            results[i] = value
+        return results
 
     def landmark_points(self, crops: U8, cancel: CancelCallback | None = None) -> F32:
         """(B, 224, 224, 3) uint8 landmark crops -> (B, 106, 2) float32 points in crop pixels."""
@@ -573,12 +601,16 @@ class Reconstructor:
         need_landmarks = [job for job in live if job.lm5 is None]
         if need_landmarks:
             stages.report("landmarks")
-            lm106 = self.landmarks106([job.image for job in need_landmarks],
-                                      [job.box for job in need_landmarks if job.box is not None],
-                                      cancel=cancel)
+            lm106 = self._landmarks106([job.image for job in need_landmarks],
+                                       [job.box for job in need_landmarks if job.box is not None], cancel)
             for job, points in zip(need_landmarks, lm106):
+                if isinstance(points, ReconstructionError):
+                    job.error = type(points)(f"{job.name}: the face landmarks left the photo ({points}); "
+                                             "give a face box around the face")
+                    continue
                 job.lm106 = points
                 job.lm5, job.lm5_flipped = five_points(points, job.image.shape[0])
+            live = [job for job in live if job.error is None]
 
         stages.report("align")
         template = self._models.template5

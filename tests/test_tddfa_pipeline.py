@@ -411,3 +411,14 @@ def test_regress_batch_is_regression_plus_face_model(free_rec: Reconstructor) ->
     assert out.vertices_camera.shape == (3, free_rec.face_model.vertex_count, 3)
     single = free_rec.face_model_outputs(alpha[1:2])
     _close(out.projection_crop[1].numpy(), single.projection_crop[0].numpy(), 1e-3)
+
+
+def test_landmarks_of_a_box_off_the_photo_fail_alone(free_rec: Reconstructor) -> None:
+    photo = _photo(15)
+    found = free_rec._landmarks106([photo, photo], [np.array([900.0, 900, 990, 990]),
+                                                    np.array([40.0, 30, 150, 140])], None)
+    assert isinstance(found[0], FaceBoxError)
+    assert isinstance(found[1], np.ndarray) and found[1].shape == (106, 2)
+    np.testing.assert_array_equal(found[1], free_rec.landmarks106([photo], [np.array([40.0, 30, 150, 140])])[0])
+    with pytest.raises(FaceBoxError):
+        free_rec.landmarks106([photo], [np.array([900.0, 900, 990, 990])])
