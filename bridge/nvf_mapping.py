@@ -152,7 +152,8 @@ def offsets_to_blender(offsets: npt.NDArray[np.float32], base: npt.NDArray[np.fl
     values = np.ascontiguousarray(values, dtype=np.float32)
     axes = _AXES if convert_axes else (0, 1, 2)
     signs = _SIGNS if convert_axes else (1.0, 1.0, 1.0)
-    if bool(np.isfinite(values).all()):
+    # max/min propagate NaN and show +-inf: two fast reductions, no temporary.
+    if values.size == 0 or bool(np.isfinite(values.max()) and np.isfinite(values.min())):
         matrix = np.zeros((3, 3), dtype=np.float32)
         for c in range(3):
             matrix[axes[c], c] = np.float32(scale * signs[c])
