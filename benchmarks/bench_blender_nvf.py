@@ -8,8 +8,10 @@ over the repetitions:
 
 - import floor A: the same mesh and shape keys created with the fastest bpy
   calls (generic-attribute `foreach_set`, `shape_key_add`, `points.foreach_set`)
-  from arrays already in Blender space; floor B: A plus reading the file and
-  the same vertex groups and material slots (what the import also creates);
+  from arrays already in Blender space; floor B: A starting from the file
+  (read, parse with io_nv3dmm, convert the keys); floor C: A plus reading the
+  file and the same vertex groups and material slots (what the import also
+  creates);
 - our import: `bridge.nvf_import.import_nvf` (what the operator calls) and the
   operator `bpy.ops.import_scene.nvf` itself;
 - glTF: the same mesh with the same morph targets written as a .glb here
@@ -181,6 +183,16 @@ def main() -> None:
     slot_names = [name or "none" for name in plan.materials]
     face_slots = plan.face_slots if plan.face_slots is not None else np.zeros(t_count, np.int32)
 
+    def floor_from_file() -> None:
+        # The same mesh and keys, but starting from the file: read, parse, convert.
+        parsed = io_nv3dmm.read(source.read_bytes())
+        mean = np.asarray(parsed.shape.mean)
+        mapping.to_blender(mean, 0.01, True)
+        mapping.offsets_to_blender(np.asarray(parsed.shape.modes), mean, 0.01, True)
+        if parsed.blend_shapes is not None:
+            mapping.offsets_to_blender(np.asarray(parsed.blend_shapes.deltas), mean, 0.01, True)
+        floor_import()
+
     def floor_content() -> None:
         source.read_bytes()
         floor_import()
@@ -200,22 +212,25 @@ def main() -> None:
 
     medians = _interleaved_ms({
         "floor": floor_import,
+        "floor_file": floor_from_file,
         "floor_all": floor_content,
         "ours": lambda: nvf_import.import_nvf(bpy.context, source),
         "operator": lambda: bpy.ops.import_scene.nvf(filepath=str(source)),
         "gltf": lambda: bpy.ops.import_scene.gltf(filepath=str(glb)),
     }, args.repeat, _clean)
     floor, floor_all, ours = medians["floor"], medians["floor_all"], medians["ours"]
+    floor_file = medians["floor_file"]
     operator, gltf = medians["operator"], medians["gltf"]
 
     print("\nimport")
     print(f"  floor A: mesh + {k_count} keys, fastest bpy calls, arrays ready       {floor:8.2f} ms")
-    print(f"  floor B: A + read the file + the same {len(group_lists)} vertex groups and "
+    print(f"  floor B: A from the file (read, parse, convert the keys)            {floor_file:8.2f} ms")
+    print(f"  floor C: A + read the file + the same {len(group_lists)} vertex groups and "
           f"{len(slot_names)} material slots   {floor_all:8.2f} ms")
     print(f"  import_nvf (core function)                {ours:8.2f} ms   {ours / floor:5.2f} x floor A "
-          f"(target <= 2.5), {ours / floor_all:5.2f} x floor B")
+          f"(target <= 2.5), {ours / floor_file:5.2f} x floor B, {ours / floor_all:5.2f} x floor C")
     print(f"  bpy.ops.import_scene.nvf (operator)       {operator:8.2f} ms   {operator / floor:5.2f} x floor A, "
-          f"{operator / floor_all:5.2f} x floor B")
+          f"{operator / floor_file:5.2f} x floor B, {operator / floor_all:5.2f} x floor C")
     print(f"  bpy.ops.import_scene.gltf, same content   {gltf:8.2f} ms   {gltf / ours:5.2f} x slower than "
           f"import_nvf (target >= 4), {gltf / operator:5.2f} x the operator")
 
