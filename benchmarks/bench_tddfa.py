@@ -1,7 +1,8 @@
 """3DDFA-V3 speed: per-stage and end-to-end time per photo, batch throughput.
 
     .venv/bin/python benchmarks/bench_tddfa.py [--device auto|cpu|cuda] [--batch N]
-        [--assets DIR] [--backbone resnet50|mobilenetv3] [--photo FILE] [--tf32] [--repeat N]
+        [--assets DIR] [--backbone resnet50|mobilenetv3] [--photo FILE] [--tf32] [--compile]
+        [--repeat N] [--skip-cpu] [--mesh real|small] [--cpu-threads N]
 
 Prints, for the CPU and (when CUDA is available and --device is not cpu) the
 GPU: warm per-stage times for one photo (detection, landmarks x2, alignment,
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic face model size: real (~35.7k vertices, default) or small (2009)")
     parser.add_argument("--photo", help="photo to time (default: the fixtures' photo or a generated one)")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 on the GPU (faster, less exact)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the networks on the GPU (experimental; compiling takes minutes)")
+    parser.add_argument("--skip-cpu", action="store_true", help="with a GPU, time only the GPU")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument("--cpu-threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --device cuda but no CUDA GPU is available", file=sys.stderr)
             return 2
 
-        if args.device in ("auto", "cpu"):
+        if args.device == "cpu" or (args.device == "auto" and not (args.skip_cpu and want_cuda)):
             started = time.perf_counter()
             rec = Reconstructor(assets, device="cpu", backbone=args.backbone, cache_dir=Path(tmp) / "cache")
             load = time.perf_counter() - started
@@ -211,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if want_cuda:
             rec = Reconstructor(assets, device="cuda", backbone=args.backbone, cache_dir=Path(tmp) / "cache",
-                                tf32=args.tf32, fallback_to_cpu=False)
-            print(f"\nGPU: {rec.device_name}, TF32 {'on' if args.tf32 else 'off'}, channels_last, cudnn.benchmark")
+                                tf32=args.tf32, fallback_to_cpu=False, compile_networks=args.compile)
+            print(f"\nGPU: {rec.device_name}, TF32 {'on' if args.tf32 else 'off'}, channels_last, cudnn.benchmark"
+                  f"{', torch.compile' if args.compile else ''}")
             times = _stage_times(rec, image, args.repeat)
             e2e, note = _e2e(rec, [image], args.repeat)
             _print_stages("GPU, one photo, warm:", times, e2e, LAST_CPU_SECONDS[0], note,

@@ -262,12 +262,14 @@ class Reconstructor:
     `channels_last`: run the CNNs in channels-last memory format on CUDA (faster, same maths).
     `visibility`: compute per-vertex visibility (a z-buffer); False marks every vertex visible.
     `detection_threshold`: the detector's score threshold (the reference's 0.7).
+    `compile_networks`: run the three CNNs through ``torch.compile`` (experimental: the first
+    call per batch shape compiles for a minute or more; outputs move by ~1e-6).
     """
 
     def __init__(self, assets_dir: str | os.PathLike[str], device: str = "auto", backbone: str = "resnet50",
                  cache_dir: str | os.PathLike[str] | None = None, *, fallback_to_cpu: bool = True,
                  tf32: bool = False, channels_last: bool = True, visibility: bool = True,
-                 detection_threshold: float = DETECTION_THRESHOLD) -> None:
+                 detection_threshold: float = DETECTION_THRESHOLD, compile_networks: bool = False) -> None:
         torch = _require_torch()
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of resnet50, mobilenetv3; got {backbone!r}")
@@ -279,6 +281,8 @@ class Reconstructor:
         self.assets_dir = Path(assets_dir).expanduser()
         self._cache_dir = None if cache_dir is None else str(cache_dir)
         self._channels_last = channels_last
+        self._compile = compile_networks
+        self._compiled: dict[tuple[str, int], Any] = {}
         self.fell_back_to_cpu = False
         device_obj = resolve_device(device)
         if device_obj.type == "cuda":
@@ -334,6 +338,19 @@ class Reconstructor:
     @property
     def cache_dir(self) -> str | None:
         return self._cache_dir
+
+    def _network(self, name: str) -> Any:
+        """The loaded network `name` ("detector", "landmarker", "regressor"), compiled if asked."""
+        network = getattr(self._models, name)
+        if not self._compile:
+            return network
+        key = (name, id(network))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            torch = _require_torch()
+            compiled = torch.compile(network)
+            self._compiled[key] = compiled
+        return compiled
 
     def _chunk_sizes(self) -> tuple[int, int, int]:
         """(detector, landmark net, regressor) batch sizes for the device."""
@@ -438,7 +455,7 @@ class Reconstructor:
             pads = np.stack([p[1] for p in prepared[start:stop]])
             batch = self.detector_batch(np.stack([p[0] for p in prepared[start:stop]]), pads)
             with torch.inference_mode():
-                loc, conf, landm = models.detector(batch)
+                loc, conf, landm = self._network("detector")(batch)
             found.extend(first_faces(loc, conf, landm, models.priors, list(pads),
                                      [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]],
                                      self.detection_threshold))
@@ -525,7 +542,7 @@ class Reconstructor:
                 x = ((pixels.permute(0, 3, 1, 2).double() - mean) / 255.0).float()
                 if self.device.type == "cuda" and self._channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                points = soft_argmax(self._models.landmarker(x)) * LANDMARK_SIZE
+                points = soft_argmax(self._network("landmarker")(x)) * LANDMARK_SIZE
             out.append(points.float().cpu().numpy())
         return np.concatenate(out, axis=0).astype(np.float32, copy=False)
 
@@ -546,7 +563,7 @@ class Reconstructor:
         out = []
         with torch.inference_mode():
             for start, stop in _chunks(int(crops.shape[0]), chunk):
-                out.append(self._models.regressor(crops[start:stop]))
+                out.append(self._network("regressor")(crops[start:stop]))
         return torch.cat(out, dim=0)
 
     def face_model_outputs(self, alpha: "torch.Tensor", trans_params: npt.ArrayLike | None = None) -> Any:
