@@ -38,7 +38,7 @@ from .nvf_import import as_array, model_of
 from .nvf_mapping import (
     COLOR_ATTRIBUTE, CONTOUR_GROUP_PATTERN, LANDMARK_GROUP_PATTERN, MODE_KEY_PATTERN,
     PARTITION_ATTRIBUTE, PARTITION_GROUP_PATTERN, PROP_CONTOURS, PROP_EIGENVALUES, UV_MAP_NAME,
-    ImportOptions, ImportPlan, NvfBridgeError, face_partition_numbers, material_nvf_name,
+    ImportOptions, ImportPlan, NvfBridgeError, material_nvf_name,
     to_nvf,
 )
 
@@ -685,4 +685,4 @@ def build_export(obj: ObjectT, options: ExportOptions | None = None) -> ExportRe
         bpy.data.meshes.remove(copy)
 
 
-__all__ = ["ExportOptions", "ExportResult", "build_export", "export_nvf", "face_partition_numbers"]
+__all__ = ["ExportOptions", "ExportResult", "build_export", "export_nvf"]
