@@ -594,7 +594,6 @@ class Reconstructor:
              face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None,
              landmarks5: Sequence[npt.ArrayLike | None] | None, sources: Sequence[str] | None,
              progress: ProgressCallback | None, cancel: CancelCallback | None) -> list[FaceResult | ReconstructionError]:
-        torch = _require_torch()
         stages = _Stages(progress, cancel, {"load": 0.5, "detect": 3.0, "landmarks": 1.5, "align": 1.0,
                                             "regress": 2.0, "face model": 1.0, "done": 0.0})
         results: dict[int, FaceResult] = {}
