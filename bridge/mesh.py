@@ -191,16 +191,6 @@ def read_corner_vertices(mesh: MeshT) -> I32:
     return out
 
 
-def read_face_sizes(mesh: MeshT) -> tuple[I32, I32]:
-    """(loop_start, loop_total) per polygon, int32."""
-    count = len(mesh.polygons)
-    starts = np.empty(count, dtype=np.int32)
-    totals = np.empty(count, dtype=np.int32)
-    mesh.polygons.foreach_get("loop_start", starts)
-    mesh.polygons.foreach_get("loop_total", totals)
-    return starts, totals
-
-
 def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
     """Triangles (T, 3) int32 and the polygon each came from (T,), winding kept.
 
@@ -208,11 +198,14 @@ def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
     exact polygon order and first corner); otherwise Blender's loop-triangle
     tessellation is used (a runtime cache; the mesh data is not changed).
     """
-    starts, totals = read_face_sizes(mesh)
-    corners = read_corner_vertices(mesh)
-    if totals.size and bool(np.all(totals == 3)) and np.array_equal(
-            starts, np.arange(0, 3 * totals.size, 3, dtype=np.int32)):
-        return corners.reshape(-1, 3), np.arange(totals.size, dtype=np.int32)
+    poly_count = len(mesh.polygons)
+    if poly_count and len(mesh.loops) == 3 * poly_count:
+        # Faces are consecutive corner ranges (Blender >= 4.0 stores only their
+        # offsets), so with 3 corners on every face they are the corner list in threes.
+        totals = np.empty(poly_count, dtype=np.int32)
+        mesh.polygons.foreach_get("loop_total", totals)
+        if bool(np.all(totals == 3)):
+            return read_corner_vertices(mesh).reshape(-1, 3), np.arange(poly_count, dtype=np.int32)
     mesh.calc_loop_triangles()
     count = len(mesh.loop_triangles)
     tris = np.empty(count * 3, dtype=np.int32)
@@ -224,9 +217,12 @@ def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
 
 
 def read_material_indices(mesh: MeshT) -> I32:
-    """(P,) int32 material slot index per polygon."""
-    out = np.empty(len(mesh.polygons), dtype=np.int32)
-    mesh.polygons.foreach_get("material_index", out)
+    """(P,) int32 material slot index per polygon (the `material_index` attribute;
+    all 0 when the mesh has none)."""
+    out = np.zeros(len(mesh.polygons), dtype=np.int32)
+    attribute = mesh.attributes.get("material_index")
+    if attribute is not None and attribute.domain == 'FACE' and len(out):
+        attribute.data.foreach_get("value", out)
     return out
 
 
@@ -298,7 +294,7 @@ def read_vertex_groups(obj: ObjectT, mesh: MeshT | None = None) -> tuple[list[st
         return [], []
     if mesh is None:
         mesh = obj.data
-    pairs = [(g.group, v.index) for v in mesh.vertices for g in v.groups if g.weight > 0.0]
+    pairs = [(g.group, i) for i, v in enumerate(mesh.vertices) for g in v.groups if g.weight > 0.0]
     if not pairs:
         return names, [np.empty(0, np.int64) for _ in names]
     table = np.asarray(pairs, dtype=np.int64)
