@@ -209,7 +209,7 @@ class _Exporter:
             return converted
         assert self.plan is not None and self.original is not None
         original = self.original.shape.mean
-        same = np.all(self.basis == self.plan.basis, axis=1)
+        same = _rows_equal(self.basis, self.plan.basis)
         if bool(same.all()):
             return original
         self.changed()
@@ -269,14 +269,14 @@ class _Exporter:
             in_order = matched.size == key_count and np.array_equal(candidates, np.arange(key_count))
             planned_positions = plan.key_positions if in_order else plan.key_positions[candidates[matched]]
             mine = positions if in_order else positions[matched]
-            basis_same = np.all(relatives == plan.basis, axis=-1)
-            same[matched] = np.all(mine == planned_positions, axis=-1) & basis_same
+            basis_same = _rows_equal(relatives, plan.basis)
+            same[matched] = _rows_equal(mine, planned_positions) & basis_same
             partial = matched[~same[matched].all(axis=1)]
             if partial.size:
                 # A key moved together with its basis keeps its offset.
                 planned_delta = plan.key_positions[candidates[partial]] - plan.basis
                 mine_delta = positions[partial] - relatives[partial if not relative_is_basis else [0]]
-                same[partial] |= np.all(mine_delta == planned_delta, axis=-1)
+                same[partial] |= _rows_equal(mine_delta, planned_delta)
         untouched = same.all(axis=1)
 
         def converted(j: int, where: npt.NDArray[np.intp] | None = None) -> F32:
@@ -572,7 +572,7 @@ class _Exporter:
             return None
         rgb = np.ascontiguousarray(colors[:, :3])
         if original is not None and self.same_vertices:
-            same = np.all(rgb == original.mean, axis=1)
+            same = _rows_equal(rgb, original.mean)
             if bool(same.all()):
                 return original
             self.changed()
@@ -633,6 +633,14 @@ class _Exporter:
         except NvfError as exc:
             raise NvfBridgeError(f"'{self.obj.name}' cannot be written as .nvf: {exc}") from exc
         return ExportResult(data=data, model=model, warnings=self.warnings, unchanged=False)
+
+
+def _rows_equal(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Per (x, y, z) row: all three components equal. (numpy's all(axis=-1) over a
+    length-3 axis is ~7x slower than three element-wise ands.)"""
+    equal = np.asarray(a == b)
+    result: npt.NDArray[np.bool_] = equal[..., 0] & equal[..., 1] & equal[..., 2]
+    return result
 
 
 def _groups_by_kind(groups: list[tuple[str, I64]]) -> dict[str, dict[str, I64]]:
