@@ -475,14 +475,15 @@ class _Exporter:
                      else np.full(t_count, -1, np.int32))
 
         # Partition groups ordered by their number (unnumbered ones after, in group order).
-        parsed: list[tuple[int, int, int | None, str | None, I64]] = []
+        parsed: list[tuple[int, int, int | None, str | None, I64, str]] = []
         for position, (group_name, members) in enumerate(part_groups):
             match = PARTITION_GROUP_PATTERN.match(group_name)
             assert match is not None
             digits = match.group(1)
             number = int(digits) if digits is not None and len(digits) <= 9 else None
             label = match.group(2) if digits is not None else match.group(3)
-            parsed.append((number if number is not None else 1 << 40, position, number, label or None, members))
+            parsed.append((number if number is not None else 1 << 40, position, number, label or None, members,
+                           group_name))
         parsed.sort(key=lambda p: (p[0], p[1]))
         g_count = len(parsed)
         chosen = np.full(t_count, g_count, dtype=np.int64)     # g_count = no group
@@ -491,20 +492,18 @@ class _Exporter:
             for g, item in enumerate(parsed):
                 mask = np.zeros(self.v_count, dtype=bool)
                 mask[item[4]] = True
-                inside[g] = mask[tris].all(axis=1)
+                corners = mask[tris]
+                inside[g] = corners[:, 0] & corners[:, 1] & corners[:, 2]
             any_group = inside.any(axis=0)
             chosen = np.where(any_group, inside.argmax(axis=0), g_count)
             if face_attr is not None:
                 # Where several groups hold all three corners (partitions share
                 # border vertices), the partition the face had at import decides.
-                by_number = {item[2]: g for g, item in enumerate(parsed) if item[2] is not None}
                 remembered = face_attr[self.tri_poly].astype(np.int64)
-                preferred = np.full(t_count, -1, dtype=np.int64)
-                if by_number:
-                    numbers = np.array(sorted(by_number), dtype=np.int64)
-                    group_of = np.array([by_number[int(n)] for n in numbers], dtype=np.int64)
-                    at = np.clip(np.searchsorted(numbers, remembered), 0, numbers.size - 1)
-                    preferred = np.where(numbers[at] == remembered, group_of[at], -1)
+                owner = self._partition_owners(parsed)
+                valid = (remembered >= 0) & (remembered < owner.size)
+                preferred = np.where(valid, owner[np.clip(remembered, 0, max(owner.size - 1, 0))]
+                                     if owner.size else -1, -1)
                 ok = preferred >= 0
                 ok[ok] = inside[preferred[ok], np.flatnonzero(ok)]
                 chosen = np.where(ok, preferred, chosen)
@@ -533,6 +532,32 @@ class _Exporter:
                                     vertex_count=3 * count, smoothing_group=smoothing,
                                     name=name, material=material))
         return tris[order].astype(np.uint16), result
+
+    def _partition_owners(self, parsed: list[tuple[int, int, int | None, str | None, I64, str]]) -> I64:
+        """For each partition number stored in `nvf_partition`, the index (in
+        `parsed`) of the PART group that is that partition now, -1 if none.
+
+        A group is recognised by its members (exactly the import's: renaming or
+        renumbering a group keeps it), else by its imported name, else by its
+        number; for meshes not imported from .nvf, by number.
+        """
+        planned = [(name, members) for name, members in self.planned_by_kind.get("PART", {}).items()]
+        if planned:
+            by_members: dict[bytes, int] = {}
+            for g, item in enumerate(parsed):
+                by_members.setdefault(item[4].tobytes(), g)
+            by_name = {item[5]: g for g, item in enumerate(parsed)}
+            by_number = {item[2]: g for g, item in enumerate(parsed) if item[2] is not None}
+            owners = []
+            for i, (name, members) in enumerate(planned):
+                owners.append(by_members.get(members.tobytes(), by_name.get(name, by_number.get(i, -1))))
+            return np.asarray(owners, dtype=np.int64)
+        numbers = [item[2] for item in parsed if item[2] is not None and item[2] < 1 << 20]
+        owner = np.full(max(numbers, default=-1) + 1, -1, dtype=np.int64)
+        for g, item in enumerate(parsed):
+            if item[2] is not None and item[2] < owner.size and owner[item[2]] < 0:
+                owner[item[2]] = g
+        return owner
 
     # surface attributes ------------------------------------------------------------------
 

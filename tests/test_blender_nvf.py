@@ -445,6 +445,25 @@ def test_group_and_material_edits(clean_scene: None, dome_file: Path, tmp_path: 
     np.testing.assert_array_equal(model.topology.adjacent_faces, build_topology(model.shape.triangles).adjacent_faces)
 
 
+def test_partition_group_rename_and_reorder(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
+    obj = _import_dome(dome_file)
+    original = io_nv3dmm.read(dome_file)
+    obj.vertex_groups["PART.001.Lips"].name = "PART.001.Mouth"
+    model = _export_model(obj, tmp_path / "renamed.nvf")
+    assert [(p.name, p.material, p.face_count) for p in model.partitions] == [
+        ("Skin", "Skin", original.partitions[0].face_count), ("Mouth", "LipMat", original.partitions[1].face_count)]
+    np.testing.assert_array_equal(model.shape.triangles, original.shape.triangles)
+    # The number orders partitions: the mouth's run now comes first.
+    obj.vertex_groups["PART.001.Mouth"].name = "PART.000.Mouth"
+    obj.vertex_groups["PART.000.Skin"].name = "PART.001.Skin"
+    model = _export_model(obj, tmp_path / "reordered.nvf")
+    assert [p.name for p in model.partitions] == ["Mouth", "Skin"]
+    first = original.partitions[1]
+    np.testing.assert_array_equal(
+        model.shape.triangles[:first.face_count],
+        original.shape.triangles[first.face_start:first.face_start + first.face_count])
+
+
 # --- user meshes ---------------------------------------------------------------------------
 
 
