@@ -15,7 +15,6 @@ Prints median times of a few runs and the ratio, measured side by side.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -25,18 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_NAME = "nv3dmm_face_tools"
-
-
-def load_addon() -> Any:
-    spec = importlib.util.spec_from_file_location(ADDON_NAME, REPO_ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(REPO_ROOT)])
-    assert spec is not None and spec.loader is not None
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[ADDON_NAME] = package
-    spec.loader.exec_module(package)
-    package.register()
-    return package
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+from checkout_addon import load_checkout_addon  # noqa: E402
 
 
 def make_output(bridge: Any, columns: int, rows: int) -> Any:
@@ -86,7 +75,7 @@ def main() -> None:
     options = parser.parse_args()
 
     import bpy
-    load_addon()
+    load_checkout_addon()
     import nv3dmm_face_tools.bridge.reconstruction as bridge
 
     output = make_output(bridge, options.columns, options.rows)

@@ -12,16 +12,14 @@ bpy module; no GPU, no network, no data files.
 from __future__ import annotations
 
 import argparse
-import atexit
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_ID = "nv3dmm_face_tools"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/
+from checkout_addon import load_checkout_addon  # noqa: E402
 
 #: Kd colours written to the companion .mtl (linear RGB), by material name.
 MATERIAL_COLORS = {
@@ -42,19 +40,6 @@ EXPRESSION = {
     "eyeSquint_L": 0.3,
     "eyeSquint_R": 0.3,
 }
-
-
-def register_addon() -> Any:
-    """Imports the repository as the extension package and registers it."""
-    link_dir = Path(tempfile.mkdtemp(prefix="nv3dmm_demo_"))
-    # Removes the link (never what it points to) when the demo ends.
-    atexit.register(shutil.rmtree, link_dir, True)
-    (link_dir / ADDON_ID).symlink_to(REPO_ROOT, target_is_directory=True)
-    sys.path.insert(0, str(link_dir))
-    import importlib
-    package = importlib.import_module(ADDON_ID)
-    package.register()
-    return package
 
 
 def write_mtl(path: Path, names: list[str]) -> None:
@@ -159,7 +144,7 @@ def main() -> int:
           f"{len(model.partitions or [])} partitions")
 
     import bpy
-    register_addon()
+    load_checkout_addon()
     bpy.ops.wm.read_homefile(use_empty=True)
     bpy.ops.import_scene.nvf(filepath=str(nvf_path))
     obj = bpy.context.active_object

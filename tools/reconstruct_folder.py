@@ -17,33 +17,14 @@ object.reconstruct_face with an explicit assets folder.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_NAME = "nv3dmm_face_tools"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ (blender -P does not add it)
+from checkout_addon import load_checkout_addon  # noqa: E402
+
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def load_addon() -> ModuleType | None:
-    """Import this checkout as the add-on package (relative imports work) and register it."""
-    if ADDON_NAME in sys.modules:
-        return sys.modules[ADDON_NAME]
-    import bpy
-    if "OBJECT_OT_reconstruct_face" in dir(bpy.types):
-        return None   # the extension is installed and enabled in this Blender: use it as it is
-    spec = importlib.util.spec_from_file_location(ADDON_NAME, REPO_ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(REPO_ROOT)])
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the add-on from {REPO_ROOT}")
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[ADDON_NAME] = package
-    spec.loader.exec_module(package)
-    package.register()
-    return package
 
 
 def script_arguments(argv: list[str]) -> list[str]:
@@ -72,7 +53,7 @@ def main(argv: list[str]) -> int:
     if not photos:
         print(f"no photos ({', '.join(sorted(PHOTO_SUFFIXES))}) in {options.photos}", file=sys.stderr)
         return 1
-    load_addon()
+    load_checkout_addon()
     bpy.ops.wm.read_homefile(use_empty=True)
     scene = bpy.context.scene
     failures = 0

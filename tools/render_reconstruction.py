@@ -19,38 +19,21 @@ view.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_NAME = "nv3dmm_face_tools"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ (blender -P does not add it)
+from checkout_addon import load_checkout_addon  # noqa: E402
+
 WIDTH, HEIGHT = 320, 256
 FACE_BOX = (104.0, 56.0, 216.0, 196.0)
-
-
-def load_addon() -> ModuleType | None:
-    """Import this checkout as the add-on package and register it."""
-    if ADDON_NAME in sys.modules:
-        return sys.modules[ADDON_NAME]
-    import bpy
-    if "OBJECT_OT_reconstruct_face" in dir(bpy.types):
-        return None   # the extension is installed and enabled in this Blender: use it as it is
-    spec = importlib.util.spec_from_file_location(ADDON_NAME, REPO_ROOT / "__init__.py",
-                                                  submodule_search_locations=[str(REPO_ROOT)])
-    assert spec is not None and spec.loader is not None
-    package = importlib.util.module_from_spec(spec)
-    sys.modules[ADDON_NAME] = package
-    spec.loader.exec_module(package)
-    package.register()
-    return package
 
 
 def draw_photo(path: Path) -> None:
@@ -151,7 +134,7 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, str(REPO_ROOT))
     from tddfa_v3.synthetic_face import write_synthetic_assets
 
-    load_addon()
+    load_checkout_addon()
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         write_synthetic_assets(work / "assets", seed=1, fixtures_dir=options.fixtures)
