@@ -10,13 +10,15 @@ background mode an ERROR report makes the `bpy.ops` call raise RuntimeError).
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, FloatProperty, StringProperty
-from bpy.types import Context, Event, FileHandler, Operator, OperatorFileListElement
+from bpy.types import (Context, Event, FileHandler, Menu, Object, Operator, OperatorFileListElement,
+                       UILayout)
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from ..bridge.bpy_typed import layout_panel
 from ..bridge.nvf_export import ExportOptions, export_nvf
 from ..bridge.nvf_import import import_nvf
 from ..bridge.nvf_mapping import ImportOptions, NvfBridgeError
@@ -25,7 +27,17 @@ from ..io_nv3dmm import NvfError
 OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
 
 
-class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
+def _sub_panel(layout: UILayout, idname: str, title: str) -> UILayout | None:
+    """A collapsible sub-panel of an operator's options; its body, or None while collapsed."""
+    header, body = layout_panel(layout, idname)
+    header.label(text=title)
+    return body
+
+
+# bpy_extras' stubs type ImportHelper/ExportHelper.check and .invoke as returning None (they
+# return a bool and {'RUNNING_MODAL'}), which clashes with Operator's signatures: hence the
+# narrow ignores on the class lines, the invoke overrides and the helper invoke calls.
+class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
     """Import NVIDIA 3DMM face models (.nvf, Maxine AR SDK): mean mesh, PCA modes and blend shapes as
     shape keys, landmarks as vertex groups, partitions as materials"""
 
@@ -34,41 +46,55 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
     bl_options = {'REGISTER', 'UNDO', 'PRESET'}
 
     filename_ext = ".nvf"
-    filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
-    files: CollectionProperty(  # type: ignore[valid-type]
-        type=OperatorFileListElement, options={'HIDDEN', 'SKIP_SAVE'})
-    directory: StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance (mypy cannot read a
+        # property annotation); `filepath` comes from ImportHelper.
+        filepath: str
+        filter_glob: str
+        files: bpy.types.bpy_prop_collection[OperatorFileListElement]
+        directory: str
+        scale: float
+        convert_axes: bool
+        shape_keys: bool
+        landmarks: bool
+        partitions: bool
+        mtl_colors: bool
+    else:
+        filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+        files: CollectionProperty(  # type: ignore[valid-type]
+            type=OperatorFileListElement, options={'HIDDEN', 'SKIP_SAVE'})
+        directory: StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
 
-    scale: FloatProperty(  # type: ignore[valid-type]
-        name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
-        description="Blender units per centimetre of the model (0.01: metres)")
-    convert_axes: BoolProperty(  # type: ignore[valid-type]
-        name="Y Up to Z Up", default=True,
-        description="Turn NVIDIA's +Y-up space into Blender's +Z-up: (x, y, z) -> (x, -z, y)")
-    shape_keys: BoolProperty(  # type: ignore[valid-type]
-        name="Shape Keys", default=True,
-        description="PCA modes (PCA.000 ...) and named blend shapes as shape keys")
-    landmarks: BoolProperty(  # type: ignore[valid-type]
-        name="Landmarks", default=True,
-        description="iBUG-68 and NVIDIA-126 landmarks and the face contours as vertex groups")
-    partitions: BoolProperty(  # type: ignore[valid-type]
-        name="Partitions", default=True,
-        description="Partitions as vertex groups and their materials as material slots")
-    mtl_colors: BoolProperty(  # type: ignore[valid-type]
-        name="Colours from .mtl", default=True,
-        description="Colour the materials from the .mtl file with the same name beside the .nvf")
+        scale: FloatProperty(  # type: ignore[valid-type]
+            name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
+            description="Blender units per centimetre of the model (0.01: metres)")
+        convert_axes: BoolProperty(  # type: ignore[valid-type]
+            name="Y Up to Z Up", default=True,
+            description="Turn NVIDIA's +Y-up space into Blender's +Z-up: (x, y, z) -> (x, -z, y)")
+        shape_keys: BoolProperty(  # type: ignore[valid-type]
+            name="Shape Keys", default=True,
+            description="PCA modes (PCA.000 ...) and named blend shapes as shape keys")
+        landmarks: BoolProperty(  # type: ignore[valid-type]
+            name="Landmarks", default=True,
+            description="iBUG-68 and NVIDIA-126 landmarks and the face contours as vertex groups")
+        partitions: BoolProperty(  # type: ignore[valid-type]
+            name="Partitions", default=True,
+            description="Partitions as vertex groups and their materials as material slots")
+        mtl_colors: BoolProperty(  # type: ignore[valid-type]
+            name="Colours from .mtl", default=True,
+            description="Colour the materials from the .mtl file with the same name beside the .nvf")
 
     def draw(self, context: Context) -> None:
-        layout: Any = self.layout
+        layout = self.layout
+        if layout is None:
+            return
         layout.use_property_split = True
         layout.use_property_decorate = False
-        header, body = layout.panel("NVF_import_transform", default_closed=False)
-        header.label(text="Transform")
+        body = _sub_panel(layout, "NVF_import_transform", "Transform")
         if body is not None:
             body.prop(self, "scale")
             body.prop(self, "convert_axes")
-        header, body = layout.panel("NVF_import_include", default_closed=False)
-        header.label(text="Include")
+        body = _sub_panel(layout, "NVF_import_include", "Include")
         if body is not None:
             body.prop(self, "shape_keys")
             body.prop(self, "landmarks")
@@ -86,18 +112,17 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
         names = [f.name for f in self.files if f.name]
         if names and self.directory:
             return [os.path.join(self.directory, name) for name in names]
-        filepath = str(getattr(self, "filepath", ""))
-        return [filepath] if filepath else []
+        return [self.filepath] if self.filepath else []
 
-    def invoke(self, context: Context, event: Event) -> set[str]:  # type: ignore[override]
+    def invoke(self, context: Context, event: Event) -> OperatorResult:  # type: ignore[override]
         if self.directory and any(f.name for f in self.files):
             # Dropped on the 3D View (FileHandler): show the options, then import.
-            popup = getattr(self, "invoke_popup", None)
+            # ImportHelper.invoke_popup is newer than some 4.x releases (and the 4.2 stubs).
+            popup: Callable[[Context], OperatorResult] | None = getattr(self, "invoke_popup", None)
             if popup is not None:
-                result: set[str] = popup(context)
-                return result
-            return set(self.execute(context))
-        return ImportHelper.invoke(self, context, event)
+                return popup(context)
+            return self.execute(context)
+        return ImportHelper.invoke(self, context, event)  # type: ignore[func-returns-value, return-value]
 
     def execute(self, context: Context) -> OperatorResult:
         paths = self.paths()
@@ -119,7 +144,7 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):
         return {'FINISHED'} if imported else {'CANCELLED'}
 
 
-class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
+class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
     """Export the active mesh as an NVIDIA 3DMM face model (.nvf)"""
 
     bl_idname = "export_scene.nvf"
@@ -127,44 +152,54 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
     bl_options = {'REGISTER', 'PRESET'}
 
     filename_ext = ".nvf"
-    filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance; `filepath` comes from ExportHelper.
+        filepath: str
+        filter_glob: str
+        use_import_settings: bool
+        scale: float
+        convert_axes: bool
+        apply_transform: bool
+        collection: str
+    else:
+        filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
 
-    use_import_settings: BoolProperty(  # type: ignore[valid-type]
-        name="Use Import Settings", default=True,
-        description="For a mesh imported from .nvf, invert that import's scale and axes "
-                    "(Scale and Y Up below then apply to other meshes only)")
-    scale: FloatProperty(  # type: ignore[valid-type]
-        name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
-        description="Blender units per centimetre of the model (0.01: the mesh is in metres)")
-    convert_axes: BoolProperty(  # type: ignore[valid-type]
-        name="Z Up to Y Up", default=True,
-        description="Turn Blender's +Z-up space into NVIDIA's +Y-up: (x, y, z) -> (x, z, -y)")
-    apply_transform: BoolProperty(  # type: ignore[valid-type]
-        name="Apply Object Transform", default=True,
-        description="Bake the object's location, rotation and scale into the exported vertices")
-    # Set by Blender's collection exporters (Collection properties > Exporters).
-    collection: StringProperty(options={'HIDDEN'})  # type: ignore[valid-type]
+        use_import_settings: BoolProperty(  # type: ignore[valid-type]
+            name="Use Import Settings", default=True,
+            description="For a mesh imported from .nvf, invert that import's scale and axes "
+                        "(Scale and Y Up below then apply to other meshes only)")
+        scale: FloatProperty(  # type: ignore[valid-type]
+            name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
+            description="Blender units per centimetre of the model (0.01: the mesh is in metres)")
+        convert_axes: BoolProperty(  # type: ignore[valid-type]
+            name="Z Up to Y Up", default=True,
+            description="Turn Blender's +Z-up space into NVIDIA's +Y-up: (x, y, z) -> (x, z, -y)")
+        apply_transform: BoolProperty(  # type: ignore[valid-type]
+            name="Apply Object Transform", default=True,
+            description="Bake the object's location, rotation and scale into the exported vertices")
+        # Set by Blender's collection exporters (Collection properties > Exporters).
+        collection: StringProperty(options={'HIDDEN'})  # type: ignore[valid-type]
 
     def draw(self, context: Context) -> None:
-        layout: Any = self.layout
+        layout = self.layout
+        if layout is None:
+            return
         layout.use_property_split = True
         layout.use_property_decorate = False
-        header, body = layout.panel("NVF_export_transform", default_closed=False)
-        header.label(text="Transform")
+        body = _sub_panel(layout, "NVF_export_transform", "Transform")
         if body is not None:
             body.prop(self, "use_import_settings")
             body.prop(self, "scale")
             body.prop(self, "convert_axes")
             body.prop(self, "apply_transform")
 
-    def invoke(self, context: Context, event: Event) -> set[str]:  # type: ignore[override]
+    def invoke(self, context: Context, event: Event) -> OperatorResult:  # type: ignore[override]
         obj = context.active_object
-        helper: Any = self
-        if obj is not None and not helper.filepath:
-            helper.filepath = bpy.path.clean_name(obj.name) + self.filename_ext
-        return ExportHelper.invoke(self, context, event)
+        if obj is not None and not self.filepath:
+            self.filepath = bpy.path.clean_name(obj.name) + self.filename_ext
+        return ExportHelper.invoke(self, context, event)  # type: ignore[func-returns-value, return-value]
 
-    def target(self, context: Context) -> Any:
+    def target(self, context: Context) -> Context | Object:
         """The active object, or the one mesh of the collection being exported."""
         if not self.collection:
             return context
@@ -178,7 +213,7 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):
         return meshes[0]
 
     def output_path(self) -> str:
-        return str(getattr(self, "filepath", ""))
+        return self.filepath
 
     def execute(self, context: Context) -> OperatorResult:
         options = ExportOptions(use_import_settings=self.use_import_settings, scale=self.scale,
@@ -209,17 +244,14 @@ class NVF_FH_import(FileHandler):
         return area is not None and area.type == 'VIEW_3D'
 
 
-def _menu_import_draw(self: Any, context: Context) -> None:
-    self.layout.operator(IMPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
+def _menu_import(self: Menu, context: Context) -> None:
+    if self.layout is not None:
+        self.layout.operator(IMPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
 
 
-def _menu_export_draw(self: Any, context: Context) -> None:
-    self.layout.operator(EXPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
-
-
-# Menu draw functions receive the menu as `self`; the stubs type them without it.
-_menu_import: Any = _menu_import_draw
-_menu_export: Any = _menu_export_draw
+def _menu_export(self: Menu, context: Context) -> None:
+    if self.layout is not None:
+        self.layout.operator(EXPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
 
 _CLASSES = (IMPORT_SCENE_OT_nvf, EXPORT_SCENE_OT_nvf, NVF_FH_import)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringProperty
-from bpy.types import Context, Event, Operator
+from bpy.types import Context, Event, Image, Operator, Timer
 
 from .. import preferences
 from ..bridge import reconstruction as bridge
@@ -34,7 +34,7 @@ class OperatorInputError(ReconstructionError):
 class _Prepared:
     options: bridge.ReconstructOptions
     photo: bridge.Photo
-    photo_image: Any          # bpy.types.Image | None
+    photo_image: Image | None
     photo_path: str | None
 
 
@@ -58,40 +58,55 @@ class OBJECT_OT_reconstruct_face(Operator):
     bl_label = "Reconstruct Face from Photo"
     bl_options = {'REGISTER', 'UNDO'}
 
-    filepath: StringProperty(  # type: ignore[valid-type]
-        name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
-        subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS)
-    image_name: StringProperty(  # type: ignore[valid-type]
-        name="Image", description="Name of an image already loaded in Blender to reconstruct", default="")
-    assets_dir: StringProperty(  # type: ignore[valid-type]
-        name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
-        subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS)
-    device: EnumProperty(  # type: ignore[valid-type]
-        name="Device", items=preferences.DEVICE_ITEMS, default="AUTO",
-        description="Compute device (unset: the preferences' default)")
-    backbone: EnumProperty(  # type: ignore[valid-type]
-        name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50",
-        description="Regressor network (unset: the preferences' default)")
-    face_box: FloatVectorProperty(  # type: ignore[valid-type]
-        name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
-        description="x1, y1, x2, y2 of the face in photo pixels (y down); all zero: detect the face")
-    create_texture: BoolProperty(  # type: ignore[valid-type]
-        name="Texture", default=True,
-        description="Photo material through the reconstruction's UVs, albedo and lit colour attributes")
-    create_landmarks: BoolProperty(  # type: ignore[valid-type]
-        name="Landmarks", default=True, description="Vertex groups of the 68/106/134 landmark vertices")
-    create_segmentation: BoolProperty(  # type: ignore[valid-type]
-        name="Face Parts", default=True, description="Vertex groups of the 8 face parts")
-    create_camera: BoolProperty(  # type: ignore[valid-type]
-        name="Camera", default=True,
-        description="A camera that reproduces the photo's framing, with the photo as background")
-    update_existing: BoolProperty(  # type: ignore[valid-type]
-        name="Update Active", default=True,
-        description="Update the active reconstructed face instead of adding a new object")
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance (mypy cannot read a
+        # property annotation).
+        filepath: str
+        image_name: str
+        assets_dir: str
+        device: str
+        backbone: str
+        face_box: bpy.types.bpy_prop_array[float]
+        create_texture: bool
+        create_landmarks: bool
+        create_segmentation: bool
+        create_camera: bool
+        update_existing: bool
+    else:
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
+            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS)
+        image_name: StringProperty(  # type: ignore[valid-type]
+            name="Image", description="Name of an image already loaded in Blender to reconstruct", default="")
+        assets_dir: StringProperty(  # type: ignore[valid-type]
+            name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
+            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS)
+        device: EnumProperty(  # type: ignore[valid-type]
+            name="Device", items=preferences.DEVICE_ITEMS, default="AUTO",
+            description="Compute device (unset: the preferences' default)")
+        backbone: EnumProperty(  # type: ignore[valid-type]
+            name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50",
+            description="Regressor network (unset: the preferences' default)")
+        face_box: FloatVectorProperty(  # type: ignore[valid-type]
+            name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
+            description="x1, y1, x2, y2 of the face in photo pixels (y down); all zero: detect the face")
+        create_texture: BoolProperty(  # type: ignore[valid-type]
+            name="Texture", default=True,
+            description="Photo material through the reconstruction's UVs, albedo and lit colour attributes")
+        create_landmarks: BoolProperty(  # type: ignore[valid-type]
+            name="Landmarks", default=True, description="Vertex groups of the 68/106/134 landmark vertices")
+        create_segmentation: BoolProperty(  # type: ignore[valid-type]
+            name="Face Parts", default=True, description="Vertex groups of the 8 face parts")
+        create_camera: BoolProperty(  # type: ignore[valid-type]
+            name="Camera", default=True,
+            description="A camera that reproduces the photo's framing, with the photo as background")
+        update_existing: BoolProperty(  # type: ignore[valid-type]
+            name="Update Active", default=True,
+            description="Update the active reconstructed face instead of adding a new object")
 
     _job: bridge.ReconstructionJob | None = None
     _prepared: _Prepared | None = None
-    _timer: Any = None
+    _timer: Timer | None = None
 
     # ------------------------------------------------------------------ inputs
     def _choice(self, name: str, context: Context) -> str:
@@ -115,7 +130,9 @@ class OBJECT_OT_reconstruct_face(Operator):
                 f"download the files from {preferences.ASSETS_HINT}")
         assets = os.path.abspath(bpy.path.abspath(assets))
         backbone = bridge.BACKBONES[self._choice("backbone", context)]
-        use_box = any(abs(v) > 0.0 for v in self.face_box)
+        x1, y1, x2, y2 = (float(v) for v in self.face_box)
+        face_box = (x1, y1, x2, y2) if any(abs(v) > 0.0 for v in (x1, y1, x2, y2)) else None
+        use_box = face_box is not None
         status = preferences.asset_status(assets)
         if status.report is not None and not status.report.ok_for(backbone, detector=not use_box):
             raise OperatorInputError(status.message)
@@ -142,7 +159,7 @@ class OBJECT_OT_reconstruct_face(Operator):
             device=bridge.DEVICES[self._choice("device", context)],
             backbone=backbone,
             cache_dir=preferences.cache_dir(),
-            face_box=tuple(float(v) for v in self.face_box) if use_box else None,  # type: ignore[arg-type]
+            face_box=face_box,
             create_texture=self.create_texture,
             create_landmarks=self.create_landmarks,
             create_segmentation=self.create_segmentation,
@@ -175,7 +192,8 @@ class OBJECT_OT_reconstruct_face(Operator):
 
     # ------------------------------------------------------------------ interactive
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        if bpy.app.background or context.window is None:
+        wm = context.window_manager
+        if bpy.app.background or context.window is None or wm is None:
             return self.execute(context)
         if RUN_STATE.running:
             self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
@@ -187,7 +205,6 @@ class OBJECT_OT_reconstruct_face(Operator):
             return {'CANCELLED'}
         self._job = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
         self._job.start()
-        wm: Any = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.progress_begin(0, 100)
         RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
@@ -218,8 +235,8 @@ class OBJECT_OT_reconstruct_face(Operator):
         for message in job.drain():
             if isinstance(message, bridge.JobProgress):
                 RUN_STATE.stage, RUN_STATE.fraction = message.stage, message.fraction
-                wm: Any = context.window_manager
-                wm.progress_update(int(100 * message.fraction))
+                if context.window_manager is not None:
+                    context.window_manager.progress_update(int(100 * message.fraction))
             elif isinstance(message, bridge.JobNotice):
                 self.report({'WARNING'}, message.text)
             elif isinstance(message, bridge.JobFinished):
@@ -254,11 +271,12 @@ class OBJECT_OT_reconstruct_face(Operator):
         _redraw_sidebars(context)
 
     def _finish(self, context: Context) -> None:
-        wm: Any = context.window_manager
-        if self._timer is not None:
-            wm.event_timer_remove(self._timer)
-            self._timer = None
-        wm.progress_end()
+        wm = context.window_manager
+        if wm is not None:
+            if self._timer is not None:
+                wm.event_timer_remove(self._timer)
+            wm.progress_end()
+        self._timer = None
         if context.workspace is not None:
             context.workspace.status_text_set(None)
         RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
