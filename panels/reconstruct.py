@@ -7,41 +7,64 @@ them to `object.reconstruct_face`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
-from bpy.types import Context, Panel, PropertyGroup
+from bpy.types import Context, Image, Panel, PropertyGroup, Scene
 
 from .. import preferences
-from ..operators.reconstruct import RUN_STATE
+from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
+
+
+#: The Scene property holding the settings.
+SETTINGS_ATTRIBUTE = "nv3dmm_reconstruct"
 
 
 class NV3DMMReconstructSettings(PropertyGroup):
     """The Reconstruct panel's inputs, stored on the scene."""
 
-    source: EnumProperty(  # type: ignore[valid-type]
-        name="Source", default="FILE",
-        items=[("FILE", "Photo File", "Read the photo from a file"),
-               ("IMAGE", "Blender Image", "Use an image already loaded in Blender")])
-    filepath: StringProperty(  # type: ignore[valid-type]
-        name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct",
-        options=preferences.PATH_OPTIONS)
-    image: PointerProperty(  # type: ignore[valid-type]
-        name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
-    device: EnumProperty(  # type: ignore[valid-type]
-        name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
-        + preferences.DEVICE_ITEMS, default="PREFS")
-    backbone: EnumProperty(  # type: ignore[valid-type]
-        name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
-        + preferences.BACKBONE_ITEMS, default="PREFS")
-    create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
-    create_landmarks: BoolProperty(name="Landmarks", default=True)  # type: ignore[valid-type]
-    create_segmentation: BoolProperty(name="Face Parts", default=True)  # type: ignore[valid-type]
-    create_camera: BoolProperty(name="Photo Camera", default=True)  # type: ignore[valid-type]
-    update_existing: BoolProperty(  # type: ignore[valid-type]
-        name="Update Active Face", default=True,
-        description="Re-fit the active reconstructed face instead of adding a new object")
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance (mypy cannot read a
+        # property annotation).
+        source: str
+        filepath: str
+        image: Image | None
+        device: str
+        backbone: str
+        create_texture: bool
+        create_landmarks: bool
+        create_segmentation: bool
+        create_camera: bool
+        update_existing: bool
+    else:
+        source: EnumProperty(  # type: ignore[valid-type]
+            name="Source", default="FILE",
+            items=[("FILE", "Photo File", "Read the photo from a file"),
+                   ("IMAGE", "Blender Image", "Use an image already loaded in Blender")])
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct",
+            options=preferences.PATH_OPTIONS)
+        image: PointerProperty(  # type: ignore[valid-type]
+            name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
+        device: EnumProperty(  # type: ignore[valid-type]
+            name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
+            + preferences.DEVICE_ITEMS, default="PREFS")
+        backbone: EnumProperty(  # type: ignore[valid-type]
+            name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
+            + preferences.BACKBONE_ITEMS, default="PREFS")
+        create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
+        create_landmarks: BoolProperty(name="Landmarks", default=True)  # type: ignore[valid-type]
+        create_segmentation: BoolProperty(name="Face Parts", default=True)  # type: ignore[valid-type]
+        create_camera: BoolProperty(name="Photo Camera", default=True)  # type: ignore[valid-type]
+        update_existing: BoolProperty(  # type: ignore[valid-type]
+            name="Update Active Face", default=True,
+            description="Re-fit the active reconstructed face instead of adding a new object")
+
+
+def scene_settings(scene: Scene) -> NV3DMMReconstructSettings:
+    """The panel's settings on `scene` (a property this module adds to Scene at registration)."""
+    return cast(NV3DMMReconstructSettings, getattr(scene, SETTINGS_ATTRIBUTE))
 
 
 class VIEW3D_PT_nv3dmm_reconstruct(Panel):
@@ -54,9 +77,10 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
     bl_category = "Face"
 
     def draw(self, context: Context) -> None:
-        layout: Any = self.layout
-        scene: Any = context.scene
-        settings = scene.nv3dmm_reconstruct
+        layout = self.layout
+        if layout is None or context.scene is None:
+            return
+        settings = scene_settings(context.scene)
         prefs = preferences.get_preferences(context)
         ready = preferences.draw_dependency_status(layout)
 
@@ -90,7 +114,10 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
         row = layout.row()
         row.scale_y = 1.4
         row.enabled = ready
-        op: Any = row.operator("object.reconstruct_face", icon='USER')
+        # The returned OperatorProperties carry the operator's properties: typed as the
+        # operator class so their names are checked.
+        op = cast(OBJECT_OT_reconstruct_face,
+                  row.operator(OBJECT_OT_reconstruct_face.bl_idname, icon='USER'))
         if settings.source == 'FILE':
             op.filepath = settings.filepath
             op.image_name = ""
@@ -114,10 +141,12 @@ _CLASSES = (NV3DMMReconstructSettings, VIEW3D_PT_nv3dmm_reconstruct)
 def register() -> None:
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
-    bpy.types.Scene.nv3dmm_reconstruct = PointerProperty(type=NV3DMMReconstructSettings)  # type: ignore[attr-defined]
+    # A dynamic RNA property: unknown to the stubs, which also type bpy.props functions as
+    # returning None.
+    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMReconstructSettings))  # type: ignore[func-returns-value]
 
 
 def unregister() -> None:
-    del bpy.types.Scene.nv3dmm_reconstruct  # type: ignore[attr-defined]
+    delattr(Scene, SETTINGS_ATTRIBUTE)
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
