@@ -15,11 +15,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
-from bpy.types import AddonPreferences, Context
+from bpy.types import AddonPreferences, Context, UILayout
 
 if TYPE_CHECKING:
     from .tddfa_v3.assets import AssetReport
@@ -140,15 +140,15 @@ def cache_dir() -> str:
 def get_preferences(context: Context | None = None) -> "NV3DMMFacePreferences | None":
     """The add-on's preferences, or None when it is registered without being enabled
     (scripts that call register() directly)."""
-    ctx: Any = context or bpy.context
-    addon = ctx.preferences.addons.get(ADDON_PACKAGE)
+    ctx = context or bpy.context
+    addon = ctx.preferences.addons.get(ADDON_PACKAGE) if ctx.preferences is not None else None
     if addon is None:
         return None
-    prefs: Any = addon.preferences
+    prefs = addon.preferences
     return prefs if isinstance(prefs, NV3DMMFacePreferences) else None
 
 
-def draw_dependency_status(layout: Any, missing: list[str] | None = None) -> bool:
+def draw_dependency_status(layout: UILayout, missing: list[str] | None = None) -> bool:
     """Draw what is missing and how to install it; True when everything is installed."""
     missing = _missing_for_ui() if missing is None else missing
     if not missing:
@@ -162,7 +162,7 @@ def draw_dependency_status(layout: Any, missing: list[str] | None = None) -> boo
     return False
 
 
-def draw_asset_status(layout: Any, folder: str) -> bool:
+def draw_asset_status(layout: UILayout, folder: str) -> bool:
     """Draw the assets folder's status; True when every file is present."""
     status = asset_status(folder)
     box = layout.box()
@@ -196,24 +196,31 @@ class NV3DMMFacePreferences(AddonPreferences):
 
     bl_idname = ADDON_PACKAGE
 
-    assets_dir: StringProperty(  # type: ignore[valid-type]
-        name="3DDFA-V3 Assets",
-        description=f"Folder holding the 3DDFA-V3 assets, downloaded from {ASSETS_HINT}",
-        subtype='DIR_PATH',
-        default="",
-        options=PATH_OPTIONS,
-    )
-    device: EnumProperty(  # type: ignore[valid-type]
-        name="Device", description="Default compute device for reconstruction",
-        items=DEVICE_ITEMS, default="AUTO",
-    )
-    backbone: EnumProperty(  # type: ignore[valid-type]
-        name="Backbone", description="Default regressor network",
-        items=BACKBONE_ITEMS, default="RESNET50",
-    )
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance (mypy cannot read a
+        # property annotation).
+        assets_dir: str
+        device: str
+        backbone: str
+    else:
+        assets_dir: StringProperty(  # type: ignore[valid-type]
+            name="3DDFA-V3 Assets",
+            description=f"Folder holding the 3DDFA-V3 assets, downloaded from {ASSETS_HINT}",
+            subtype='DIR_PATH',
+            default="",
+            options=PATH_OPTIONS,
+        )
+        device: EnumProperty(  # type: ignore[valid-type]
+            name="Device", description="Default compute device for reconstruction",
+            items=DEVICE_ITEMS, default="AUTO",
+        )
+        backbone: EnumProperty(  # type: ignore[valid-type]
+            name="Backbone", description="Default regressor network",
+            items=BACKBONE_ITEMS, default="RESNET50",
+        )
 
     def draw(self, context: Context) -> None:
-        layout: Any = self.layout
+        layout = self.layout
         layout.prop(self, "assets_dir")
         draw_asset_status(layout, self.assets_dir)
         row = layout.row()
