@@ -35,24 +35,23 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Callable, Protocol, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from ..tddfa_v3 import errors as core_errors
 from ..tddfa_v3.result import PART_NAMES, FaceResult
+from .bpy_typed import (has_id_property, id_property, image_pixels, new_node, object_camera, object_mesh,
+                        required)
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
-# Blender values, named for the reader. bpy's stubs mark nearly every attribute
-# Optional; the code below works on live data it has just created or checked.
-BpyContext = Any
-BpyObject = Any
-BpyMesh = Any
-BpyImage = Any
-BpyMaterial = Any
+if TYPE_CHECKING:
+    # bpy is imported inside the Blender-side functions only: the worker half of this
+    # module runs (and is tested) without it.
+    from bpy.types import Camera, Collection, Context, Image, Material, Mesh, Object, ShaderNodeTexImage
 
 #: Model space (decimetres, y up, z to the camera) -> Blender (metres, z up).
 MODEL_TO_BLENDER: npt.NDArray[np.float64] = 0.1 * np.array(
@@ -279,7 +278,8 @@ Photo = Union[str, U8]
 
 
 class ReconstructorLike(Protocol):
-    def reconstruct(self, photo: Any, face_box: Any = None, landmarks5: Any = None, *,
+    def reconstruct(self, photo: Photo, face_box: npt.ArrayLike | None = None,
+                    landmarks5: npt.ArrayLike | None = None, *,
                     progress: Callable[[str, float], None] | None = None,
                     cancel: Callable[[], bool] | None = None) -> FaceResult: ...
 
@@ -309,7 +309,7 @@ def _default_bases(reconstructor: ReconstructorLike, options: "ReconstructOption
     return bases_from_face_model(load_face_model_arrays(options.assets_dir, cache_dir=options.cache_dir))
 
 
-def bases_from_face_model(model: Any) -> ModelBases:
+def bases_from_face_model(model: object) -> ModelBases:
     """`ModelBases` from face-model arrays named as in face_model.npy (u, id, exp;
     flat 3V arrays) or a dict of them."""
     def pick(name: str) -> np.ndarray:
@@ -508,19 +508,20 @@ def run_job_sync(job: ReconstructionJob,
 # ---------------------------------------------------------------------------
 # Photos held by Blender
 
-def image_to_rgb(image: BpyImage) -> U8:
+def image_to_rgb(image: Image) -> U8:
     """An Image datablock's pixels as an (H, W, 3) uint8 RGB array, top row first."""
     width, height = int(image.size[0]), int(image.size[1])
     if width == 0 or height == 0:
         raise BridgeError(f'the image "{image.name}" has no pixels (is its file missing?)')
     channels = int(image.channels)
     buffer = np.empty(width * height * channels, dtype=np.float32)
-    image.pixels.foreach_get(buffer)
+    image_pixels(image).foreach_get(buffer)
     pixels = buffer.reshape(height, width, channels)[::-1]
     if channels == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     rgb = np.clip(pixels[:, :, :3], 0.0, 1.0)
-    if image.is_float and image.colorspace_settings.name != "Non-Color":
+    colorspace = image.colorspace_settings
+    if image.is_float and (colorspace is None or colorspace.name != "Non-Color"):
         # Float images hold scene-linear values; the networks expect sRGB-encoded photos.
         rgb = np.where(rgb <= 0.0031308, rgb * 12.92, 1.055 * np.power(rgb, 1.0 / 2.4) - 0.055)
     return np.ascontiguousarray(np.round(rgb * 255.0).astype(np.uint8))
@@ -533,11 +534,11 @@ def image_to_rgb(image: BpyImage) -> U8:
 class _Created:
     """Datablocks made so far, removed again if anything fails."""
 
-    objects: list[Any] = field(default_factory=list)
-    meshes: list[Any] = field(default_factory=list)
-    cameras: list[Any] = field(default_factory=list)
-    materials: list[Any] = field(default_factory=list)
-    images: list[Any] = field(default_factory=list)
+    objects: list[Object] = field(default_factory=list)
+    meshes: list[Mesh] = field(default_factory=list)
+    cameras: list[Camera] = field(default_factory=list)
+    materials: list[Material] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
     #: Undo steps for changes to existing data (an updated face), run first on rollback.
     restore: list[Callable[[], None]] = field(default_factory=list)
 
@@ -546,15 +547,24 @@ class _Created:
         for step in reversed(self.restore):
             step()
         self.restore.clear()
-        for collection, items in ((bpy.data.objects, self.objects), (bpy.data.meshes, self.meshes),
-                                  (bpy.data.cameras, self.cameras),
-                                  (bpy.data.materials, self.materials), (bpy.data.images, self.images)):
-            for item in reversed(items):
-                try:
-                    collection.remove(item)
-                except ReferenceError:
-                    pass
-            items.clear()
+        _remove_each(bpy.data.objects.remove, self.objects)
+        _remove_each(bpy.data.meshes.remove, self.meshes)
+        _remove_each(bpy.data.cameras.remove, self.cameras)
+        _remove_each(bpy.data.materials.remove, self.materials)
+        _remove_each(bpy.data.images.remove, self.images)
+
+
+_Datablock = TypeVar("_Datablock")
+
+
+def _remove_each(remove: Callable[[_Datablock], None], items: list[_Datablock]) -> None:
+    """Remove `items` newest first, skipping any already gone, and forget them."""
+    for item in reversed(items):
+        try:
+            remove(item)
+        except ReferenceError:
+            pass
+    items.clear()
 
 
 def key_scales(coefficients: npt.ArrayLike, limit: float = SLIDER_LIMIT) -> F32:
@@ -563,15 +573,15 @@ def key_scales(coefficients: npt.ArrayLike, limit: float = SLIDER_LIMIT) -> F32:
     return np.maximum(1.0, np.ceil(magnitude / limit)).astype(np.float32)
 
 
-def find_reconstruction(context: BpyContext) -> BpyObject | None:
+def find_reconstruction(context: Context) -> Object | None:
     """The object a re-run should update: the active object if it is a reconstruction."""
     obj = context.view_layer.objects.active if context.view_layer is not None else None
-    if obj is not None and obj.type == 'MESH' and PROP_MARKER in obj.keys():
+    if obj is not None and obj.type == 'MESH' and has_id_property(obj, PROP_MARKER):
         return obj
     return None
 
 
-def find_image(filepath: str) -> BpyImage | None:
+def find_image(filepath: str) -> Image | None:
     """An Image datablock already showing `filepath`, if any."""
     import bpy
     wanted = os.path.normcase(os.path.abspath(filepath))
@@ -581,10 +591,10 @@ def find_image(filepath: str) -> BpyImage | None:
     return None
 
 
-def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
+def build_reconstruction(context: Context, output: ReconstructionOutput,
                          options: ReconstructOptions,
-                         photo_image: BpyImage | None = None,
-                         photo_path: str | None = None) -> BpyObject:
+                         photo_image: Image | None = None,
+                         photo_path: str | None = None) -> Object:
     """Create (or update) the reconstructed face object and what goes with it.
 
     All or nothing: when anything fails every datablock made here is removed
@@ -594,11 +604,17 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
     """
     import bpy
 
+    scene, view_layer, collection = context.scene, context.view_layer, context.collection
+    if scene is None or view_layer is None or collection is None:
+        raise BridgeError("building a reconstruction needs a scene, a view layer and a collection "
+                          "in the context (run it with a scene open)")
     created = _Created()
     result = output.result
     target = find_reconstruction(context) if options.update_existing else None
-    if target is not None and len(target.data.vertices) != result.vertex_count:
-        target = None   # another model: make a new object rather than break this one
+    old_mesh = object_mesh(target) if target is not None else None
+    if target is not None and old_mesh is not None and len(old_mesh.vertices) != result.vertex_count:
+        # Another model: make a new object rather than break this one.
+        target, old_mesh = None, None
     try:
         image = photo_image
         if image is None and photo_path and (options.create_texture or options.create_camera):
@@ -612,17 +628,21 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
         name = options.name or _name_from(result, photo_path, photo_image)
         mesh = _build_face_mesh(name, output, options, created)
         material = None
+        photo_node = None
         if options.create_texture:
             # An updated face keeps its photo material (and the user's edits to it).
-            material = _reusable_material(target) or _build_material(name, image, created)
+            material = _reusable_material(old_mesh) or _build_material(name, image, created)
+            photo_node = _photo_node(material)
             mesh.materials.append(material)
         camera_obj = None
+        camera = None
         if options.create_camera:
-            candidate = bpy.data.objects.get(str(target.get(PROP_CAMERA, ""))) if target is not None else None
+            candidate = bpy.data.objects.get(str(id_property(target, PROP_CAMERA, ""))) \
+                if target is not None else None
             camera_obj = candidate if candidate is not None and candidate.type == 'CAMERA' \
-                else _new_camera_object(context, f"{name} camera", created)
-        old_mesh = target.data if target is not None else None
-        obj = _place_object(context, name, mesh, target, created)
+                else _new_camera_object(collection, f"{name} camera", created)
+            camera = object_camera(camera_obj)
+        obj = _place_object(collection, name, mesh, target, created)
         add_vertex_groups(obj, result, options)
     except BridgeError:
         created.rollback()
@@ -635,31 +655,31 @@ def build_reconstruction(context: BpyContext, output: ReconstructionOutput,
     # Nothing below can fail on valid data: it only sets values on data that exists.
     if old_mesh is not None and old_mesh.users == 0:
         bpy.data.meshes.remove(old_mesh)
-    if material is not None:
-        material.node_tree.nodes["Photo"].image = image
+    if photo_node is not None:
+        photo_node.image = image
     _write_properties(obj, output, photo_path or (photo_image.filepath if photo_image else ""))
     matrix = pose_matrix(result)
     import mathutils
     obj.matrix_world = mathutils.Matrix(matrix.tolist())
-    if camera_obj is not None:
+    if camera_obj is not None and camera is not None:
         settings = camera_settings(result)
-        _configure_camera(camera_obj, settings, image)
+        _configure_camera(camera_obj, camera, settings, image)
         obj[PROP_CAMERA] = camera_obj.name
-        scene = context.scene
-        scene.render.resolution_x, scene.render.resolution_y = settings.resolution
-        scene.render.resolution_percentage = 100
-        scene.render.pixel_aspect_x = settings.pixel_aspect_x
-        scene.render.pixel_aspect_y = settings.pixel_aspect_y
+        render = scene.render
+        render.resolution_x, render.resolution_y = settings.resolution
+        render.resolution_percentage = 100
+        render.pixel_aspect_x = settings.pixel_aspect_x
+        render.pixel_aspect_y = settings.pixel_aspect_y
         scene.camera = camera_obj
-    for other in context.view_layer.objects:
+    for other in view_layer.objects:
         other.select_set(False)
     obj.select_set(True)
-    context.view_layer.objects.active = obj
+    view_layer.objects.active = obj
     return obj
 
 
 def _name_from(result: FaceResult, photo_path: str | None,
-               photo_image: BpyImage | None) -> str:
+               photo_image: Image | None) -> str:
     if photo_path:
         return Path(photo_path).stem or "Face"
     if photo_image is not None:
@@ -668,17 +688,21 @@ def _name_from(result: FaceResult, photo_path: str | None,
 
 
 def _build_face_mesh(name: str, output: ReconstructionOutput, options: ReconstructOptions,
-                     created: _Created) -> BpyMesh:
+                     created: _Created) -> Mesh:
+    import bpy
+
     from . import mesh as mesh_builder
 
     result = output.result
     plan = output.shape_keys if output.shape_keys is not None else plan_shape_keys(result, output.bases)
     key_names, values = plan.names, plan.values
 
-    mesh: BpyMesh = mesh_builder.build_mesh(name, plan.basis, np.asarray(result.triangles, dtype=np.int64))
+    mesh: Mesh = mesh_builder.build_mesh(name, plan.basis, np.asarray(result.triangles, dtype=np.int64))
     created.meshes.append(mesh)
     given = mesh_builder.add_shape_keys(mesh, key_names, plan.positions, basis_name="Basis",
                                         slider_ranges=[(-SLIDER_LIMIT, SLIDER_LIMIT)] * len(key_names))
+    if mesh.shape_keys is None:
+        raise BridgeError(f'the mesh "{mesh.name}" got no shape keys')
     key_blocks = mesh.shape_keys.key_blocks
     for name, value in zip(given, values.tolist()):
         key_blocks[name].value = value
@@ -688,85 +712,104 @@ def _build_face_mesh(name: str, output: ReconstructionOutput, options: Reconstru
         mesh_builder.set_point_colors(mesh, ALBEDO_ATTRIBUTE, np.asarray(result.albedo, dtype=np.float32))
         mesh_builder.set_point_colors(mesh, LIT_ATTRIBUTE, np.asarray(result.colors, dtype=np.float32))
     visible = np.asarray(result.visible, dtype=bool)
-    attribute: Any = mesh.attributes.new(VISIBLE_NAME, 'FLOAT', 'POINT')
+    attribute = mesh.attributes.new(VISIBLE_NAME, 'FLOAT', 'POINT')
+    if not isinstance(attribute, bpy.types.FloatAttribute):
+        raise BridgeError(f"a new float attribute is a {type(attribute).__name__}")
     attribute.data.foreach_set("value", visible.astype(np.float32))
     return mesh
 
 
-def _reusable_material(target: BpyObject | None) -> BpyMaterial | None:
+def _photo_node(material: Material) -> ShaderNodeTexImage:
+    """The "Photo" image texture node of a photo material."""
+    import bpy
+
+    node = material.node_tree.nodes.get("Photo") if material.node_tree is not None else None
+    if not isinstance(node, bpy.types.ShaderNodeTexImage):
+        raise BridgeError(f'the material "{material.name}" has no "Photo" image texture node')
+    return node
+
+
+def _reusable_material(mesh: Mesh | None) -> Material | None:
     """The photo material of a face being updated (kept, with any edits, for the new fit)."""
-    if target is None:
+    if mesh is None:
         return None
-    for material in target.data.materials:
-        if material is not None and PROP_MARKER in material.keys() and material.node_tree is not None \
-                and material.node_tree.nodes.get("Photo") is not None:
+    for material in mesh.materials:
+        if material is not None and has_id_property(material, PROP_MARKER) \
+                and material.node_tree is not None and material.node_tree.nodes.get("Photo") is not None:
             return material
     return None
 
 
-def _build_material(name: str, image: BpyImage | None, created: _Created) -> BpyMaterial:
+def _build_material(name: str, image: Image | None, created: _Created) -> Material:
     """Photo projected through the reconstruction's UVs where the face is visible,
     the model's albedo elsewhere."""
     import bpy
+    from bpy import types as bt
 
-    material: BpyMaterial = bpy.data.materials.new(f"{name} photo")
+    material = bpy.data.materials.new(f"{name} photo")
     created.materials.append(material)
     material[PROP_MARKER] = 1
     if bpy.app.version < (5, 0, 0):
         material.use_nodes = True   # always on (and deprecated) from Blender 5.0
-    tree: Any = material.node_tree
+    tree = material.node_tree
+    if tree is None:
+        raise BridgeError(f'the material "{material.name}" has no node tree')
     nodes, links = tree.nodes, tree.links
-    bsdf = next((node for node in nodes if node.type == 'BSDF_PRINCIPLED'), None)
+    bsdf = next((node for node in nodes if isinstance(node, bt.ShaderNodeBsdfPrincipled)), None)
     if bsdf is None:
-        bsdf = nodes.new("ShaderNodeBsdfPrincipled")
-        output_node = next(node for node in nodes if node.type == 'OUTPUT_MATERIAL')
-        links.new(bsdf.outputs["BSDF"], output_node.inputs["Surface"])
-    bsdf.inputs["Roughness"].default_value = 0.6
+        bsdf = new_node(nodes, bt.ShaderNodeBsdfPrincipled)
+        output_node = next(node for node in nodes if isinstance(node, bt.ShaderNodeOutputMaterial))
+        links.new(required(bsdf.outputs, "BSDF outputs")["BSDF"],
+                  required(output_node.inputs, "material output inputs")["Surface"])
+    bsdf_inputs = required(bsdf.inputs, "BSDF inputs")
+    bsdf_inputs["Roughness"].default_value = 0.6
 
-    uv = nodes.new("ShaderNodeUVMap")
+    uv = new_node(nodes, bt.ShaderNodeUVMap)
     uv.uv_map = UV_MAP_NAME
     uv.location = (-900, 300)
-    texture = nodes.new("ShaderNodeTexImage")
+    texture = new_node(nodes, bt.ShaderNodeTexImage)
     texture.name = texture.label = "Photo"
     texture.image = image
     texture.extension = 'EXTEND'
     texture.location = (-650, 300)
-    links.new(uv.outputs["UV"], texture.inputs["Vector"])
+    links.new(required(uv.outputs, "UV map outputs")["UV"],
+              required(texture.inputs, "image texture inputs")["Vector"])
 
-    albedo = nodes.new("ShaderNodeVertexColor")
+    albedo = new_node(nodes, bt.ShaderNodeVertexColor)
     albedo.layer_name = ALBEDO_ATTRIBUTE
     albedo.label = "Model albedo"
     albedo.location = (-650, 0)
-    visible = nodes.new("ShaderNodeAttribute")
+    visible = new_node(nodes, bt.ShaderNodeAttribute)
     visible.attribute_name = VISIBLE_NAME
     visible.label = "Visible in the photo"
     visible.location = (-650, 550)
 
-    mix = nodes.new("ShaderNodeMix")
+    mix = new_node(nodes, bt.ShaderNodeMix)
     mix.data_type = 'RGBA'
     mix.label = "Photo where visible"
     mix.location = (-300, 250)
-    links.new(visible.outputs["Fac"], mix.inputs["Factor"])
-    links.new(albedo.outputs["Color"], mix.inputs[6])      # A (colour socket)
-    links.new(texture.outputs["Color"], mix.inputs[7])     # B (colour socket)
-    links.new(mix.outputs[2], bsdf.inputs["Base Color"])   # Result (colour socket)
+    mix_inputs = required(mix.inputs, "mix inputs")
+    links.new(required(visible.outputs, "attribute outputs")["Fac"], mix_inputs["Factor"])
+    links.new(required(albedo.outputs, "colour attribute outputs")["Color"], mix_inputs[6])  # A (colour)
+    links.new(required(texture.outputs, "image texture outputs")["Color"], mix_inputs[7])    # B (colour)
+    links.new(required(mix.outputs, "mix outputs")[2], bsdf_inputs["Base Color"])           # Result (colour)
     return material
 
 
-def _new_camera_object(context: BpyContext, name: str, created: _Created) -> BpyObject:
+def _new_camera_object(collection: Collection, name: str, created: _Created) -> Object:
     import bpy
 
     camera = bpy.data.cameras.new(name)
     created.cameras.append(camera)
     camera_obj = bpy.data.objects.new(name, camera)
     created.objects.append(camera_obj)
-    context.collection.objects.link(camera_obj)
+    collection.objects.link(camera_obj)
     return camera_obj
 
 
-def _configure_camera(camera_obj: BpyObject, settings: CameraSettings, image: BpyImage | None) -> None:
+def _configure_camera(camera_obj: Object, camera: Camera, settings: CameraSettings,
+                      image: Image | None) -> None:
     """Lens, shift, placement and background photo of the photo camera."""
-    camera = camera_obj.data
     camera.type = 'PERSP'
     camera.lens_unit = 'MILLIMETERS'
     camera.sensor_fit = 'HORIZONTAL'
@@ -789,22 +832,24 @@ def _configure_camera(camera_obj: BpyObject, settings: CameraSettings, image: Bp
         camera.show_background_images = True
 
 
-def _place_object(context: BpyContext, name: str, mesh: BpyMesh,
-                  target: BpyObject | None, created: _Created) -> BpyObject:
+def _place_object(collection: Collection, name: str, mesh: Mesh,
+                  target: Object | None, created: _Created) -> Object:
     import bpy
 
     if target is None:
         obj = bpy.data.objects.new(name, mesh)
         created.objects.append(obj)
-        context.collection.objects.link(obj)
+        collection.objects.link(obj)
         return obj
-    old_mesh = target.data
-    old_key = old_mesh.shape_keys
-    if old_key is not None and old_key.animation_data is not None and old_key.animation_data.action:
+    old_mesh = object_mesh(target)
+    old_key, new_key = old_mesh.shape_keys, mesh.shape_keys
+    old_action = old_key.animation_data.action \
+        if old_key is not None and old_key.animation_data is not None else None
+    if old_action is not None and new_key is not None:
         # Keep keyframes on the coefficients when the sliders are re-fitted.
-        new_key = mesh.shape_keys
-        new_key.animation_data_create()
-        new_key.animation_data.action = old_key.animation_data.action
+        animation = new_key.animation_data_create()
+        if animation is not None:
+            animation.action = old_action
     # Vertex group names live on the mesh (Blender 3.0+): swapping the mesh swaps
     # the groups too, and swapping back restores them untouched.
     created.restore.append(lambda: setattr(target, "data", old_mesh))
@@ -812,7 +857,7 @@ def _place_object(context: BpyContext, name: str, mesh: BpyMesh,
     return target
 
 
-def _write_properties(obj: BpyObject, output: ReconstructionOutput, photo_path: str) -> None:
+def _write_properties(obj: Object, output: ReconstructionOutput, photo_path: str) -> None:
     """Custom properties a script can read back, and the landmark / part vertex groups."""
     result = output.result
     coefficients = result.coefficients
@@ -831,7 +876,7 @@ def _write_properties(obj: BpyObject, output: ReconstructionOutput, photo_path: 
         obj[PROP_LANDMARKS + set_name] = np.asarray(indices, dtype=np.int64).ravel().tolist()
 
 
-def add_vertex_groups(obj: BpyObject, result: FaceResult, options: ReconstructOptions) -> None:
+def add_vertex_groups(obj: Object, result: FaceResult, options: ReconstructOptions) -> None:
     """Landmark, face-part and visibility vertex groups (weight 1).
 
     The 68 landmarks follow the iBUG-68 numbering, so they get the .nvf
