@@ -163,7 +163,8 @@ def offsets_to_blender(offsets: npt.NDArray[np.float32], base: npt.NDArray[np.fl
         return out
     rows = flat.size // 3
     if finite:
-        pairs = np.ndarray(shape=(rows,), dtype=np.complex64, buffer=out, offset=4, strides=(12,))
+        pairs: npt.NDArray[np.complex64] = np.ndarray(shape=(rows,), dtype=np.complex64, buffer=out,
+                                                      offset=4, strides=(12,))
         np.multiply(pairs, np.complex64(1j), out=pairs)
         return out
     columns = flat.reshape(rows, 3)
