@@ -21,6 +21,8 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, UILayout
 
+from .bridge.bpy_typed import lookup
+
 if TYPE_CHECKING:
     from .tddfa_v3.assets import AssetReport
 
@@ -141,7 +143,7 @@ def get_preferences(context: Context | None = None) -> "NV3DMMFacePreferences | 
     """The add-on's preferences, or None when it is registered without being enabled
     (scripts that call register() directly)."""
     ctx = context or bpy.context
-    addon = ctx.preferences.addons.get(ADDON_PACKAGE) if ctx.preferences is not None else None
+    addon = lookup(ctx.preferences.addons, ADDON_PACKAGE) if ctx.preferences is not None else None
     if addon is None:
         return None
     prefs = addon.preferences

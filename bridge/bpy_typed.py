@@ -7,8 +7,8 @@ code can use plain, checked attribute access:
 - narrowing: `obj.data` is a union of every object-data type and many
   pointers are Optional; `object_mesh`, `object_camera` and `new_node` check
   the real type at run time and return it typed;
-- stub gaps: a few APIs that the 4.2 stubs type wrongly (`bpy_struct.get` and
-  `keys`, `Image.pixels`, `UILayout.panel`): each helper is a plain call of the
+- stub gaps: a few APIs that the 4.2 stubs type wrongly (`bpy_prop_collection.get`,
+  `bpy_struct.get` and `keys`, `Image.pixels`, `UILayout.panel`): each helper is a plain call of the
   real API, typed as Blender documents it.
 
 Custom (ID) property values are whatever a script stored, so they are `Any`.
@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar, cast
 
 if TYPE_CHECKING:
-    from bpy.types import Camera, Image, Mesh, Node, Nodes, Object, UILayout, bpy_prop_array, bpy_struct
+    from bpy.types import (Camera, Image, Mesh, Node, Nodes, Object, UILayout, bpy_prop_array,
+                           bpy_prop_collection, bpy_struct)
 
     NodeT = TypeVar("NodeT", bound=Node)
 else:
@@ -68,6 +69,14 @@ def required(value: _T | None, what: str) -> _T:
     if value is None:
         raise BlenderDataError(f"Blender gave no {what}")
     return value
+
+
+def lookup(collection: bpy_prop_collection[_T], key: str) -> _T | None:
+    """`collection.get(key)`: the item named `key`, or None."""
+    # The 4.2 stubs type bpy_prop_collection.get by its default argument (None), which
+    # makes every use of the result unreachable, and so unchecked, code.
+    getter = cast("Callable[[str], _T | None]", collection.get)
+    return getter(key)
 
 
 def id_property(owner: bpy_struct, key: str, default: Any = None) -> Any:

@@ -42,8 +42,8 @@ import numpy.typing as npt
 
 from ..tddfa_v3 import errors as core_errors
 from ..tddfa_v3.result import PART_NAMES, FaceResult
-from .bpy_typed import (has_id_property, id_property, image_pixels, new_node, object_camera, object_mesh,
-                        required)
+from .bpy_typed import (has_id_property, id_property, image_pixels, lookup, new_node, object_camera,
+                        object_mesh, required)
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -637,7 +637,7 @@ def build_reconstruction(context: Context, output: ReconstructionOutput,
         camera_obj = None
         camera = None
         if options.create_camera:
-            candidate = bpy.data.objects.get(str(id_property(target, PROP_CAMERA, ""))) \
+            candidate = lookup(bpy.data.objects, str(id_property(target, PROP_CAMERA, ""))) \
                 if target is not None else None
             camera_obj = candidate if candidate is not None and candidate.type == 'CAMERA' \
                 else _new_camera_object(collection, f"{name} camera", created)
@@ -723,7 +723,7 @@ def _photo_node(material: Material) -> ShaderNodeTexImage:
     """The "Photo" image texture node of a photo material."""
     import bpy
 
-    node = material.node_tree.nodes.get("Photo") if material.node_tree is not None else None
+    node = lookup(material.node_tree.nodes, "Photo") if material.node_tree is not None else None
     if not isinstance(node, bpy.types.ShaderNodeTexImage):
         raise BridgeError(f'the material "{material.name}" has no "Photo" image texture node')
     return node
@@ -735,7 +735,7 @@ def _reusable_material(mesh: Mesh | None) -> Material | None:
         return None
     for material in mesh.materials:
         if material is not None and has_id_property(material, PROP_MARKER) \
-                and material.node_tree is not None and material.node_tree.nodes.get("Photo") is not None:
+                and material.node_tree is not None and lookup(material.node_tree.nodes, "Photo") is not None:
             return material
     return None
 

@@ -18,7 +18,7 @@ from bpy.types import (Context, Event, FileHandler, Menu, Object, Operator, Oper
                        UILayout)
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..bridge.bpy_typed import layout_panel
+from ..bridge.bpy_typed import layout_panel, lookup
 from ..bridge.nvf_export import ExportOptions, export_nvf
 from ..bridge.nvf_import import import_nvf
 from ..bridge.nvf_mapping import ImportOptions, NvfBridgeError
@@ -203,7 +203,7 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
         """The active object, or the one mesh of the collection being exported."""
         if not self.collection:
             return context
-        collection = bpy.data.collections.get(self.collection)
+        collection = lookup(bpy.data.collections, self.collection)
         if collection is None:
             raise NvfBridgeError(f"no collection named '{self.collection}'")
         meshes = [o for o in collection.all_objects if o.type == 'MESH']

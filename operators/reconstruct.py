@@ -19,6 +19,7 @@ from bpy.types import Context, Event, Image, Operator, Timer
 
 from .. import preferences
 from ..bridge import reconstruction as bridge
+from ..bridge.bpy_typed import lookup
 from ..tddfa_v3.errors import ReconstructionError
 
 
@@ -141,7 +142,7 @@ class OBJECT_OT_reconstruct_face(Operator):
         photo_image = None
         photo_path: str | None = None
         if self.image_name:
-            photo_image = bpy.data.images.get(self.image_name)
+            photo_image = lookup(bpy.data.images, self.image_name)
             if photo_image is None:
                 raise OperatorInputError(f'No image named "{self.image_name}" in this file')
             photo = bridge.image_to_rgb(photo_image)
