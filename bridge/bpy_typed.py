@@ -4,9 +4,10 @@ mypy checks the Blender code against the fake-bpy-module stubs for Blender
 4.2, our minimum version. Two kinds of help live here, so the rest of the
 code can use plain, checked attribute access:
 
-- narrowing: `obj.data` is a union of every object-data type and many
-  pointers are Optional; `object_mesh`, `object_camera` and `new_node` check
-  the real type at run time and return it typed;
+- narrowing: `obj.data` is a union of every object-data type, attributes and
+  new nodes come typed as their base class and many pointers are Optional;
+  `object_mesh`, `object_camera`, `typed_attribute`, `new_node` and
+  `required` check the real value at run time and return it typed;
 - stub gaps: a few APIs that the 4.2 stubs type wrongly (`bpy_prop_collection.get`,
   `bpy_struct.get` and `keys`, `Image.pixels`, `UILayout.panel`): each helper is a plain call of the
   real API, typed as Blender documents it.
@@ -20,12 +21,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar, cast
 
 if TYPE_CHECKING:
-    from bpy.types import (Camera, Image, Mesh, Node, Nodes, Object, UILayout, bpy_prop_array,
+    from bpy.types import (Attribute, Camera, Image, Mesh, Node, Nodes, Object, UILayout, bpy_prop_array,
                            bpy_prop_collection, bpy_struct)
 
     NodeT = TypeVar("NodeT", bound=Node)
+    AttributeT = TypeVar("AttributeT", bound=Attribute)
 else:
     NodeT = TypeVar("NodeT")
+    AttributeT = TypeVar("AttributeT")
 
 _T = TypeVar("_T")
 
@@ -69,6 +72,15 @@ def required(value: _T | None, what: str) -> _T:
     if value is None:
         raise BlenderDataError(f"Blender gave no {what}")
     return value
+
+
+def typed_attribute(attribute: Attribute, kind: type[AttributeT]) -> AttributeT:
+    """`attribute` as its storage class (e.g. `bpy.types.IntAttribute`), whose `data` the
+    stubs know; `BlenderDataError` when it stores another type."""
+    if not isinstance(attribute, kind):
+        raise BlenderDataError(f'the attribute "{attribute.name}" holds {attribute.data_type} values, '
+                               f"not {kind.__name__} values")
+    return attribute
 
 
 def lookup(collection: bpy_prop_collection[_T], key: str) -> _T | None:
