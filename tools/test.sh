@@ -5,6 +5,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# The bpy stubs are fake-bpy-module-4.2 (the add-on's minimum Blender). The
+# latest-Blender distribution, fake-bpy-module, writes the same bpy-stubs folders:
+# a .venv that has it gets both removed and the 4.2 stubs installed afresh.
+if [ -x .venv/bin/python ] && .venv/bin/python -m pip show fake-bpy-module >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -y -q fake-bpy-module fake-bpy-module-4.2
+fi
 bash tools/bootstrap.sh requirements-test.txt
 echo "== mypy"
 .venv/bin/python -m mypy
