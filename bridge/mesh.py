@@ -10,7 +10,7 @@ bulk accessor (see there).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -70,23 +70,39 @@ def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) ->
     return mesh
 
 
+#: Fills `out` ((n, V, 3) float32) with the positions of keys first .. first + n - 1.
+KeyFill = Callable[[int, F32], None]
+
+#: Bytes of key positions converted at a time when they come from a `KeyFill`:
+#: small enough to stay in the CPU cache between conversion and `foreach_set`.
+_KEY_CHUNK_BYTES = 1 << 20
+
+
 def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
-                   positions: npt.ArrayLike, basis_name: str = "Basis",
+                   positions: npt.ArrayLike | KeyFill, basis_name: str = "Basis",
                    slider_ranges: Sequence[tuple[float, float]] | None = None) -> list[str]:
     """Adds a basis key (the mesh's current positions) and one key per name.
 
-    positions: (K, V, 3) absolute positions, one block per name. Every new key
-    has value 0 (Blender 5 starts new keys at 1.0) and, when given, its slider
-    range set BEFORE the value (the value is clamped to the range). Returns the
-    names Blender actually gave the keys (it renames duplicates, e.g. "x.001").
+    positions: (K, V, 3) absolute positions, one block per name, or a `KeyFill`
+    that writes them a run of keys at a time into a reused buffer (no (K, V, 3)
+    array is made). Every new key has value 0 (Blender 5 starts new keys at
+    1.0) and, when given, its slider range set BEFORE the value (the value is
+    clamped to the range). Returns the names Blender actually gave the keys
+    (it renames duplicates, e.g. "x.001").
     """
     import bpy
 
     mesh: MeshT = obj_or_mesh.data if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
-    data = _f32(positions)
     v_count = len(mesh.vertices)
-    if data.ndim != 3 or data.shape[0] != len(names) or data.shape[1:] != (v_count, 3):
-        raise ValueError(f"shape-key positions must have shape ({len(names)}, {v_count}, 3), got {data.shape}")
+    fill: KeyFill | None = None
+    data: F32 | None = None
+    if callable(positions):
+        fill = positions
+    else:
+        data = _f32(positions)
+        if data.ndim != 3 or data.shape[0] != len(names) or data.shape[1:] != (v_count, 3):
+            raise ValueError(f"shape-key positions must have shape ({len(names)}, {v_count}, 3), "
+                             f"got {data.shape}")
     if slider_ranges is not None and len(slider_ranges) != len(names):
         raise ValueError("one slider range per shape key is needed")
     # Mesh has no shape_key_add; the Object API is the only creator, so a
@@ -98,23 +114,37 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
     try:
         if mesh.shape_keys is None:
             holder.shape_key_add(name=basis_name, from_mix=False).value = 0.0
+        add = holder.shape_key_add
         for name in names:
-            holder.shape_key_add(name=name, from_mix=False)
+            add(name=name, from_mix=False)
     finally:
         if temporary:
             bpy.data.objects.remove(holder)
     blocks = mesh.shape_keys.key_blocks
     first = len(blocks) - len(names)
     given: list[str] = []
-    for i in range(len(names)):
-        block = blocks[first + i]
-        if slider_ranges is not None:
-            low, high = slider_ranges[i]
-            block.slider_min = max(-SLIDER_LIMIT, float(low))
-            block.slider_max = min(SLIDER_LIMIT, float(high))
-        block.value = 0.0
-        block.points.foreach_set("co", data[i].ravel())
-        given.append(block.name)
+    chunk = max(1, min(len(names), _KEY_CHUNK_BYTES // max(1, 12 * v_count)))
+    buffer = np.empty((chunk, v_count, 3), np.float32) if fill is not None else None
+    for start in range(0, len(names), chunk):
+        count = min(chunk, len(names) - start)
+        if fill is not None:
+            assert buffer is not None
+            part = buffer[:count]
+            fill(start, part)
+        else:
+            assert data is not None
+            part = data[start:start + count]
+        for i in range(count):
+            block = blocks[first + start + i]
+            if slider_ranges is not None:
+                low, high = slider_ranges[start + i]
+                # (0, 1) is the range a new key already has.
+                if low != 0.0 or high != 1.0:
+                    block.slider_min = max(-SLIDER_LIMIT, float(low))
+                    block.slider_max = min(SLIDER_LIMIT, float(high))
+            block.value = 0.0
+            block.points.foreach_set("co", part[i].ravel())
+            given.append(block.name)
     return given
 
 
@@ -128,9 +158,11 @@ def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterab
     """
     items = groups.items() if isinstance(groups, Mapping) else groups
     given: list[str] = []
+    new = obj.vertex_groups.new
     for name, indices in items:
-        group = obj.vertex_groups.new(name=name)
-        index_list = np.asarray(indices, dtype=np.int64).ravel().tolist()
+        group = new(name=name)
+        ready = isinstance(indices, np.ndarray) and indices.ndim == 1 and indices.dtype.kind in "iu"
+        index_list = (indices if ready else np.asarray(indices, dtype=np.int64).ravel()).tolist()
         if index_list:
             group.add(index_list, weight, 'REPLACE')
         given.append(group.name)

@@ -124,8 +124,8 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
     obj = bpy.data.objects.new(name, mesh)
     created.objects.append(obj)
 
-    if plan.key_positions is not None:
-        mesh_builder.add_shape_keys(obj, plan.key_names, plan.key_positions,
+    if plan.key_mean is not None:
+        mesh_builder.add_shape_keys(obj, plan.key_names, plan.fill_keys,
                                     basis_name=BASIS_NAME, slider_ranges=plan.slider_ranges)
         mesh[PROP_EIGENVALUES] = plan.eigenvalues
     if plan.groups:

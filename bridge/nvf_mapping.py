@@ -199,8 +199,9 @@ def blender_name(name: str) -> str:
 def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
     """Blender-style de-duplication ("x", "x.001", ...) of names in order."""
     if (len(set(names)) == len(names) and not (taken and taken.intersection(names))
-            and all(len(name) <= _MAX_NAME_BYTES // 4 for name in names)):
-        return list(names)      # the common case: short, distinct (4 bytes per char at most)
+            and all(len(name) <= _MAX_NAME_BYTES // 4 or len(name.encode("utf-8")) <= _MAX_NAME_BYTES
+                    for name in names)):
+        return list(names)      # the common case: distinct and short enough (<= 4 bytes per char)
     used = set(taken or ())
     result: list[str] = []
     for name in names:
@@ -258,12 +259,21 @@ class ImportPlan:
 
     Positions are Blender-space float32. Group/key names are the names Blender
     will hold (truncated and de-duplicated the way Blender does it).
+
+    Shape keys are kept as their sources (the float32 mean and the offset
+    blocks, views of the file) and converted on demand: `fill_keys` writes any
+    run of keys into a caller's buffer (the import streams them through a small
+    one, cache-resident, straight into Blender), `key_positions` converts all of
+    them once and keeps the array (the exporter's comparisons).
     """
 
     basis: F32
     triangles: I32
     key_names: list[str] = field(default_factory=list)
-    key_positions: F32 | None = None
+    key_mean: F32 | None = None                 # None: no shape keys planned
+    key_offsets: list[F32] = field(default_factory=list)
+    scale: float = 0.01
+    convert_axes: bool = True
     key_sources: list[tuple[str, int]] = field(default_factory=list)   # ("mode"|"blend", index)
     slider_ranges: list[tuple[float, float]] = field(default_factory=list)
     eigenvalues: list[float] = field(default_factory=list)
@@ -274,6 +284,38 @@ class ImportPlan:
     face_partitions: I32 | None = None
     uv: F32 | None = None
     colors: F32 | None = None
+    _key_positions: F32 | None = field(default=None, repr=False)
+
+    @property
+    def key_positions(self) -> F32 | None:
+        """(K, V, 3) Blender-space positions of every planned key (None: no shape
+        keys planned); converted on first use, then kept."""
+        if self.key_mean is None:
+            return None
+        if self._key_positions is None:
+            positions = np.empty((len(self.key_names), self.key_mean.shape[0], 3), np.float32)
+            self.fill_keys(0, positions)
+            self._key_positions = positions
+        return self._key_positions
+
+    def fill_keys(self, first: int, out: F32) -> None:
+        """Writes the Blender-space positions of keys first .. first + len(out) - 1
+        into `out` (C-contiguous float32 (n, V, 3))."""
+        if self.key_mean is None:
+            raise ValueError("this import plan has no shape keys")
+        count = out.shape[0]
+        if first < 0 or first + count > len(self.key_names):
+            raise IndexError(f"keys {first}..{first + count - 1} are not in 0..{len(self.key_names) - 1}")
+        if self._key_positions is not None:
+            np.copyto(out, self._key_positions[first:first + count])
+            return
+        row = 0
+        for block in self.key_offsets:
+            low, high = max(first, row), min(first + count, row + block.shape[0])
+            if low < high:
+                offsets_to_blender(block[low - row:high - row], self.key_mean, self.scale, self.convert_axes,
+                                   out=out[low - first:high - first])
+            row += block.shape[0]
 
 
 def _landmark_groups(template: str, marks: LandmarkSet) -> list[tuple[str, I64]]:
@@ -286,8 +328,10 @@ def _landmark_groups(template: str, marks: LandmarkSet) -> list[tuple[str, I64]]
     ordered = ordered[distinct]
     starts = np.flatnonzero(np.r_[True, ordered[1:, 0] != ordered[:-1, 0]])
     numbers = ordered[starts, 0].tolist()
-    members = np.split(ordered[:, 1], starts[1:])
-    return [(template.format(number), vertices) for number, vertices in zip(numbers, members)]
+    vertices = np.ascontiguousarray(ordered[:, 1])
+    bounds = starts.tolist() + [vertices.size]
+    # Slices of one array (np.split costs ~1 us more per group).
+    return [(template.format(number), vertices[bounds[i]:bounds[i + 1]]) for i, number in enumerate(numbers)]
 
 
 def face_partition_numbers(model: FaceModel) -> I32:
@@ -306,8 +350,8 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
     shape = model.shape
     mean = np.asarray(shape.mean, dtype=np.float32)
     plan = ImportPlan(basis=to_blender(mean, scale, axes),
-                      triangles=np.ascontiguousarray(shape.triangles, dtype=np.int32).reshape(-1, 3))
-    v_count = mean.shape[0]
+                      triangles=np.ascontiguousarray(shape.triangles, dtype=np.int32).reshape(-1, 3),
+                      scale=scale, convert_axes=axes)
 
     if options.shape_keys:
         names: list[str] = []
@@ -328,15 +372,8 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
         plan.key_names = unique_names(names, {BASIS_NAME})
         plan.key_sources = sources
         plan.slider_ranges = ranges
-        if blocks:
-            positions = np.empty((len(names), v_count, 3), np.float32)
-            row = 0
-            for block in blocks:
-                offsets_to_blender(block, mean, scale, axes, out=positions[row:row + block.shape[0]])
-                row += block.shape[0]
-            plan.key_positions = positions
-        else:
-            plan.key_positions = np.empty((0, v_count, 3), np.float32)
+        plan.key_mean = mean
+        plan.key_offsets = blocks
         plan.eigenvalues = np.asarray(shape.eigenvalues, dtype=np.float64).tolist()
 
     groups: list[tuple[str, I64]] = []
