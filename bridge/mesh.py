@@ -161,8 +161,9 @@ def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterab
     new = obj.vertex_groups.new
     for name, indices in items:
         group = new(name=name)
-        ready = isinstance(indices, np.ndarray) and indices.ndim == 1 and indices.dtype.kind in "iu"
-        index_list = (indices if ready else np.asarray(indices, dtype=np.int64).ravel()).tolist()
+        array = indices if isinstance(indices, np.ndarray) and indices.dtype.kind in "iu" else \
+            np.asarray(indices, dtype=np.int64)
+        index_list = array.ravel().tolist()
         if index_list:
             group.add(index_list, weight, 'REPLACE')
         given.append(group.name)
