@@ -649,3 +649,26 @@ def test_existing_file_untouched_on_failure(clean_scene: None, tmp_path: Path) -
     with pytest.raises(RuntimeError):
         bpy.ops.export_scene.nvf(filepath=str(out))
     assert out.read_bytes() == b"previous contents"
+
+
+def test_export_replaces_large_file_completely(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
+    """A large file being overwritten is swapped out by the rename and removed
+    afterwards (off the main thread): only the new file is left, other hard
+    links to the old one keep it."""
+    import threading
+    nvf_export = _bridge("nvf_export")
+    obj = _import_dome(dome_file)
+    out = tmp_path / "face.nvf"
+    old = b"old" * 700_000                      # above the size where the old file gets a second name
+    for linked in (False, True):
+        out.write_bytes(old)
+        if linked:
+            (tmp_path / "other-name.nvf").hardlink_to(out)
+        nvf_export.export_nvf(obj, out)
+        for worker in threading.enumerate():
+            if worker.name == "nvf-remove-replaced":
+                worker.join()
+        assert out.read_bytes() == dome_file.read_bytes()
+        assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".mtl") == sorted(
+            ["face.nvf", dome_file.name] + (["other-name.nvf"] if linked else []))
+    assert (tmp_path / "other-name.nvf").read_bytes() == old
