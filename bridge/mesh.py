@@ -111,40 +111,36 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
     temporary = holder is None
     if holder is None:
         holder = bpy.data.objects.new("__nvf_shape_key_holder", mesh)
+    given: list[str] = []
     try:
         if mesh.shape_keys is None:
             holder.shape_key_add(name=basis_name, from_mix=False).value = 0.0
         add = holder.shape_key_add
-        for name in names:
-            add(name=name, from_mix=False)
+        chunk = max(1, min(len(names), _KEY_CHUNK_BYTES // max(1, 12 * v_count)))
+        buffer = np.empty((chunk, v_count, 3), np.float32) if fill is not None else None
+        for start in range(0, len(names), chunk):
+            count = min(chunk, len(names) - start)
+            if fill is not None:
+                assert buffer is not None
+                part = buffer[:count]
+                fill(start, part)
+            else:
+                assert data is not None
+                part = data[start:start + count]
+            for i in range(count):
+                block = add(name=names[start + i], from_mix=False)
+                if slider_ranges is not None:
+                    low, high = slider_ranges[start + i]
+                    # (0, 1) is the range a new key already has.
+                    if low != 0.0 or high != 1.0:
+                        block.slider_min = max(-SLIDER_LIMIT, float(low))
+                        block.slider_max = min(SLIDER_LIMIT, float(high))
+                block.value = 0.0
+                block.points.foreach_set("co", part[i].ravel())
+                given.append(block.name)
     finally:
         if temporary:
             bpy.data.objects.remove(holder)
-    blocks = mesh.shape_keys.key_blocks
-    first = len(blocks) - len(names)
-    given: list[str] = []
-    chunk = max(1, min(len(names), _KEY_CHUNK_BYTES // max(1, 12 * v_count)))
-    buffer = np.empty((chunk, v_count, 3), np.float32) if fill is not None else None
-    for start in range(0, len(names), chunk):
-        count = min(chunk, len(names) - start)
-        if fill is not None:
-            assert buffer is not None
-            part = buffer[:count]
-            fill(start, part)
-        else:
-            assert data is not None
-            part = data[start:start + count]
-        for i in range(count):
-            block = blocks[first + start + i]
-            if slider_ranges is not None:
-                low, high = slider_ranges[start + i]
-                # (0, 1) is the range a new key already has.
-                if low != 0.0 or high != 1.0:
-                    block.slider_min = max(-SLIDER_LIMIT, float(low))
-                    block.slider_max = min(SLIDER_LIMIT, float(high))
-            block.value = 0.0
-            block.points.foreach_set("co", part[i].ravel())
-            given.append(block.name)
     return given
 
 
