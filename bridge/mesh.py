@@ -129,19 +129,37 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
                 part = data[start:start + count]
             for i in range(count):
                 block = add(name=names[start + i], from_mix=False)
-                if slider_ranges is not None:
-                    low, high = slider_ranges[start + i]
-                    # (0, 1) is the range a new key already has.
-                    if low != 0.0 or high != 1.0:
-                        block.slider_min = max(-SLIDER_LIMIT, float(low))
-                        block.slider_max = min(SLIDER_LIMIT, float(high))
-                block.value = 0.0
                 block.points.foreach_set("co", part[i].ravel())
                 given.append(block.name)
+        _set_ranges_and_values(mesh.shape_keys, len(names), slider_ranges)
     finally:
         if temporary:
             bpy.data.objects.remove(holder)
     return given
+
+
+def _set_ranges_and_values(key: Any, count: int, slider_ranges: Sequence[tuple[float, float]] | None) -> None:
+    """Slider ranges, then value 0, of the last `count` key blocks: one
+    `foreach_set` per property over all blocks (the others keep theirs), in
+    that order, since a value is clamped to its range."""
+    blocks = key.key_blocks
+    total = len(blocks)
+    first = total - count
+    if count == 0:
+        return
+    if slider_ranges is not None:
+        ranges = np.asarray(slider_ranges, dtype=np.float32).reshape(count, 2)
+        for column, prop, bound in ((0, "slider_min", -SLIDER_LIMIT), (1, "slider_max", SLIDER_LIMIT)):
+            current = np.empty(total, np.float32)
+            blocks.foreach_get(prop, current)
+            current[first:] = np.maximum(ranges[:, 0], bound) if column == 0 else np.minimum(ranges[:, 1], bound)
+            blocks.foreach_set(prop, current)
+    values = np.empty(total, np.float32)
+    blocks.foreach_get("value", values)
+    values[first:] = 0.0
+    blocks.foreach_set("value", values)
+    # foreach_set does not tag Blender's update as attribute assignment does.
+    key.update_tag()
 
 
 def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
