@@ -672,3 +672,38 @@ def test_export_replaces_large_file_completely(clean_scene: None, dome_file: Pat
         assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".mtl") == sorted(
             ["face.nvf", dome_file.name] + (["other-name.nvf"] if linked else []))
     assert (tmp_path / "other-name.nvf").read_bytes() == old
+
+
+def test_key_conversion_exact_and_streamed(addon: Any) -> None:
+    """The in-place conversion equals the element-wise map (value for value,
+    non-finite values included), and streaming keys in runs gives the same
+    arrays as converting them all."""
+    mapping = _bridge("nvf_mapping")
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        offsets = (rng.normal(size=(int(rng.integers(0, 4)), int(rng.integers(0, 30)), 3))
+                   * 10.0 ** rng.integers(-20, 20)).astype(np.float32)
+        offsets[rng.random(offsets.shape) < 0.2] = 0.0
+        offsets[rng.random(offsets.shape) < 0.1] = -0.0
+        if trial % 4 == 0 and offsets.size:
+            offsets.flat[int(rng.integers(offsets.size))] = [np.inf, -np.inf, np.nan][trial % 3]
+        base = rng.normal(size=offsets.shape[1:]).astype(np.float32)
+        for scale in (0.01, 1.0, 2.5):
+            for axes in (True, False):
+                summed = offsets + base
+                expected = (np.stack([summed[..., 0], -summed[..., 2], summed[..., 1]], -1) if axes
+                            else summed) * np.float32(scale)
+                got = mapping.offsets_to_blender(offsets, base, scale, axes)
+                np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+    model = dome_model()
+    plan = mapping.plan_import(model, mapping.ImportOptions())
+    everything = np.array(plan.key_positions)
+    again = mapping.plan_import(model, mapping.ImportOptions())
+    for first, count in ((0, 6), (1, 3), (2, 4), (5, 1)):      # runs across the modes/blend-shapes border
+        out = np.empty((count,) + everything.shape[1:], np.float32)
+        again.fill_keys(first, out)
+        np.testing.assert_array_equal(out, everything[first:first + count])
+    with pytest.raises(IndexError):
+        again.fill_keys(4, np.empty((3,) + everything.shape[1:], np.float32))
+    assert mapping.plan_import(model, mapping.ImportOptions(shape_keys=False)).key_positions is None
