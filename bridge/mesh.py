@@ -10,17 +10,16 @@ bulk accessor (see there).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
-# make plain attribute access fail type checking; bpy values are `Any` here.
-MeshT = Any
-ObjectT = Any
-ContextT = Any
-MaterialT = Any
+from .bpy_typed import lookup, object_mesh, required, typed_attribute
+
+if TYPE_CHECKING:
+    # bpy is imported where it is used, so that this module loads without it.
+    from bpy.types import Key, Material, Mesh, Object
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -36,7 +35,7 @@ def _f32(values: npt.ArrayLike, columns: int | None = None) -> F32:
     return array
 
 
-def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) -> MeshT:
+def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) -> Mesh:
     """A new Mesh datablock from (V, 3) positions and (T, 3) triangles (0-based).
 
     Uses the generic attribute fast paths (`position`, `.corner_vert`): about
@@ -53,15 +52,16 @@ def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) ->
     v_count, t_count = coords.shape[0], tris.shape[0]
     if t_count and (int(tris.min()) < 0 or int(tris.max()) >= v_count):
         raise ValueError(f"triangle indices must lie in 0..{v_count - 1}")
-    mesh: MeshT = bpy.data.meshes.new(name)
+    mesh = bpy.data.meshes.new(name)
     try:
         mesh.vertices.add(v_count)
         mesh.loops.add(3 * t_count)
         mesh.polygons.add(t_count)
-        mesh.attributes["position"].data.foreach_set("vector", coords.ravel())
+        typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_set(
+            "vector", coords.ravel())
         if t_count:
             mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * t_count, 3, dtype=np.int32))
-            mesh.attributes[".corner_vert"].data.foreach_set(
+            typed_attribute(mesh.attributes[".corner_vert"], bpy.types.IntAttribute).data.foreach_set(
                 "value", np.ascontiguousarray(tris, dtype=np.int32).ravel())
         mesh.update(calc_edges=True)
     except BaseException:
@@ -78,7 +78,7 @@ KeyFill = Callable[[int, F32], None]
 _KEY_CHUNK_BYTES = 1 << 20
 
 
-def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
+def add_shape_keys(obj_or_mesh: Object | Mesh, names: Sequence[str],
                    positions: npt.ArrayLike | KeyFill, basis_name: str = "Basis",
                    slider_ranges: Sequence[tuple[float, float]] | None = None) -> list[str]:
     """Adds a basis key (the mesh's current positions) and one key per name.
@@ -92,7 +92,7 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
     """
     import bpy
 
-    mesh: MeshT = obj_or_mesh.data if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
+    mesh = object_mesh(obj_or_mesh) if isinstance(obj_or_mesh, bpy.types.Object) else obj_or_mesh
     v_count = len(mesh.vertices)
     fill: KeyFill | None = None
     data: F32 | None = None
@@ -107,7 +107,7 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
         raise ValueError("one slider range per shape key is needed")
     # Mesh has no shape_key_add; the Object API is the only creator, so a
     # throwaway object carries the calls when we were given a bare mesh.
-    holder: ObjectT = obj_or_mesh if isinstance(obj_or_mesh, bpy.types.Object) else None
+    holder = obj_or_mesh if isinstance(obj_or_mesh, bpy.types.Object) else None
     temporary = holder is None
     if holder is None:
         holder = bpy.data.objects.new("__nvf_shape_key_holder", mesh)
@@ -131,14 +131,15 @@ def add_shape_keys(obj_or_mesh: ObjectT | MeshT, names: Sequence[str],
                 block = add(name=names[start + i], from_mix=False)
                 block.points.foreach_set("co", part[i].ravel())
                 given.append(block.name)
-        _set_ranges_and_values(mesh.shape_keys, len(names), slider_ranges)
+        _set_ranges_and_values(required(mesh.shape_keys, f'shape keys on "{mesh.name}"'), len(names),
+                               slider_ranges)
     finally:
         if temporary:
             bpy.data.objects.remove(holder)
     return given
 
 
-def _set_ranges_and_values(key: Any, count: int, slider_ranges: Sequence[tuple[float, float]] | None) -> None:
+def _set_ranges_and_values(key: Key, count: int, slider_ranges: Sequence[tuple[float, float]] | None) -> None:
     """Slider ranges, then value 0, of the last `count` key blocks: one
     `foreach_set` per property over all blocks (the others keep theirs), in
     that order, since a value is clamped to its range."""
@@ -162,7 +163,7 @@ def _set_ranges_and_values(key: Any, count: int, slider_ranges: Sequence[tuple[f
     key.update_tag()
 
 
-def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
+def set_vertex_groups(obj: Object, groups: Mapping[str, npt.ArrayLike] | Iterable[tuple[str, npt.ArrayLike]],
                       weight: float = 1.0) -> list[str]:
     """Creates one vertex group per (name, vertex indices), all with `weight`.
 
@@ -184,7 +185,7 @@ def set_vertex_groups(obj: ObjectT, groups: Mapping[str, npt.ArrayLike] | Iterab
     return given
 
 
-def set_uv_map(mesh: MeshT, name: str, uv: npt.ArrayLike) -> None:
+def set_uv_map(mesh: Mesh, name: str, uv: npt.ArrayLike) -> None:
     """A UV map from per-vertex (V, 2) coordinates (spread to every corner)."""
     coords = _f32(uv, 2)
     if coords.shape[0] != len(mesh.vertices):
@@ -194,27 +195,34 @@ def set_uv_map(mesh: MeshT, name: str, uv: npt.ArrayLike) -> None:
     layer.uv.foreach_set("vector", np.ascontiguousarray(coords[corners]).ravel())
 
 
-def set_point_colors(mesh: MeshT, name: str, colors: npt.ArrayLike) -> None:
+def set_point_colors(mesh: Mesh, name: str, colors: npt.ArrayLike) -> None:
     """A float colour attribute on points from (V, 3) RGB or (V, 4) RGBA values."""
     values = np.asarray(colors, dtype=np.float32)
     if values.ndim != 2 or values.shape[0] != len(mesh.vertices) or values.shape[1] not in (3, 4):
         raise ValueError(f"colours must have shape ({len(mesh.vertices)}, 3 or 4), got {values.shape}")
     if values.shape[1] == 3:
         values = np.concatenate([values, np.ones((values.shape[0], 1), np.float32)], axis=1)
-    attribute = mesh.color_attributes.new(name=name, type='FLOAT_COLOR', domain='POINT')
+    import bpy
+
+    attribute = typed_attribute(mesh.color_attributes.new(name=name, type='FLOAT_COLOR', domain='POINT'),
+                                bpy.types.FloatColorAttribute)
     attribute.data.foreach_set("color", np.ascontiguousarray(values).ravel())
 
 
-def set_face_ints(mesh: MeshT, name: str, values: npt.ArrayLike) -> None:
+def set_face_ints(mesh: Mesh, name: str, values: npt.ArrayLike) -> None:
     """An INT attribute on faces (one value per polygon)."""
+    import bpy
+
     data = np.ascontiguousarray(values, dtype=np.int32).ravel()
-    attribute = mesh.attributes.new(name=name, type='INT', domain='FACE')
+    attribute = typed_attribute(mesh.attributes.new(name=name, type='INT', domain='FACE'), bpy.types.IntAttribute)
     attribute.data.foreach_set("value", data)
 
 
-def set_materials(mesh: MeshT, materials: Sequence[MaterialT | None],
+def set_materials(mesh: Mesh, materials: Sequence[Material | None],
                   face_slots: npt.ArrayLike) -> None:
     """Material slots in order (None = an empty slot) and each face's slot index."""
+    import bpy
+
     slots = np.ascontiguousarray(face_slots, dtype=np.int32).ravel()
     if slots.shape[0] != len(mesh.polygons):
         raise ValueError(f"expected {len(mesh.polygons)} face slot indices, got {slots.shape[0]}")
@@ -222,31 +230,35 @@ def set_materials(mesh: MeshT, materials: Sequence[MaterialT | None],
         mesh.materials.append(material)
     # The generic attribute takes the buffer in one copy; `polygons.foreach_set`
     # goes through RNA per face (measured 30x slower on 4,048 faces).
-    attribute = mesh.attributes.get("material_index")
-    if attribute is None:
-        attribute = mesh.attributes.new(name="material_index", type='INT', domain='FACE')
-    attribute.data.foreach_set("value", slots)
+    found = lookup(mesh.attributes, "material_index")
+    if found is None:
+        found = mesh.attributes.new(name="material_index", type='INT', domain='FACE')
+    typed_attribute(found, bpy.types.IntAttribute).data.foreach_set("value", slots)
 
 
 # --- readers (export) ---------------------------------------------------------
 
 
-def read_positions(mesh: MeshT) -> F32:
+def read_positions(mesh: Mesh) -> F32:
     """(V, 3) float32 vertex positions."""
+    import bpy
+
     out = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-    mesh.attributes["position"].data.foreach_get("vector", out)
+    typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_get("vector", out)
     return out.reshape(-1, 3)
 
 
-def read_corner_vertices(mesh: MeshT) -> I32:
+def read_corner_vertices(mesh: Mesh) -> I32:
     """(L,) int32 vertex index of every face corner (loop)."""
+    import bpy
+
     out = np.empty(len(mesh.loops), dtype=np.int32)
     if len(out):
-        mesh.attributes[".corner_vert"].data.foreach_get("value", out)
+        typed_attribute(mesh.attributes[".corner_vert"], bpy.types.IntAttribute).data.foreach_get("value", out)
     return out
 
 
-def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
+def read_triangles(mesh: Mesh) -> tuple[I32, I32]:
     """Triangles (T, 3) int32 and the polygon each came from (T,), winding kept.
 
     A mesh made only of triangles is read straight from its corners (the
@@ -271,27 +283,31 @@ def read_triangles(mesh: MeshT) -> tuple[I32, I32]:
     return tris.reshape(-1, 3), polys
 
 
-def read_material_indices(mesh: MeshT) -> I32:
+def read_material_indices(mesh: Mesh) -> I32:
     """(P,) int32 material slot index per polygon (the `material_index` attribute;
     all 0 when the mesh has none)."""
+    import bpy
+
     out = np.zeros(len(mesh.polygons), dtype=np.int32)
-    attribute = mesh.attributes.get("material_index")
-    if attribute is not None and attribute.domain == 'FACE' and len(out):
+    attribute = lookup(mesh.attributes, "material_index")
+    if isinstance(attribute, bpy.types.IntAttribute) and attribute.domain == 'FACE' and len(out):
         attribute.data.foreach_get("value", out)
     return out
 
 
-def read_face_ints(mesh: MeshT, name: str) -> I32 | None:
+def read_face_ints(mesh: Mesh, name: str) -> I32 | None:
     """An INT face attribute, or None when the mesh has none of that name/type."""
-    attribute = mesh.attributes.get(name)
-    if attribute is None or attribute.domain != 'FACE' or attribute.data_type != 'INT':
+    import bpy
+
+    attribute = lookup(mesh.attributes, name)
+    if not isinstance(attribute, bpy.types.IntAttribute) or attribute.domain != 'FACE':
         return None
     out = np.empty(len(mesh.polygons), dtype=np.int32)
     attribute.data.foreach_get("value", out)
     return out
 
 
-def read_shape_keys(mesh: MeshT) -> tuple[list[str], F32, list[int]]:
+def read_shape_keys(mesh: Mesh) -> tuple[list[str], F32, list[int]]:
     """Names, (K, V, 3) positions and relative-key index of every key block.
 
     Index 0 is the reference (basis) key. Empty lists/arrays when the mesh has
@@ -303,18 +319,18 @@ def read_shape_keys(mesh: MeshT) -> tuple[list[str], F32, list[int]]:
         return [], np.empty((0, v_count, 3), np.float32), []
     blocks = key.key_blocks
     names = [block.name for block in blocks]
-    lookup = {name: i for i, name in enumerate(names)}
-    relative = [lookup.get(block.relative_key.name, 0) for block in blocks]
+    index_of = {name: i for i, name in enumerate(names)}
+    relative = [index_of.get(block.relative_key.name, 0) for block in blocks]
     data = np.empty((len(blocks), v_count * 3), dtype=np.float32)
     for i, block in enumerate(blocks):
         block.points.foreach_get("co", data[i])
     return names, data.reshape(len(blocks), v_count, 3), relative
 
 
-def read_uv_map(mesh: MeshT, name: str | None = None) -> F32 | None:
+def read_uv_map(mesh: Mesh, name: str | None = None) -> F32 | None:
     """(L, 2) float32 UVs per corner of the named (default: active) UV map."""
     layers = mesh.uv_layers
-    layer = layers.get(name) if name else layers.active
+    layer = lookup(layers, name) if name else layers.active
     if layer is None:
         return None
     out = np.empty(len(mesh.loops) * 2, dtype=np.float32)
@@ -323,17 +339,20 @@ def read_uv_map(mesh: MeshT, name: str | None = None) -> F32 | None:
     return out.reshape(-1, 2)
 
 
-def read_point_colors(mesh: MeshT, name: str) -> F32 | None:
+def read_point_colors(mesh: Mesh, name: str) -> F32 | None:
     """(V, 4) float32 RGBA of a point-domain colour attribute, or None."""
-    attribute = mesh.color_attributes.get(name)
-    if attribute is None or attribute.domain != 'POINT':
+    import bpy
+
+    attribute = lookup(mesh.color_attributes, name)
+    if not isinstance(attribute, (bpy.types.FloatColorAttribute, bpy.types.ByteColorAttribute)) \
+            or attribute.domain != 'POINT':
         return None
     out = np.empty(len(mesh.vertices) * 4, dtype=np.float32)
     attribute.data.foreach_get("color", out)
     return out.reshape(-1, 4)
 
 
-def read_vertex_groups(obj: ObjectT, mesh: MeshT | None = None) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
+def read_vertex_groups(obj: Object, mesh: Mesh | None = None) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
     """Group names and, per group, the sorted vertex indices with weight > 0.
 
     `mesh` defaults to the object's own (pass a copy of it to read that instead).
@@ -348,7 +367,7 @@ def read_vertex_groups(obj: ObjectT, mesh: MeshT | None = None) -> tuple[list[st
     if not names:
         return [], []
     if mesh is None:
-        mesh = obj.data
+        mesh = object_mesh(obj)
     pairs = [(g.group, i) for i, v in enumerate(mesh.vertices) for g in v.groups if g.weight > 0.0]
     if not pairs:
         return names, [np.empty(0, np.int64) for _ in names]
