@@ -17,24 +17,22 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
 from ..io_nv3dmm import FaceModel, NvfError, read
 from . import mesh as mesh_builder
+from .bpy_typed import id_property, required
 from .nvf_mapping import (
     BASIS_NAME, COLOR_ATTRIBUTE, PARTITION_ATTRIBUTE, PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL,
     PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, ImportOptions, ImportPlan, NvfBridgeError,
     plan_import, read_mtl_colors,
 )
 
-# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
-# make plain attribute access fail type checking; bpy values are `Any` here.
-MeshT = Any
-ObjectT = Any
-ContextT = Any
-MaterialT = Any
+if TYPE_CHECKING:
+    # bpy is imported where it is used, so that this module loads without it.
+    from bpy.types import Context, Material, Mesh, Object
 
 MAGIC = b"NFAC"
 
@@ -43,20 +41,27 @@ MAGIC = b"NFAC"
 class _Created:
     """Datablocks made by one import, removed again if the import fails."""
 
-    objects: list[Any] = field(default_factory=list)
-    meshes: list[Any] = field(default_factory=list)
-    materials: list[Any] = field(default_factory=list)
+    objects: list[Object] = field(default_factory=list)
+    meshes: list[Mesh] = field(default_factory=list)
+    materials: list[Material] = field(default_factory=list)
 
     def remove_all(self) -> None:
         import bpy
 
-        for collection, items in ((bpy.data.objects, self.objects), (bpy.data.meshes, self.meshes),
-                                  (bpy.data.materials, self.materials)):
-            for item in reversed(items):
-                try:
-                    collection.remove(item)
-                except (ReferenceError, RuntimeError):
-                    pass  # already gone with its owner
+        _remove_each(bpy.data.objects.remove, self.objects)
+        _remove_each(bpy.data.meshes.remove, self.meshes)
+        _remove_each(bpy.data.materials.remove, self.materials)
+
+
+_Datablock = TypeVar("_Datablock")
+
+
+def _remove_each(remove: Callable[[_Datablock], None], items: list[_Datablock]) -> None:
+    for item in reversed(items):
+        try:
+            remove(item)
+        except (ReferenceError, RuntimeError):
+            pass  # already gone with its owner
 
 
 def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
@@ -81,8 +86,8 @@ def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
     return data, model
 
 
-def import_nvf(context: ContextT, filepath: str | Path,
-               options: ImportOptions | None = None) -> ObjectT:
+def import_nvf(context: Context, filepath: str | Path,
+               options: ImportOptions | None = None) -> Object:
     """Imports one .nvf file as a new mesh object, linked to the active collection,
     selected and made active. Returns the object.
 
@@ -114,9 +119,9 @@ def import_nvf(context: ContextT, filepath: str | Path,
     return obj
 
 
-def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: ImportPlan,
+def _build(context: Context, name: str, file_name: str, data: bytes, plan: ImportPlan,
            options: ImportOptions, colors: dict[str, tuple[float, float, float]],
-           created: _Created, token: str) -> ObjectT:
+           created: _Created, token: str) -> Object:
     import bpy
 
     mesh = mesh_builder.build_mesh(name, plan.basis, plan.triangles)
@@ -133,7 +138,7 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
     for prop, values in plan.contour_props.items():
         mesh[prop] = values
     if plan.face_slots is not None and plan.face_partitions is not None:
-        materials: list[MaterialT | None] = []
+        materials: list[Material | None] = []
         for material_name in plan.materials:
             if material_name is None:
                 materials.append(None)
@@ -155,11 +160,15 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
     mesh[PROP_IMPORT] = dict(options.as_dict(), token=token)
     mesh.shade_smooth()
 
-    collection = context.collection or context.scene.collection
+    collection = context.collection or (context.scene.collection if context.scene is not None else None)
+    if collection is None:
+        raise NvfBridgeError("no collection to add the imported object to (the context has no scene)")
     collection.objects.link(obj)
-    view_layer = getattr(context, "view_layer", None)
+    view_layer = context.view_layer
     if view_layer is not None:
-        for other in getattr(context, "selected_objects", None) or ():
+        # A context member that only some contexts provide (absent in e.g. a timer callback).
+        selected: Sequence[Object] = getattr(context, "selected_objects", None) or ()
+        for other in selected:
             other.select_set(False)
         try:
             obj.select_set(True)
@@ -169,7 +178,7 @@ def _build(context: ContextT, name: str, file_name: str, data: bytes, plan: Impo
     return obj
 
 
-def _color_material(material: MaterialT, rgb: tuple[float, float, float] | None) -> None:
+def _color_material(material: Material, rgb: tuple[float, float, float] | None) -> None:
     """Viewport and Principled BSDF base colour from the .mtl `Kd` (grey without one)."""
     color = (*(rgb or (0.8, 0.8, 0.8)), 1.0)
     material.diffuse_color = color
@@ -182,10 +191,13 @@ def _color_material(material: MaterialT, rgb: tuple[float, float, float] | None)
         tree = material.node_tree
     if tree is None:
         return
+    import bpy
+
     for node in tree.nodes:
-        if node.type == 'BSDF_PRINCIPLED':
-            node.inputs["Base Color"].default_value = color
-            node.inputs["Roughness"].default_value = 0.55
+        if isinstance(node, bpy.types.ShaderNodeBsdfPrincipled):
+            inputs = required(node.inputs, "Principled BSDF inputs")
+            inputs["Base Color"].default_value = color
+            inputs["Roughness"].default_value = 0.55
             break
 
 
@@ -220,16 +232,16 @@ def _remember(token: str, original: Original) -> None:
         _ORIGINALS.popitem(last=False)
 
 
-def model_of(mesh: MeshT) -> Original | None:
+def model_of(mesh: Mesh) -> Original | None:
     """The original file kept on an imported mesh, or None for any other mesh.
 
     Raises NvfBridgeError if the kept bytes no longer read (a damaged property).
     """
-    value = mesh.get(PROP_SOURCE)
+    value = id_property(mesh, PROP_SOURCE)
     if not isinstance(value, (bytes, bytearray)) or value[:4] != MAGIC:
         return None
     data = bytes(value)
-    settings = mesh.get(PROP_IMPORT)
+    settings = id_property(mesh, PROP_IMPORT)
     options = ImportOptions.from_dict(settings)
     token = str(settings.get("token", "")) if hasattr(settings, "get") else ""
     key = _cache_key(token, data, options)
@@ -247,7 +259,8 @@ def model_of(mesh: MeshT) -> Original | None:
 
 
 def as_array(values: Any) -> np.ndarray[Any, Any]:
-    """An ID-property array (or list) as a numpy array."""
+    """An ID-property array (or list) as a numpy array. (`Any`: whatever a custom
+    property holds; anything unusable gives an empty array.)"""
     try:
         return np.asarray(values.to_list() if hasattr(values, "to_list") else list(values))
     except TypeError:
