@@ -27,7 +27,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ from ..io_nv3dmm import (
     LinearModel, NvfError, Partition, Topology, build_topology, to_bytes,
 )
 from . import mesh as mesh_reader
+from .bpy_typed import id_property, lookup, object_mesh
 from .nvf_import import as_array, model_of
 from .nvf_mapping import (
     COLOR_ATTRIBUTE, CONTOUR_GROUP_PATTERN, LANDMARK_GROUP_PATTERN, MODE_KEY_PATTERN,
@@ -45,12 +46,9 @@ from .nvf_mapping import (
     to_nvf,
 )
 
-# The bpy stubs type `Object.data`, attributes and sockets as wide unions that
-# make plain attribute access fail type checking; bpy values are `Any` here.
-MeshT = Any
-ObjectT = Any
-ContextT = Any
-MaterialT = Any
+if TYPE_CHECKING:
+    # bpy is imported where it is used, so that this module loads without it.
+    from bpy.types import Context, Mesh, Object
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -77,7 +75,7 @@ class ExportOptions:
     apply_transform: bool = True
 
 
-def export_nvf(target: ContextT | ObjectT | None, filepath: str | Path,
+def export_nvf(target: Context | Object | None, filepath: str | Path,
                options: ExportOptions | None = None) -> list[str]:
     """Writes the active (or given) mesh object as an .nvf file; returns warnings.
 
@@ -102,7 +100,7 @@ class ExportResult:
     unchanged: bool
 
 
-def _resolve_object(target: Any) -> ObjectT:
+def _resolve_object(target: Context | Object | None) -> Object:
     import bpy
 
     obj = target
@@ -183,7 +181,7 @@ def _remove_quietly(name: str) -> None:
 
 
 class _Exporter:
-    def __init__(self, obj: ObjectT, mesh: MeshT, options: ExportOptions) -> None:
+    def __init__(self, obj: Object, mesh: Mesh, options: ExportOptions) -> None:
         self.obj = obj
         self.mesh = mesh
         self.options = options
@@ -276,7 +274,7 @@ class _Exporter:
             return original.shape.modes, original.shape.eigenvalues, original.blend_shapes
         planned = {name: i for i, name in enumerate(plan.key_names)} if plan is not None else {}
         current = set(names)
-        eigen_prop = self.mesh.get(PROP_EIGENVALUES)
+        eigen_prop = id_property(self.mesh, PROP_EIGENVALUES)
         eigen_source = as_array(eigen_prop).astype(np.float64) if eigen_prop is not None else np.ones(0)
         modes: list[F32] = []
         mode_eigen: list[float] = []
@@ -388,7 +386,7 @@ class _Exporter:
 
     def _eigenvalues_kept(self) -> bool:
         assert self.original is not None
-        value = self.mesh.get(PROP_EIGENVALUES)
+        value = id_property(self.mesh, PROP_EIGENVALUES)
         if value is None:
             return False
         return np.array_equal(as_array(value).astype(np.float32), self.original.shape.eigenvalues,
@@ -420,7 +418,7 @@ class _Exporter:
                               np.concatenate([theirs[n] for n in order]))
 
     def _contour_prop(self, key: tuple[str, str], fallback: U16 | None) -> U16 | None:
-        value = self.mesh.get(PROP_CONTOURS[key])
+        value = id_property(self.mesh, PROP_CONTOURS[key])
         if value is None:
             return None
         values = as_array(value).astype(np.int64).ravel()
@@ -607,9 +605,9 @@ class _Exporter:
     def texcoords(self) -> F32 | None:
         original = self.original.texcoords if self.original is not None else None
         mesh = self.mesh
-        uv = mesh_reader.read_uv_map(mesh, UV_MAP_NAME) if UV_MAP_NAME in mesh.uv_layers else \
-            mesh_reader.read_uv_map(mesh)
-        if uv is None:
+        layer = lookup(mesh.uv_layers, UV_MAP_NAME) or mesh.uv_layers.active
+        uv = mesh_reader.read_uv_map(mesh, layer.name) if layer is not None else None
+        if layer is None or uv is None:
             if original is not None:
                 self.changed()
             return None
@@ -624,7 +622,7 @@ class _Exporter:
         per_vertex[unique] = uv[first]
         if not np.array_equal(per_vertex[corners], uv):
             self.warnings.append(
-                f"UV map '{UV_MAP_NAME if UV_MAP_NAME in mesh.uv_layers else mesh.uv_layers.active.name}' "
+                f"UV map '{layer.name}' "
                 f"has seams (a vertex with different UVs on different faces); .nvf stores one UV per "
                 f"vertex, so each vertex got the UV of its first face corner")
         return per_vertex
@@ -743,12 +741,12 @@ def _check_manifold(triangles: npt.NDArray[Any], name: str) -> None:
             f"Find them with Select > Select All by Trait > Non Manifold")
 
 
-def build_export(obj: ObjectT, options: ExportOptions | None = None) -> ExportResult:
+def build_export(obj: Object, options: ExportOptions | None = None) -> ExportResult:
     """The .nvf bytes for a mesh object, with warnings (nothing is written)."""
     import bpy
 
     obj = _resolve_object(obj)
-    mesh = obj.data
+    mesh = object_mesh(obj)
     if not mesh.is_editmode:
         return _Exporter(obj, mesh, options or ExportOptions()).build()
     # In Edit Mode, Mesh.attributes show the edit-mesh layers, which have no bulk
