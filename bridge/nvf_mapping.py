@@ -37,12 +37,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..io_nv3dmm import FaceModel, LandmarkSet
+from .bpy_typed import id_property
+
+if TYPE_CHECKING:
+    from bpy.types import Material
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -108,6 +112,7 @@ class ImportOptions:
 
     @classmethod
     def from_dict(cls, values: Any) -> "ImportOptions":
+        # `values`: the options as stored in a custom property (whatever a script left there).
         defaults = cls()
         def get(key: str, default: Any) -> Any:
             try:
@@ -234,11 +239,11 @@ def partition_label(index: int, name: str | None, material: str | None) -> str:
     return f"PART.{index:03d}.{label}" if label else f"PART.{index:03d}"
 
 
-def material_nvf_name(material: Any) -> str | None:
+def material_nvf_name(material: Material | None) -> str | None:
     """The .nvf material name of a Blender material (None for an empty slot)."""
     if material is None:
         return None
-    original = material.get(PROP_MATERIAL)
+    original = id_property(material, PROP_MATERIAL)
     name = str(material.name)
     if isinstance(original, str) and original:
         stored = blender_name(original)
