@@ -23,8 +23,16 @@ def _modules() -> list[ModuleType]:
 
 
 def register() -> None:
-    for module in _modules():
-        module.register()
+    done: list[ModuleType] = []
+    try:
+        for module in _modules():
+            module.register()
+            done.append(module)
+    except Exception:
+        # Leave Blender as it was: no half-registered add-on.
+        for module in reversed(done):
+            module.unregister()
+        raise
 
 
 def unregister() -> None:
