@@ -850,6 +850,11 @@ def _place_object(collection: Collection, name: str, mesh: Mesh,
         animation = new_key.animation_data_create()
         if animation is not None:
             animation.action = old_action
+            # Blender 4.4+ actions hold per-datablock slots: the new key datablock has
+            # another name, so no slot is picked for it and nothing would play.
+            old_slot = getattr(old_key.animation_data, "action_slot", None) if old_key is not None else None
+            if old_slot is not None and getattr(animation, "action_slot", None) is None:
+                setattr(animation, "action_slot", old_slot)
     # Vertex group names live on the mesh (Blender 3.0+): swapping the mesh swaps
     # the groups too, and swapping back restores them untouched.
     created.restore.append(lambda: setattr(target, "data", old_mesh))

@@ -483,13 +483,21 @@ def test_update_existing_refits_the_active_face(clean_scene: None, synthetic_ass
     import bpy
     first = _reconstruct(synthetic_assets, photo)
     # keyframes on the coefficients survive a re-fit
-    assert first.data.shape_keys.key_blocks["EXP.03"].keyframe_insert("value", frame=1)
+    key = first.data.shape_keys.key_blocks["EXP.03"]
+    key.value = 2.5
+    assert key.keyframe_insert("value", frame=1)
+    key.value = -3.0
+    assert key.keyframe_insert("value", frame=10)
     action = first.data.shape_keys.animation_data.action
     counts = _data_counts()
     second = _reconstruct(synthetic_assets, photo, face_box=(100.0, 60.0, 220.0, 190.0))
     assert second == first
     assert _data_counts() == counts
     assert second.data.shape_keys.animation_data.action == action
+    bpy.context.scene.frame_set(10)    # the keyframes still drive the re-fitted slider
+    assert second.data.shape_keys.key_blocks["EXP.03"].value == pytest.approx(-3.0)
+    bpy.context.scene.frame_set(1)
+    assert second.data.shape_keys.key_blocks["EXP.03"].value == pytest.approx(2.5)
     assert len(second.vertex_groups) == len({g.name for g in second.vertex_groups})
     third = _reconstruct(synthetic_assets, photo, update_existing=False)
     assert third != first and len(bpy.data.objects) == counts["objects"] + 2   # a face and its camera
