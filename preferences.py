@@ -101,24 +101,34 @@ class AssetStatus:
     report: "AssetReport | None" = None
 
 
-_STATUS_CACHE: dict[tuple[str, int], AssetStatus] = {}
+_STATUS_CACHE: dict[tuple[object, ...], AssetStatus] = {}
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    """(size, modification time) of `path`, (-1, -1) when it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (int(info.st_size), int(info.st_mtime_ns))
 
 
 def asset_status(folder: str) -> AssetStatus:
-    """Check `folder` for the 3DDFA-V3 assets; cached until the folder changes."""
+    """Check `folder` for the 3DDFA-V3 assets; cached until the folder or one of the
+    asset files changes (a download finishing in place changes only the file)."""
     path = os.path.abspath(bpy.path.abspath(folder)) if folder else ""
     if not path:
         return AssetStatus("", False, "No 3DDFA-V3 assets folder set. Download the files from "
                            f"{ASSETS_HINT} and choose their folder here.", (), ())
-    try:
-        stamp = os.stat(path).st_mtime_ns
-    except OSError:
-        stamp = -1
-    key = (path, stamp)
+    from .tddfa_v3.assets import ASSET_FILES, check_assets
+    # The folder, its assets/ subfolder (a picked dataset root) and every asset file in both:
+    # a few stat calls per redraw.
+    places = (path, os.path.join(path, "assets"))
+    key = (path, *(_stamp(place) for place in places),
+           *(_stamp(os.path.join(place, name)) for place in places for name in ASSET_FILES))
     cached = _STATUS_CACHE.get(key)
     if cached is not None:
         return cached
-    from .tddfa_v3.assets import check_assets
     report = check_assets(path)
     found = tuple(name for name, status in report.files.items() if status.ok)
     missing = tuple(name for name, status in report.files.items() if not status.ok)

@@ -582,6 +582,31 @@ def test_preferences_report_missing_assets_and_dependencies(addon: Any, syntheti
     assert Path(preferences.cache_dir()).is_dir()
 
 
+def test_asset_status_follows_files_changed_in_place(addon: Any, synthetic_assets: Path,
+                                                      tmp_path: Path) -> None:
+    """A download finishing in place, or files added under the dataset root's assets/
+    folder, change no modification time of the chosen folder: the status must still follow."""
+    import importlib
+    import shutil
+    preferences = importlib.import_module(f"{addon.__name__}.preferences")
+    root = tmp_path / "dataset"
+    shutil.copytree(synthetic_assets, root / "assets")
+    growing = root / "assets" / "net_recon.pth"
+    full = growing.read_bytes()
+    growing.write_bytes(full[:len(full) // 3])            # the download is still running
+    stamp = os.stat(root).st_mtime_ns
+    partial = preferences.asset_status(str(root))
+    assert not partial.ok and "net_recon.pth" in partial.missing
+    with open(growing, "r+b") as handle:                  # ... and completes in the same file
+        handle.seek(0, os.SEEK_END)
+        handle.write(full[len(full) // 3:])
+    assert os.stat(root).st_mtime_ns == stamp
+    assert preferences.asset_status(str(root)).ok
+    (root / "assets" / "face_model.npy").unlink()         # a change inside assets/ only
+    os.utime(root, ns=(stamp, stamp))
+    assert "face_model.npy" in preferences.asset_status(str(root)).missing
+
+
 def test_ui_is_registered_with_scene_settings(clean_scene: None) -> None:
     import bpy
     assert "VIEW3D_PT_nv3dmm_reconstruct" in dir(bpy.types)
