@@ -297,6 +297,18 @@ def main() -> None:
     print(f"  bpy.ops.import_scene.gltf, same content   {gltf:8.2f} ms   {gltf / ours:5.2f} x slower than "
           f"import_nvf (target >= 4), {gltf / operator:5.2f} x the operator")
 
+    # Extra, labelled: the same two operators measured without emptying or purging between
+    # runs (one clean start, then interleaved imports that pile up in one scene, no gc.collect):
+    # checks how the glTF figure depends on the purging above. Both sides are treated alike.
+    _clean()
+    piled = _interleaved_ms({
+        "operator": lambda: bpy.ops.import_scene.nvf(filepath=str(source)),
+        "gltf": lambda: bpy.ops.import_scene.gltf(filepath=str(glb)),
+    }, args.repeat)
+    print(f"  [extra: no purge/empty between runs, imports piling up in one scene]\n"
+          f"    bpy.ops.import_scene.nvf {piled['operator']:8.2f} ms, bpy.ops.import_scene.gltf "
+          f"{piled['gltf']:8.2f} ms: glTF {piled['gltf'] / piled['operator']:5.2f} x the operator")
+
     # --- export ----------------------------------------------------------------------------------
     _clean()
     obj = nvf_import.import_nvf(bpy.context, source)
