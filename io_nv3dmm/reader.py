@@ -36,6 +36,14 @@ _MIN = np.minimum.reduce
 MAGIC = b"NFAC"
 HEADER_SIZE = 16
 
+#: Every chunk the reader walks becomes Python objects (a few hundred bytes: offsets,
+#: names, records, raw unknown chunks), while it may be as small as its 8-byte header.
+#: So the number of chunks is bounded by the input's size: each is charged this many
+#: bytes against a budget of the input's length plus a fixed slack, so a file made of
+#: millions of empty chunks is refused instead of costing ~60x its size in memory.
+CHUNK_COST = 640
+CHUNK_SLACK = 2 << 20
+
 TOP_TAGS = frozenset({b"MODL", b"IBUG", b"BLND", b"MCTR", b"TOPO", b"NVLM", b"PRTS", b"TOC0"})
 _LINEAR_TAGS = frozenset({b"MEAN", b"BSIS", b"EIVL", b"TRNG"})
 _LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
@@ -167,6 +175,15 @@ class _Reader:
         self.unknown: list[UnknownChunk] = []
         self.vertices = 0
         self.triangles = 0
+        self.chunks_left = (self.length + CHUNK_SLACK) // CHUNK_COST
+
+    def too_many_chunks(self, offset: int) -> NvfError:
+        """The error for a file with more chunks than its size pays for (see CHUNK_COST)."""
+        return NvfError(
+            f"more than {(self.length + CHUNK_SLACK) // CHUNK_COST:,} chunks in a file of "
+            f"{self.length:,} bytes: far more structure than a face model has (a flood of tiny "
+            f"chunks; refused so that reading cannot use many times the file's size in memory)",
+            offset)
 
     # --- primitives -------------------------------------------------------
 
@@ -176,7 +193,11 @@ class _Reader:
         pos = start
         unpack = _CHUNK.unpack_from
         buf = self.buf
+        left = self.chunks_left
         while end - pos >= 8:
+            left -= 1
+            if left < 0:
+                raise self.too_many_chunks(pos)
             tag, size = unpack(buf, pos)
             if size > end - pos - 8:
                 raise NvfError(
@@ -184,6 +205,7 @@ class _Reader:
                     f"remain in {where} (truncated or overflowing chunk)", pos + 4)
             found.append(_Chunk(tag, pos, size))
             pos += 8 + size
+        self.chunks_left = left
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of {where}: too few for a chunk header "
@@ -225,6 +247,9 @@ class _Reader:
         pos, position = start, 0
         buf, unpack = self.buf, _CHUNK.unpack_from
         while end - pos >= 8:
+            self.chunks_left -= 1
+            if self.chunks_left < 0:
+                raise self.too_many_chunks(pos)
             tag, size = unpack(buf, pos)
             if size > end - pos - 8:
                 raise NvfError(
@@ -435,7 +460,11 @@ class _Reader:
         shape_bytes = 12 * self.vertices
         buf, unpack = self.buf, _CHUNK.unpack_from
         pos, end = chunk.start + 4, chunk.end
+        left = self.chunks_left
         while end - pos >= 8:
+            left -= 1
+            if left < 0:
+                raise self.too_many_chunks(pos)
             tag, size = unpack(buf, pos)
             after = pos + 8 + size
             if after > end:
@@ -455,6 +484,7 @@ class _Reader:
             else:
                 self.unknown_chunk(_Chunk(tag, pos, size), "BLND", len(tags) - 1)
             pos = after
+        self.chunks_left = left
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of BLND: too few for a chunk header "
@@ -495,8 +525,12 @@ class _Reader:
         corners = 3 * triangles
         # One loop over PRTS's children and each PART's own children: there can be hundreds.
         pos, end, position = chunk.start + 4, chunk.end, -1
+        left = self.chunks_left
         while end - pos >= 8:
             position += 1
+            left -= 1
+            if left < 0:
+                raise self.too_many_chunks(pos)
             tag, size = unpack(buf, pos)
             after = pos + 8 + size
             if after > end:
@@ -525,6 +559,9 @@ class _Reader:
             kinds = ""
             sub, sub_position = start + 24, 0
             while after - sub >= 8:
+                left -= 1
+                if left < 0:
+                    raise self.too_many_chunks(sub)
                 tag, size = unpack(buf, sub)
                 if size > after - sub - 8:
                     raise NvfError(
@@ -557,6 +594,7 @@ class _Reader:
                     "NAME" if k == "N" else "MTRL" for k in kinds)
             result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
             pos = after
+        self.chunks_left = left
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of PRTS: too few for a chunk header "
@@ -578,6 +616,9 @@ class _Reader:
         if (chunk.size - 4) % 8:
             raise NvfError(f"TOC0 payload of {chunk.size} bytes is not 4 + a multiple of 8",
                            chunk.offset + 4)
+        self.chunks_left -= (chunk.size - 4) // 8     # each record becomes a few objects, like a chunk
+        if self.chunks_left < 0:
+            raise self.too_many_chunks(chunk.start + 4)
         data = bytes(self.buf[chunk.start + 4:chunk.end])
         records = [(tag.decode("latin-1"), offset) for tag, offset in struct.iter_unpack("<4sI", data)]
         listed = [(kid.tag.decode("latin-1"), kid.offset) for kid, _ in objects if kid is not chunk]

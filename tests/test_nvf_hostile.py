@@ -18,6 +18,7 @@ import pytest
 
 import io_nv3dmm as nvf
 from io_nv3dmm import NvfError, UnknownChunk
+from io_nv3dmm.reader import CHUNK_SLACK
 
 _CONTAINERS = {b"MODL": 0, b"IBUG": 0, b"MCTR": 0, b"TOPO": 0, b"NVLM": 0, b"BLND": 4, b"PRTS": 4, b"PART": 24}
 _MODEL_PARTS = {b"SHAP", b"COLR"}
@@ -267,3 +268,42 @@ def test_peak_memory_real_file(nvf_samples: Path) -> None:
     for label, mutated in _samples(data, seed=5, count=24) + [("unmutated", data)]:
         peak = _peak_read_bytes(mutated)
         assert peak <= len(mutated) + 256 * 1024, f"{label}: peak {peak}"
+
+
+def _flood_files(count: int) -> dict[str, bytes]:
+    """Files made of `count` tiny chunks in each place the reader walks chunk lists."""
+    def chunk(tag: bytes, payload: bytes) -> bytes:
+        return tag + struct.pack("<I", len(payload)) + payload
+    header = b"NFAC" + struct.pack("<I", 8) + b"\xe4\x20\x10\x00" + struct.pack("<I", 0)
+    shap = chunk(b"SHAP", chunk(b"MEAN", b"\0" * 36) + chunk(b"TRNG", struct.pack("<3H", 0, 1, 2)))
+    modl = chunk(b"MODL", shap)
+    part = chunk(b"PART", struct.pack("<IIIIIi", 0, 0, 1, 0, 3, 0))
+    empty_shap = chunk(b"SHAP", chunk(b"MEAN", b""))
+    return {
+        "top level": header + modl + chunk(b"XXXX", b"") * count,
+        "MODL": header + chunk(b"MODL", shap + chunk(b"XXXX", b"") * count),
+        "BLND": header + chunk(b"MODL", empty_shap)
+        + chunk(b"BLND", struct.pack("<I", count) + (chunk(b"NAME", b"") + chunk(b"SHAP", b"")) * count),
+        "PRTS": header + modl + chunk(b"PRTS", struct.pack("<I", count) + part * count),
+        "PART": header + modl + chunk(b"PRTS", struct.pack("<I", 1) + chunk(
+            b"PART", struct.pack("<IIIIIi", 0, 0, 1, 0, 3, 0) + chunk(b"XXXX", b"") * count)),
+        "TOC0": header + modl + chunk(b"TOC0", struct.pack("<I", 8) + struct.pack("<4sI", b"ABCD", 7) * count),
+    }
+
+
+def test_floods_of_tiny_chunks_are_refused_within_the_input_size() -> None:
+    """Every chunk costs the reader a few hundred bytes of Python objects, so millions of
+    empty 8-byte chunks would need ~60x the file's size: refused, quickly, within it."""
+    for where, data in _flood_files(100_000).items():
+        started = time.perf_counter()
+        peak = _peak_read_bytes(data)
+        assert time.perf_counter() - started < _HANG_SECONDS, where
+        assert peak <= len(data) + CHUNK_SLACK + 512 * 1024, f"{where}: peak {peak} for {len(data)}"
+        with pytest.raises(NvfError, match="chunks in a file of"):
+            nvf.read(data)
+
+
+def test_files_with_many_small_chunks_still_read() -> None:
+    for where, data in _flood_files(1_000).items():
+        model = nvf.read(data)
+        assert nvf.to_bytes(model) == data, where
