@@ -183,12 +183,15 @@ def _single(tensor: torch.Tensor, last: int, name: str) -> torch.Tensor:
 def select_candidates(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor, *,
                       image_size: int = DETECTOR_SIZE, confidence: float = CONFIDENCE_THRESHOLD,
                       nms_iou: float = NMS_THRESHOLD, top_k: int | None = None,
-                      priors: torch.Tensor | None = None) -> Candidates:
+                      priors: torch.Tensor | None = None, stable: bool = False) -> Candidates:
     """Decode one image's raw heads, threshold, sort, optionally cap, and NMS.
 
     Scores are ``softmax(conf)[:, 1]``; anchors with score > `confidence`
-    are sorted by score (descending, stable), the first `top_k` kept if
-    given, then NMS at `nms_iou`. Coordinates: pixels of the padded canvas.
+    are sorted by score, descending, the first `top_k` kept if given, then
+    NMS at `nms_iou`. Coordinates: pixels of the padded canvas. The sort is,
+    as the reference's, torch's default (unstable) CPU sort: tied scores
+    come out in its order, not the anchors' (with more than 16 of them the
+    two differ), and NMS keeps that order; `stable` sorts ties by anchor.
     """
     loc = _single(loc, 4, "loc")
     conf = _single(conf, 2, "conf")
@@ -205,7 +208,8 @@ def select_candidates(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor
     scores = scores[valid]
     boxes = decode_boxes(loc[valid], priors[valid]) * image_size
     landmarks = decode_landmarks(landm[valid], priors[valid]) * image_size
-    order = torch.sort(scores, descending=True, stable=True).indices
+    # On the CPU whatever the device: the unstable order is the CPU algorithm's.
+    order = torch.sort(scores.cpu(), descending=True, stable=stable).indices.to(scores.device)
     if top_k is not None:
         order = order[:top_k]
     boxes, landmarks, scores = boxes[order], landmarks[order], scores[order]

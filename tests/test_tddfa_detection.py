@@ -73,7 +73,8 @@ def test_low_threshold_variant(retina: Any) -> None:
     boxes = decode_boxes(loc[0, order], priors[order]) * size
     np.testing.assert_array_equal(nms(boxes, scores[order], 0.4).numpy(), retina["low_keep"])
 
-    candidates = select_candidates(loc, conf, landm, image_size=size, confidence=0.0, top_k=top_k)
+    candidates = select_candidates(loc, conf, landm, image_size=size, confidence=0.0, top_k=top_k,
+                                   stable=True)   # the fixture script's variant sorts stably
     np.testing.assert_allclose(candidates.boxes.numpy(), retina["low_boxes_canvas"], rtol=0, atol=1e-3)
     np.testing.assert_allclose(candidates.scores.numpy(), retina["low_scores"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(candidates.landmarks.numpy(), retina["low_landms_canvas"], rtol=0, atol=1e-3)
@@ -195,6 +196,27 @@ def test_postprocess_maps_to_photo_pixels() -> None:
     assert found.boxes[0].tolist() == [x1 * 2, y1 * 2, x2 * 2, y2 * 2]
     assert found.landmarks[0].tolist() == [[int(cx * 2), int((cy - 16) * 2)]] * 5
     assert found.boxes.dtype == np.int64
+
+
+def test_tied_scores_keep_the_reference_order() -> None:
+    """predict_jsons orders by torch's (unstable) argsort, then NMS re-sorts stably: tied
+    scores keep argsort's order, which is not the input order once more than 16 tie."""
+    size = 128
+    # 40 stride-8, size-16 anchors on every other cell of rows 0..4: neighbours overlap with
+    # IoU 1/3 < 0.4, so NMS keeps every one, all with the same score.
+    chosen = [(row * 16 + col) * 2 for row in range(0, 10, 2) for col in range(0, 16, 2)]
+    loc, conf, landm = _synthetic_heads(size, {index: 0.9 for index in chosen})
+    found = postprocess(loc, conf, landm, (0, 0, 0, 0), (size, size), image_size=size)
+    scores = torch.softmax(conf[0], -1)[:, 1]
+    valid = torch.nonzero(scores > 0.7).flatten()
+    order = valid[torch.argsort(scores[valid], descending=True)]
+    assert not torch.equal(order, valid)          # the ties really are reordered
+    boxes = (decode_boxes(loc[0, order], prior_boxes(size)[order]) * size).to(torch.int32).numpy()
+    np.testing.assert_array_equal(found.boxes, boxes)
+    # The lowered-threshold variant of the fixtures sorts stably.
+    stable = select_candidates(loc, conf, landm, image_size=size, stable=True)
+    np.testing.assert_array_equal(stable.boxes.numpy(), (decode_boxes(loc[0, valid], prior_boxes(size)[valid])
+                                                         * size).numpy())
 
 
 def test_postprocess_threshold_and_empty_result() -> None:
