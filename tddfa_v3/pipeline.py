@@ -750,7 +750,8 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
     reference's skip rule), so only the `top_k` best anchors of each image go
     to the host (one transfer for the batch) and through the reference's
     post-processing; an image whose top anchors are all skipped, while more
-    anchors pass the threshold, is post-processed in full.
+    anchors pass the threshold, or whose top scores tie (the reference's
+    unstable sort orders ties over all anchors), is post-processed in full.
     """
     torch = _require_torch()
     from .detection import postprocess
@@ -758,7 +759,9 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
     with torch.inference_mode():
         scores = torch.softmax(conf, dim=-1)[..., 1]
         top = min(top_k, int(scores.shape[1]))
-        order = torch.topk(scores, top, dim=1).indices
+        values, order = torch.topk(scores, min(top + 1, int(scores.shape[1])), dim=1)
+        tied = ((values[:, 1:] == values[:, :-1]) & (values[:, 1:] > threshold)).any(dim=1).cpu()
+        order = order[:, :top]
         pick = order[..., None]
         loc_k = torch.gather(loc, 1, pick.expand(-1, -1, 4)).float().cpu()
         conf_k = torch.gather(conf, 1, pick.expand(-1, -1, 2)).float().cpu()
@@ -770,7 +773,7 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
         hw = (int(image_hws[row][0]), int(image_hws[row][1]))
         detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], hw,
                                  confidence=threshold, priors=priors_k[row])
-        if len(detections) == 0 and int(above[row]) > top:
+        if bool(tied[row]) or (len(detections) == 0 and int(above[row]) > top):
             detections = postprocess(loc[row].float().cpu(), conf[row].float().cpu(), landm[row].float().cpu(),
                                      pads[row], hw, confidence=threshold, priors=priors.float().cpu())
         if len(detections) == 0:

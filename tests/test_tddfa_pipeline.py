@@ -117,6 +117,25 @@ def test_detection_glue_on_recorded_heads(tddfa_fixtures: Path) -> None:
                        prior_boxes(512), [fx["pads"]], [(height, width)], threshold=1.0) == [None]
 
 
+def test_first_face_among_tied_top_scores_is_the_reference_one() -> None:
+    """More than 16 anchors tied at the top score: the reference's unstable sort over all
+    anchors decides which comes first, so the top-k shortcut must not decide it."""
+    from tddfa_v3.detection import postprocess, prior_boxes
+
+    size = 128
+    count = prior_boxes(size).shape[0]
+    conf = torch.zeros(1, count, 2)
+    conf[0, :, 0] = 20.0
+    chosen = [(row * 16 + col) * 2 for row in range(0, 10, 2) for col in range(0, 16, 2)]
+    conf[0, chosen, 0] = 0.0
+    conf[0, chosen, 1] = float(np.log(0.9 / 0.1))
+    loc, landm = torch.zeros(1, count, 4), torch.zeros(1, count, 10)
+    reference = postprocess(loc, conf, landm, (0, 0, 0, 0), (size, size), image_size=size)
+    found = first_faces(loc, conf, landm, prior_boxes(size), [np.zeros(4, np.int64)], [(size, size)])[0]
+    assert found is not None
+    np.testing.assert_array_equal(found[0], reference.boxes[0])
+
+
 def test_detector_input_on_the_device(fixture_rec: Reconstructor, tddfa_fixtures: Path) -> None:
     fx = _load(tddfa_fixtures, "retinaface.npz")
     photos = [fx["image_uint8"], _photo(11, (300, 101))]
