@@ -268,8 +268,8 @@ class _Exporter:
         if (plan is not None and original is not None and self.same_conversion
                 and plan.key_positions is not None and names == plan.key_names
                 and not any(self.key_relative[1:]) and self._eigenvalues_kept()
-                and np.array_equal(self.key_blocks[0], plan.basis)
-                and np.array_equal(self.key_blocks[1:], plan.key_positions)):
+                and np.array_equal(_bits(self.key_blocks[0]), _bits(plan.basis))
+                and np.array_equal(_bits(self.key_blocks[1:]), _bits(plan.key_positions))):
             # Fast path: no key was touched since import (one comparison of all keys).
             return original.shape.modes, original.shape.eigenvalues, original.blend_shapes
         planned = {name: i for i, name in enumerate(plan.key_names)} if plan is not None else {}
@@ -701,10 +701,16 @@ class _Exporter:
         return ExportResult(data=data, model=model, warnings=self.warnings, unchanged=False)
 
 
+def _bits(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """float32 values as their bit patterns, so that comparing them is exact: a NaN
+    equals the same NaN (an unedited NaN is not an edit), -0.0 differs from 0.0."""
+    return a.view(np.uint32) if a.dtype == np.float32 else a
+
+
 def _rows_equal(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """Per (x, y, z) row: all three components equal. (numpy's all(axis=-1) over a
-    length-3 axis is ~7x slower than three element-wise ands.)"""
-    equal = np.asarray(a == b)
+    """Per (x, y, z) row: all three components bit-identical. (numpy's all(axis=-1)
+    over a length-3 axis is ~7x slower than three element-wise ands.)"""
+    equal = np.asarray(_bits(np.asarray(a)) == _bits(np.asarray(b)))
     result: npt.NDArray[np.bool_] = equal[..., 0] & equal[..., 1] & equal[..., 2]
     return result
 

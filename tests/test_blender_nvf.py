@@ -258,6 +258,26 @@ def test_roundtrip_synthetic_and_after_blend_reload(clean_scene: None, dome_file
     assert any("50 of Maxine's 53" in w for w in warnings)
 
 
+def test_roundtrip_non_finite_and_signed_zero_values(clean_scene: None, tmp_path: Path) -> None:
+    """An unedited NaN is not an edit: a file with a NaN vertex (and -0.0 values)
+    exports byte-identical; comparing as floats made NaN != NaN look edited and
+    the re-encoded modes picked up NaN deltas at that vertex."""
+    model = dome_model()
+    mean = np.array(model.shape.mean)
+    mean[4, 0] = np.nan
+    mean[5, 2] = -0.0
+    model.shape.mean = mean
+    modes = np.array(model.shape.modes)
+    modes[1, 7, 1] = np.nan
+    model.shape.modes = modes
+    path = tmp_path / "nan.nvf"
+    io_nv3dmm.write(model, path)
+    obj = _import_dome(path)
+    out = tmp_path / "nan_out.nvf"
+    _bridge("nvf_export").export_nvf(obj, out)
+    assert out.read_bytes() == path.read_bytes()
+
+
 def test_roundtrip_demo_model(clean_scene: None, tmp_path: Path) -> None:
     import bpy
     demo_model = pytest.importorskip("io_nv3dmm.demo_model")
