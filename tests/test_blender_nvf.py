@@ -153,6 +153,30 @@ def test_import_creates_keys_groups_materials(clean_scene: None, dome_file: Path
     assert mesh.validate() is False  # nothing to fix
 
 
+def test_imported_shape_keys_are_keyframeable(clean_scene: None, dome_file: Path) -> None:
+    """PCA keys take signed values and both kinds animate: keyframes on `value`
+    drive the key over the timeline."""
+    import bpy
+
+    bpy.ops.import_scene.nvf(filepath=str(dome_file))
+    obj = bpy.context.active_object
+    blocks = obj.data.shape_keys.key_blocks
+    mode, blend = blocks["PCA.002"], blocks["jawOpen"]
+    for frame, mode_value, blend_value in ((1, -3.5, 0.0), (11, 2.0, 1.0)):
+        mode.value, blend.value = mode_value, blend_value
+        assert mode.keyframe_insert("value", frame=frame)
+        assert blend.keyframe_insert("value", frame=frame)
+    action = obj.data.shape_keys.animation_data.action
+    assert action is not None
+    scene = bpy.context.scene
+    scene.frame_set(1)
+    assert (mode.value, blend.value) == (-3.5, 0.0)
+    scene.frame_set(6)
+    assert -3.5 < mode.value < 2.0 and 0.0 < blend.value < 1.0
+    scene.frame_set(11)
+    assert (mode.value, blend.value) == (2.0, 1.0)
+
+
 def test_import_by_magic_and_multi_file(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
     import bpy
 
