@@ -51,6 +51,11 @@ class RunState:
 #: The one interactive reconstruction at a time, read by the panel.
 RUN_STATE = RunState()
 
+#: Inputs a button press must not take from the last run: Blender fills unset operator
+#: properties with their last-used values, which would override the preferences' defaults
+#: ("unset" means "use the preferences"), reuse another photo's face box or assets folder.
+_NOT_REMEMBERED: set[str] = {'SKIP_SAVE'}
+
 
 class OBJECT_OT_reconstruct_face(Operator):
     """Reconstruct a 3D face (shape keys, pose, camera, photo texture) from a photo with 3DDFA-V3"""
@@ -76,20 +81,21 @@ class OBJECT_OT_reconstruct_face(Operator):
     else:
         filepath: StringProperty(  # type: ignore[valid-type]
             name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
-            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS)
+            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED)
         image_name: StringProperty(  # type: ignore[valid-type]
-            name="Image", description="Name of an image already loaded in Blender to reconstruct", default="")
+            name="Image", description="Name of an image already loaded in Blender to reconstruct", default="",
+            options=_NOT_REMEMBERED)
         assets_dir: StringProperty(  # type: ignore[valid-type]
             name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
-            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS)
+            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED)
         device: EnumProperty(  # type: ignore[valid-type]
-            name="Device", items=preferences.DEVICE_ITEMS, default="AUTO",
+            name="Device", items=preferences.DEVICE_ITEMS, default="AUTO", options=_NOT_REMEMBERED,
             description="Compute device (unset: the preferences' default)")
         backbone: EnumProperty(  # type: ignore[valid-type]
-            name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50",
+            name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50", options=_NOT_REMEMBERED,
             description="Regressor network (unset: the preferences' default)")
         face_box: FloatVectorProperty(  # type: ignore[valid-type]
-            name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0),
+            name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0), options=_NOT_REMEMBERED,
             description="x1, y1, x2, y2 of the face in photo pixels (y down); all zero: detect the face")
         create_texture: BoolProperty(  # type: ignore[valid-type]
             name="Texture", default=True,

@@ -529,6 +529,28 @@ def test_detection_path_finds_a_face(clean_scene: None, synthetic_assets: Path, 
     assert bpy.context.scene.camera is not None
 
 
+def test_ui_runs_do_not_inherit_the_last_run_s_box_backbone_or_assets(clean_scene: None, synthetic_assets: Path,
+                                                                       photo: Path) -> None:
+    """A button press loads the operator's last-used values into the properties it leaves
+    unset (undo=True makes a Python call behave like one): the face box, backbone, device
+    and assets must not carry over, or the panel's "Default" and detection would be ignored."""
+    import bpy
+    bridge = _bridge_module()
+    common = dict(filepath=str(photo), update_existing=False)
+    assert bpy.ops.object.reconstruct_face('EXEC_DEFAULT', True, assets_dir=str(synthetic_assets), device='CPU',
+                                           backbone='MOBILENETV3', face_box=FACE_BOX, **common) == {'FINISHED'}
+    first = bpy.context.view_layer.objects.active
+    assert first["tddfa_backbone"] == "mbnetv3"
+    # No assets folder and no preferences: this run must fail instead of reusing the last folder.
+    with pytest.raises(RuntimeError, match="No 3DDFA-V3 assets folder"):
+        bpy.ops.object.reconstruct_face('EXEC_DEFAULT', True, **common)
+    assert bpy.ops.object.reconstruct_face('EXEC_DEFAULT', True, assets_dir=str(synthetic_assets),
+                                           **common) == {'FINISHED'}
+    second = bpy.context.view_layer.objects.active
+    assert second != first and second["tddfa_backbone"] == "resnet50"
+    assert list(second[bridge.PROP_FACE_BOX]) != list(FACE_BOX)       # detected, not the last run's box
+
+
 @pytest.mark.parametrize("case", ["no_face", "missing_assets", "bad_path", "no_photo", "no_torch"])
 def test_errors_leave_the_scene_unchanged(clean_scene: None, synthetic_assets: Path, photo: Path,
                                           tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch) -> None:
