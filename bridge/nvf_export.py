@@ -268,8 +268,8 @@ class _Exporter:
         if (plan is not None and original is not None and self.same_conversion
                 and plan.key_positions is not None and names == plan.key_names
                 and not any(self.key_relative[1:]) and self._eigenvalues_kept()
-                and np.array_equal(_bits(self.key_blocks[0]), _bits(plan.basis))
-                and np.array_equal(_bits(self.key_blocks[1:]), _bits(plan.key_positions))):
+                and _all_same(self.key_blocks[0], plan.basis)
+                and _all_same(self.key_blocks[1:], plan.key_positions)):
             # Fast path: no key was touched since import (one comparison of all keys).
             return original.shape.modes, original.shape.eigenvalues, original.blend_shapes
         planned = {name: i for i, name in enumerate(plan.key_names)} if plan is not None else {}
@@ -702,15 +702,33 @@ class _Exporter:
 
 
 def _bits(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """float32 values as their bit patterns, so that comparing them is exact: a NaN
-    equals the same NaN (an unedited NaN is not an edit), -0.0 differs from 0.0."""
+    """float32 values as their bit patterns (NaN payloads included)."""
     return a.view(np.uint32) if a.dtype == np.float32 else a
 
 
+def _same(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Element-wise: equal as floats (so -0.0 == 0.0, as Blender may turn one into
+    the other without an edit) or bit-identical (so an unedited NaN, which never
+    equals itself, is not an edit)."""
+    a, b = np.asarray(a), np.asarray(b)
+    equal: npt.NDArray[np.bool_] = np.asarray(a == b)
+    if a.dtype.kind == "f" and not equal.all():
+        equal |= _bits(a) == _bits(b)
+    return equal
+
+
+def _all_same(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> bool:
+    """`_same` for every element (the bit comparison only when the float one fails)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    return bool(np.array_equal(a, b) or (a.dtype.kind == "f" and np.array_equal(_bits(a), _bits(b))))
+
+
 def _rows_equal(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
-    """Per (x, y, z) row: all three components bit-identical. (numpy's all(axis=-1)
-    over a length-3 axis is ~7x slower than three element-wise ands.)"""
-    equal = np.asarray(_bits(np.asarray(a)) == _bits(np.asarray(b)))
+    """Per (x, y, z) row: all three components the same (see `_same`). (numpy's
+    all(axis=-1) over a length-3 axis is ~7x slower than three element-wise ands.)"""
+    equal = _same(a, b)
     result: npt.NDArray[np.bool_] = equal[..., 0] & equal[..., 1] & equal[..., 2]
     return result
 

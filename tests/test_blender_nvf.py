@@ -283,13 +283,16 @@ def test_roundtrip_synthetic_and_after_blend_reload(clean_scene: None, dome_file
 
 
 def test_roundtrip_non_finite_and_signed_zero_values(clean_scene: None, tmp_path: Path) -> None:
-    """An unedited NaN is not an edit: a file with a NaN vertex (and -0.0 values)
-    exports byte-identical; comparing as floats made NaN != NaN look edited and
-    the re-encoded modes picked up NaN deltas at that vertex."""
+    """An unedited NaN is not an edit: a file with a NaN vertex exports
+    byte-identical (comparing as floats made NaN != NaN look edited, and the
+    re-encoded modes picked up NaN deltas at that vertex). A zero whose sign
+    flipped in Blender (as an Edit Mode offset of 0.0 does to -0.0) is no edit
+    either: the file keeps its own zero."""
     model = dome_model()
     mean = np.array(model.shape.mean)
     mean[4, 0] = np.nan
-    mean[5, 2] = -0.0
+    mean[5, 2] = 0.0          # Blender's y = -z * 0.01: -0.0 on the Basis
+    mean[6, 2] = -0.0
     model.shape.mean = mean
     modes = np.array(model.shape.modes)
     modes[1, 7, 1] = np.nan
@@ -298,6 +301,13 @@ def test_roundtrip_non_finite_and_signed_zero_values(clean_scene: None, tmp_path
     io_nv3dmm.write(model, path)
     obj = _import_dome(path)
     out = tmp_path / "nan_out.nvf"
+    _bridge("nvf_export").export_nvf(obj, out)
+    assert out.read_bytes() == path.read_bytes()
+    basis = key_array(obj, "Basis")
+    assert np.signbit(basis[5, 1]) and not np.signbit(basis[6, 1])
+    basis[5, 1], basis[6, 1] = 0.0, -0.0
+    set_key_array(obj, "Basis", basis)
+    out.unlink()
     _bridge("nvf_export").export_nvf(obj, out)
     assert out.read_bytes() == path.read_bytes()
 
