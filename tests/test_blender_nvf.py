@@ -177,6 +177,26 @@ def test_imported_shape_keys_are_keyframeable(clean_scene: None, dome_file: Path
     assert (mode.value, blend.value) == (2.0, 1.0)
 
 
+def test_ui_registration_menus_undo_presets_drop(addon: Any) -> None:
+    """File > Import/Export entries, undo and presets on the operators, and the
+    drag-and-drop handler for .nvf on the 3D Viewport only."""
+    import bpy
+    from types import SimpleNamespace
+
+    importer, exporter = bpy.types.IMPORT_SCENE_OT_nvf, bpy.types.EXPORT_SCENE_OT_nvf
+    assert {'UNDO', 'PRESET'} <= importer.bl_options and 'PRESET' in exporter.bl_options
+    import_menu = [f.__name__ for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()]
+    export_menu = [f.__name__ for f in bpy.types.TOPBAR_MT_file_export._dyn_ui_initialize()]
+    assert "_menu_import" in import_menu and "_menu_export" in export_menu
+    handler = bpy.types.NVF_FH_import
+    assert handler.bl_import_operator == "import_scene.nvf" and handler.bl_file_extensions == ".nvf"
+    assert handler.poll_drop(SimpleNamespace(area=SimpleNamespace(type='VIEW_3D')))
+    assert not handler.poll_drop(SimpleNamespace(area=SimpleNamespace(type='IMAGE_EDITOR')))
+    props = bpy.ops.import_scene.nvf.get_rna_type().properties
+    assert {"files", "directory", "scale", "convert_axes", "shape_keys", "landmarks", "partitions",
+            "mtl_colors"} <= {p.identifier for p in props}
+
+
 def test_import_by_magic_and_multi_file(clean_scene: None, dome_file: Path, tmp_path: Path) -> None:
     import bpy
 
