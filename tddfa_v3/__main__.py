@@ -85,7 +85,8 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-copy-photo", action="store_true",
                         help="let the MTL point at the original photo instead of a copy next to the OBJ")
     parser.add_argument("--cache-dir", metavar="DIR",
-                        help="where the converted face model is cached (default: next to the assets or a user cache)")
+                        help="where the converted face model is cached (default: $XDG_CACHE_HOME/nv3dmm_face_tools, "
+                             "else ~/.cache/nv3dmm_face_tools)")
     parser.add_argument("--quiet", action="store_true", help="print only errors")
     return parser
 
