@@ -407,7 +407,9 @@ def load_asset_network(folder: str | os.PathLike[str], kind: str, device: Any = 
     except (DependencyError, MemoryError):
         raise
     except Exception as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = getattr(exc, "details", None) or (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        detail = detail.rstrip(".")
         if len(detail) > 400:
             detail = detail[:400] + "..."
         raise AssetError(

@@ -415,6 +415,9 @@ def test_corrupt_checkpoints_give_asset_errors(tmp_path: Path, full_assets: Path
     with pytest.raises(AssetError, match="large_base_net.pth does not fit the landmark106 network") as info:
         assets.load_asset_network(tmp_path, "landmark106")
     assert URL in str(info.value)
+    # One sentence per fact: the mismatch is named once, no doubled full stops.
+    text = str(info.value)
+    assert "wrong shape" in text and text.count("do not fit") + text.count("does not fit") == 1 and ".." not in text
 
     missing_key = {"state_dict": dict(good["state_dict"])}
     del missing_key["state_dict"][key]

@@ -48,6 +48,8 @@ class WeightsError(AssetError):
             shown = [f"{k} (file {'not a tensor' if got is None else list(got)}, network {list(want)})"
                      for k, got, want in mismatched]
             parts.append(f"{len(mismatched)} key(s) with the wrong shape: {_short(shown)}")
+        #: What does not fit, without the surrounding sentence (for messages naming the file).
+        self.details = "; ".join(parts)
         super().__init__(
             f"the weights do not fit the {kind} network: " + "; ".join(parts)
             + ". Check that the file is the right 3DDFA-V3 asset for this network, unmodified.")
