@@ -387,7 +387,29 @@ def _crop_of_resized(image: U8, w: int, h: int, left: int, up: int) -> U8:
     return crop
 
 
-#: Above this many pixels of resized photo, only the crop window is resampled (see `_crop_of_resized`).
+def _crop_by_passes(image: U8, w: int, h: int, left: int, up: int) -> U8:
+    """The 224 window at (left, up) of the photo resized to (w, h), identical to the whole resize.
+
+    Pillow resizes in two passes, across then down, and each column of the
+    second pass depends only on that column; so the first pass runs on the
+    whole photo (w x H pixels, not w x h) and the second on the window's
+    columns only.
+    """
+    Image = _require_pil()
+    height = image.shape[0]
+    crop = np.zeros((CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    x0, y0 = max(left, 0), max(up, 0)
+    x1, y1 = min(left + CROP_SIZE, w), min(up + CROP_SIZE, h)
+    if x1 <= x0 or y1 <= y0:
+        return crop
+    across = Image.fromarray(image).resize((w, height), resample=Image.BICUBIC)
+    strip = across.crop((x0, 0, x1, height)).resize((x1 - x0, h), resample=Image.BICUBIC)
+    crop[y0 - up:y1 - up, x0 - left:x1 - left] = np.asarray(strip, dtype=np.uint8)[y0:y1]
+    return crop
+
+
+#: Above this many pixels of resized photo, the photo is resized across only (`_crop_by_passes`,
+#: exact) or, when even that is too big, only the crop window is resampled (`_crop_of_resized`).
 FULL_RESIZE_LIMIT = 36_000_000
 
 
@@ -398,8 +420,10 @@ def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLik
     `lm5_flipped` are the 5 points with y up ((x, H - 1 - y)); `template_3d`
     the 5 x 3 template. Outside the resized photo the crop is black. When the
     resized photo would exceed `full_resize_limit` pixels (a small face in a
-    big photo: the reference would build a gigapixel image), only the crop
-    window is resampled, at most 2 levels off the reference's pixels.
+    big photo: the reference would build a gigapixel image), it is resized
+    across only and the window's columns down, with the same pixels; when even
+    the photo resized across is too big, only the crop window is resampled,
+    at most 2 levels off the reference's pixels.
     """
     Image = _require_pil()
     height, width = image.shape[:2]
@@ -414,7 +438,9 @@ def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLik
         raise ReconstructionError(
             f"The face points give an unusable crop scale ({scale:.4g}); the landmarks are probably wrong: "
             "give a tighter face box or a clearer photo")
-    if w * h > full_resize_limit:
+    if w * height <= full_resize_limit < w * h:
+        crop = _crop_by_passes(image, w, h, left, up)
+    elif w * h > full_resize_limit:
         crop = _crop_of_resized(image, w, h, left, up)
     else:
         resized = Image.fromarray(image).resize((w, h), resample=Image.BICUBIC)

@@ -64,6 +64,11 @@ def test_window_resampling_for_huge_resizes() -> None:
         windowed = P.align_photo(image, flipped, template, full_resize_limit=0)
         assert exact.left_up == windowed.left_up
         assert np.abs(exact.crop.astype(int) - windowed.crop).max() <= 2
+        # Too big to resize whole, small enough to resize only across: still exact.
+        width = exact.resized_wh[0]
+        assert width * exact.resized_wh[1] > width * image.shape[0]
+        by_passes = P.align_photo(image, flipped, template, full_resize_limit=width * image.shape[0])
+        np.testing.assert_array_equal(by_passes.crop, exact.crop)
 
 
 def test_crop_geometry_from_trans_params(align_fx: dict[str, np.ndarray]) -> None:
