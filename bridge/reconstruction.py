@@ -591,6 +591,35 @@ def find_image(filepath: str) -> Image | None:
     return None
 
 
+def exif_orientation(path: str) -> int:
+    """The EXIF orientation of an image file (1 = as stored, 2..8 = flipped / turned), 1 when
+    there is none or the file cannot be read here."""
+    try:
+        from PIL import Image as PILImage
+        with PILImage.open(path) as opened:
+            value = opened.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - unreadable here: Blender loads (or refuses) it as stored
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright_photo_image(path: str, created: _Created) -> Image:
+    """A new Image of the photo as the core read it (EXIF orientation applied), packed into
+    the .blend, for photos that Blender would show sideways or mirrored."""
+    import bpy
+
+    from ..tddfa_v3.preprocess import load_photo
+    pixels = load_photo(path)
+    height, width = int(pixels.shape[0]), int(pixels.shape[1])
+    image = bpy.data.images.new(Path(path).name, width, height, alpha=False)
+    created.images.append(image)
+    rgba = np.ones((height, width, 4), dtype=np.float32)
+    rgba[:, :, :3] = pixels[::-1] * np.float32(1.0 / 255.0)      # Blender stores the bottom row first
+    image_pixels(image).foreach_set(rgba.ravel())
+    image.pack()
+    return image
+
+
 def build_reconstruction(context: Context, output: ReconstructionOutput,
                          options: ReconstructOptions,
                          photo_image: Image | None = None,
@@ -618,7 +647,9 @@ def build_reconstruction(context: Context, output: ReconstructionOutput,
     try:
         image = photo_image
         if image is None and photo_path and (options.create_texture or options.create_camera):
-            image = find_image(photo_path)
+            # Blender shows a file as stored; the core turned a phone's sideways portrait upright.
+            image = upright_photo_image(photo_path, created) if exif_orientation(photo_path) != 1 \
+                else find_image(photo_path)
             if image is None:
                 try:
                     image = bpy.data.images.load(photo_path)

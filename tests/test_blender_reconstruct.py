@@ -520,6 +520,37 @@ def test_image_datablock_as_the_source(clean_scene: None, synthetic_assets: Path
     np.testing.assert_allclose(values, core_result.coefficients.raw[:144], rtol=1e-4, atol=1e-4)
 
 
+def test_phone_photo_with_exif_rotation_is_shown_upright(clean_scene: None, synthetic_assets: Path, photo: Path,
+                                                         tmp_path: Path) -> None:
+    """Phones store portraits sideways with an EXIF orientation; the core reconstructs the upright
+    pixels, so the texture, camera background and render size must use those too (Blender itself
+    shows image files as stored)."""
+    import bpy
+    from PIL import Image
+
+    from tddfa_v3.preprocess import load_photo
+    upright = np.asarray(Image.open(photo).convert("RGB"))
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1)))
+    exif = sideways.getexif()
+    exif[0x0112] = 6                                        # "rotate 90 degrees clockwise to view"
+    path = tmp_path / "phone.jpg"
+    sideways.save(path, quality=95, exif=exif.tobytes())
+    expected = load_photo(path)
+    assert expected.shape == upright.shape                  # the core sees the portrait upright
+    obj = _reconstruct(synthetic_assets, path)
+    height, width = expected.shape[:2]
+    assert list(obj[_bridge_module().PROP_PHOTO_SIZE]) == [width, height]
+    image = obj.data.materials[0].node_tree.nodes["Photo"].image
+    assert tuple(image.size) == (width, height)
+    pixels = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(pixels)
+    shown = np.round(pixels.reshape(height, width, 4)[::-1, :, :3] * 255).astype(np.uint8)
+    np.testing.assert_array_equal(shown, expected)
+    assert image.packed_file is not None                    # kept with the .blend
+    assert bpy.context.scene.camera.data.background_images[0].image == image
+    assert (bpy.context.scene.render.resolution_x, bpy.context.scene.render.resolution_y) == (width, height)
+
+
 def test_detection_path_finds_a_face(clean_scene: None, synthetic_assets: Path, photo: Path) -> None:
     import bpy
     bridge = _bridge_module()
