@@ -84,6 +84,10 @@ BLEND_SLIDER = (0.0, 1.0)
 _MAX_NAME_BYTES = 63
 
 
+#: Most vertex groups an import creates (a real model needs about 200).
+MAX_VERTEX_GROUPS = 4096
+
+
 class NvfBridgeError(Exception):
     """A Blender-side problem importing or exporting .nvf (message is for the user)."""
 
@@ -429,6 +433,13 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
             plan.materials.append(None)
         plan.face_slots = np.ascontiguousarray(slots, dtype=np.int32)
 
+    if len(groups) > MAX_VERTEX_GROUPS:
+        # Blender creates vertex groups one call at a time, ever slower as they pile up
+        # (65,536 landmark groups take minutes): refuse before building anything.
+        raise NvfBridgeError(
+            f"this model would need {len(groups):,} vertex groups (landmarks, contours and partitions); "
+            f"more than {MAX_VERTEX_GROUPS:,} would freeze Blender for minutes. Import it with "
+            f"'Landmarks' (or 'Partitions') turned off: the file's data is still kept and exported unchanged")
     names_only = unique_names([g[0] for g in groups])
     plan.groups = [(n, g[1]) for n, g in zip(names_only, groups)]
 

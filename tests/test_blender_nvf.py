@@ -781,3 +781,25 @@ def test_key_conversion_exact_and_streamed(addon: Any) -> None:
     with pytest.raises(IndexError):
         again.fill_keys(4, np.empty((3,) + everything.shape[1:], np.float32))
     assert mapping.plan_import(model, mapping.ImportOptions(shape_keys=False)).key_positions is None
+
+
+def test_absurd_landmark_count_is_refused_before_building(clean_scene: None, tmp_path: Path) -> None:
+    """A valid but absurd file (thousands of distinct landmark numbers) would freeze Blender
+    creating one vertex group each: the import refuses it at once, scene untouched, and
+    imports with Landmarks off (the landmarks still export unchanged)."""
+    import bpy
+
+    model = dome_model()
+    count = 5000
+    numbers = np.arange(1, count + 1, dtype=np.uint16)
+    model.ibug = LandmarkSet(pairs=np.stack([numbers, numbers % model.vertex_count], 1).astype(np.uint16))
+    path = tmp_path / "many_landmarks.nvf"
+    io_nv3dmm.write(model, path)
+    before = data_snapshot()
+    with pytest.raises(RuntimeError, match="vertex groups"):
+        bpy.ops.import_scene.nvf(filepath=str(path))
+    assert data_snapshot() == before
+    bpy.ops.import_scene.nvf(filepath=str(path), landmarks=False)
+    out = tmp_path / "out.nvf"
+    bpy.ops.export_scene.nvf(filepath=str(out))
+    assert out.read_bytes() == path.read_bytes()
