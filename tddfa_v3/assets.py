@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import codecs
 import hashlib
-import importlib
 import logging
 import os
 import pickle
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from .dependencies import require_scipy_io, require_torch
 from .errors import AssetError, DependencyError
 
 if TYPE_CHECKING:
@@ -104,18 +104,6 @@ LANDMARK_SETS: dict[str, int] = {"ldm68": 68, "ldm106": 106, "ldm134": 134}
 
 # --------------------------------------------------------------------------- torch
 
-def require_torch() -> Any:
-    """Import PyTorch, or raise DependencyError saying how to install it."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise DependencyError(
-            "PyTorch is not installed, and 3DDFA-V3 reconstruction needs it. Install it into "
-            "Blender's own Python: run `<blender>/<version>/python/bin/python* -m pip install torch` "
-            "(on Windows from an administrator prompt; CPU wheels: add "
-            "--index-url https://download.pytorch.org/whl/cpu), then restart Blender."
-        ) from exc
-    return torch
 
 
 # --------------------------------------------------------------------------- report
@@ -424,10 +412,7 @@ def load_asset_network(folder: str | os.PathLike[str], kind: str, device: Any = 
 
 def _read_lm68(path: Path) -> tuple[F64 | None, str]:
     """(the 'lm' array, "") or (None, what is wrong)."""
-    try:
-        loadmat = importlib.import_module("scipy.io").loadmat
-    except ImportError as exc:
-        raise DependencyError("SciPy is needed to read similarity_Lm3D_all.mat: pip install scipy") from exc
+    loadmat = require_scipy_io().loadmat
     try:
         content = loadmat(str(path))
     except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError... for junk

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .dependencies import require_torch
 from .errors import (
-    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
+    AssetError, Cancelled, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
 )
 from .preprocess import (
     DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, LandmarkCrop, align_photo, box_around_points, check_face_box,
@@ -66,19 +67,9 @@ DETECTION_TOP_K = 16
 _T = TypeVar("_T")
 
 
-def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise DependencyError(
-            "PyTorch is needed for face reconstruction: install torch into the Python that runs this "
-            "(for Blender: its bundled Python, see the add-on's documentation)") from exc
-    return torch
-
-
 def resolve_device(device: str) -> "torch.device":
     """"auto" -> CUDA when available else CPU; "cuda" fails clearly without a GPU."""
-    torch = _require_torch()
+    torch = require_torch()
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
     if device == "cpu":
@@ -99,13 +90,13 @@ def set_tf32(enabled: bool) -> None:
     ``fp32_precision`` settings, while setting those directly would make later
     reads of ``allow_tf32`` (by other code in the process) raise.
     """
-    torch = _require_torch()
+    torch = require_torch()
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
 
 
 def _is_device_failure(exc: BaseException) -> bool:
-    torch = _require_torch()
+    torch = require_torch()
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     text = str(exc)
@@ -270,7 +261,7 @@ class Reconstructor:
                  cache_dir: str | os.PathLike[str] | None = None, *, fallback_to_cpu: bool = True,
                  tf32: bool = False, channels_last: bool = True, visibility: bool = True,
                  detection_threshold: float = DETECTION_THRESHOLD, compile_networks: bool = False) -> None:
-        torch = _require_torch()
+        torch = require_torch()
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of resnet50, mobilenetv3; got {backbone!r}")
         self.requested_device = device
@@ -315,7 +306,7 @@ class Reconstructor:
     @property
     def device_name(self) -> str:
         """A readable device description, e.g. "CUDA (NVIDIA H100 80GB HBM3)" or "CPU"."""
-        torch = _require_torch()
+        torch = require_torch()
         if self.device.type == "cuda":
             return f"CUDA ({torch.cuda.get_device_name(self.device)})"
         return "CPU"
@@ -347,7 +338,7 @@ class Reconstructor:
         key = (name, id(network))
         compiled = self._compiled.get(key)
         if compiled is None:
-            torch = _require_torch()
+            torch = require_torch()
             compiled = torch.compile(network)
             self._compiled[key] = compiled
         return compiled
@@ -359,7 +350,7 @@ class Reconstructor:
         return 4, 32, 16
 
     def _to_channels_last(self, models: _Loaded) -> None:
-        torch = _require_torch()
+        torch = require_torch()
         for net in (models.regressor, models.landmarker, models.detector):
             if net is not None:
                 net.to(memory_format=torch.channels_last)
@@ -427,7 +418,7 @@ class Reconstructor:
             return self._run(photos, face_boxes, landmarks5, sources, progress, cancel)
 
     def _switch_to_cpu(self) -> None:
-        torch = _require_torch()
+        torch = require_torch()
         self._models = _load(self.assets_dir, self._models.backbone_kind, torch.device("cpu"), self._cache_dir)
         self.fell_back_to_cpu = True
         if torch.cuda.is_available():
@@ -441,7 +432,7 @@ class Reconstructor:
         RetinaFace runs on the whole batch; the face kept is the first after
         the reference's threshold (> 0.7), sort, NMS and skip rule.
         """
-        torch = _require_torch()
+        torch = require_torch()
         models = self._models
         models.ensure_detector()
         if self.device.type == "cuda" and self._channels_last:
@@ -468,7 +459,7 @@ class Reconstructor:
         Only bytes cross to the device; the float32 arithmetic is the same as
         `preprocess.detector_input`'s.
         """
-        torch = _require_torch()
+        torch = require_torch()
         mean, inv_std = detector_normalisation()
         pixels = self._to_device(np.ascontiguousarray(canvases))
         pad_rows = torch.as_tensor(np.asarray(pads, dtype=np.int64).reshape(-1, 4), device=self.device)
@@ -527,7 +518,7 @@ class Reconstructor:
 
     def landmark_points(self, crops: U8, cancel: CancelCallback | None = None) -> F32:
         """(B, 224, 224, 3) uint8 landmark crops -> (B, 106, 2) float32 points in crop pixels."""
-        torch = _require_torch()
+        torch = require_torch()
         from .networks import soft_argmax
 
         _, chunk, _ = self._chunk_sizes()
@@ -548,7 +539,7 @@ class Reconstructor:
 
     def crops_to_tensor(self, crops: U8) -> "torch.Tensor":
         """(B, 224, 224, 3) uint8 aligned crops -> (B, 3, 224, 224) float32 / 255 on the device."""
-        torch = _require_torch()
+        torch = require_torch()
         pixels = self._to_device(np.ascontiguousarray(crops), floating=False)
         with torch.inference_mode():
             x = (pixels.permute(0, 3, 1, 2).double() / 255.0).float()
@@ -558,7 +549,7 @@ class Reconstructor:
 
     def regress(self, crops: "torch.Tensor") -> "torch.Tensor":
         """(B, 3, 224, 224) crops in [0, 1] on the device -> (B, 257) coefficients."""
-        torch = _require_torch()
+        torch = require_torch()
         _, _, chunk = self._chunk_sizes()
         out = []
         with torch.inference_mode():
@@ -569,7 +560,7 @@ class Reconstructor:
     def face_model_outputs(self, alpha: "torch.Tensor", trans_params: npt.ArrayLike | None = None) -> Any:
         """The face model (with photo mapping and visibility) on (B, 257) coefficients,
         every tensor moved to the host in one transfer per field: a `FaceModelOutput` on the CPU."""
-        torch = _require_torch()
+        torch = require_torch()
         with torch.inference_mode():
             output = self._models.face_model.reconstruct(alpha, trans_params, visibility=self.visibility)
             return _to_host(output)
@@ -580,7 +571,7 @@ class Reconstructor:
         `crops`: (B, 3, 224, 224) float32 in [0, 1] (on any device). Returns
         the device-side `FaceModelOutput` (coefficients in `.coefficients`).
         """
-        torch = _require_torch()
+        torch = require_torch()
         with torch.inference_mode():
             x = crops.to(self.device, non_blocking=True)
             if self.device.type == "cuda" and self._channels_last:
@@ -730,7 +721,7 @@ class Reconstructor:
             return list(pool.map(function, items))
 
     def _to_device(self, array: np.ndarray, floating: bool = True) -> "torch.Tensor":
-        torch = _require_torch()
+        torch = require_torch()
         if not array.flags.writeable:
             array = array.copy()
         tensor = torch.from_numpy(array)
@@ -753,7 +744,7 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
     anchors pass the threshold, or whose top scores tie (the reference's
     unstable sort orders ties over all anchors), is post-processed in full.
     """
-    torch = _require_torch()
+    torch = require_torch()
     from .detection import postprocess
 
     with torch.inference_mode():
@@ -803,7 +794,7 @@ def _to_host(value: Any) -> Any:
     """A copy of `value` (tensor, dict, list or dataclass of them) with every tensor on the CPU."""
     import dataclasses
 
-    torch = _require_torch()
+    torch = require_torch()
     if isinstance(value, torch.Tensor):
         return value.cpu()
     if isinstance(value, dict):

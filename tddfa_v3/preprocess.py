@@ -20,7 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .errors import DependencyError, FaceBoxError, PhotoError, ReconstructionError
+from .dependencies import require_cv2, require_pil_image
+from .errors import FaceBoxError, PhotoError, ReconstructionError
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -47,26 +48,6 @@ FIVE_POINT_INDICES = (74, 83, 54, 84, 90)
 #: Aligned crop side and the scale the template is brought to.
 CROP_SIZE = 224
 RESCALE_FACTOR = 102.0
-
-
-def _require_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise DependencyError(
-            "OpenCV is needed for face reconstruction: install opencv-python-headless "
-            "into the Python that runs this (for Blender: its bundled Python)") from exc
-    return cv2
-
-
-def _require_pil() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise DependencyError(
-            "Pillow is needed for face reconstruction: install pillow into the Python "
-            "that runs this (for Blender: its bundled Python)") from exc
-    return Image
 
 
 # --------------------------------------------------------------------------- photos
@@ -125,7 +106,7 @@ def load_photo(photo: str | os.PathLike[str] | npt.ArrayLike) -> U8:
     path = Path(photo)
     if not path.is_file():
         raise PhotoError(f"Photo not found: {path}")
-    Image = _require_pil()
+    Image = require_pil_image()
     from PIL import ImageOps, UnidentifiedImageError
 
     try:
@@ -172,7 +153,7 @@ def detector_canvas(image: U8, size: int = DETECTOR_SIZE) -> tuple[U8, I64]:
     (x_min, y_min, x_max, y_max)). Normalising it (`normalise_detector_canvas`)
     and zeroing the pads gives the network input.
     """
-    cv2 = _require_cv2()
+    cv2 = require_cv2()
     height, width = image.shape[:2]
     longest = max(height, width)
     new_h = int(round(height * size / longest))
@@ -252,7 +233,7 @@ def landmark_crop(image: U8, box: Sequence[float] | npt.ArrayLike) -> LandmarkCr
     constant (103.94, 116.78, 123.68) (uint8: 104, 117, 124), and the result
     resized to 224 x 224 with cv2 bilinear.
     """
-    cv2 = _require_cv2()
+    cv2 = require_cv2()
     height, width = image.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
     box_w = x2 - x1 + 1
@@ -373,7 +354,7 @@ def _crop_of_resized(image: U8, w: int, h: int, left: int, up: int) -> U8:
     a whole-image resize by up to 2 levels. Used only when the whole resized
     photo would be huge (a small face in a large photo).
     """
-    Image = _require_pil()
+    Image = require_pil_image()
     height, width = image.shape[:2]
     x0, y0 = max(left, 0), max(up, 0)
     x1, y1 = min(left + CROP_SIZE, w), min(up + CROP_SIZE, h)
@@ -395,7 +376,7 @@ def _crop_by_passes(image: U8, w: int, h: int, left: int, up: int) -> U8:
     whole photo (w x H pixels, not w x h) and the second on the window's
     columns only.
     """
-    Image = _require_pil()
+    Image = require_pil_image()
     height = image.shape[0]
     crop = np.zeros((CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     x0, y0 = max(left, 0), max(up, 0)
@@ -425,7 +406,7 @@ def align_photo(image: U8, lm5_flipped: npt.ArrayLike, template_3d: npt.ArrayLik
     the photo resized across is too big, only the crop window is resampled,
     at most 2 levels off the reference's pixels.
     """
-    Image = _require_pil()
+    Image = require_pil_image()
     height, width = image.shape[:2]
     points = np.asarray(lm5_flipped)
     translation, pos_scale = pos_fit(points, template_3d)
@@ -498,7 +479,7 @@ def paste_crop_back(crop: U8, trans_params: npt.ArrayLike, photo: U8) -> U8:
     The photo is resized to the alignment scale, the crop pasted at the crop
     window, and the result resized back to the photo size, both bicubic.
     """
-    Image = _require_pil()
+    Image = require_pil_image()
     w0, h0 = (int(v) for v in np.asarray(trans_params, dtype=np.float64).reshape(5)[:2])
     w, h, left, up = crop_geometry(trans_params)
     canvas = Image.fromarray(as_rgb_uint8(photo)).resize((w, h), resample=Image.BICUBIC)
