@@ -173,6 +173,20 @@ def _write_outputs(result: object, photo: Path, image: object, out_dir: Path, st
     return written
 
 
+#: Exit status for an error that stops the whole run (first match wins).
+_EXIT_FOR: tuple[tuple[type[ReconstructionError], int], ...] = (
+    (AssetError, EXIT_ASSETS),
+    (DependencyError, EXIT_DEPENDENCY),
+    (DeviceError, EXIT_DEVICE),
+    (Cancelled, EXIT_DEVICE),
+    (FaceBoxError, EXIT_USAGE),
+)
+
+
+def _exit_status(error: ReconstructionError) -> int:
+    return next((status for kind, status in _EXIT_FOR if isinstance(error, kind)), EXIT_SOME_FAILED)
+
+
 def _reconstruct_main(argv: Sequence[str]) -> int:
     args = _reconstruct_parser().parse_args(argv)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
@@ -196,15 +210,9 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
         reconstructor = Reconstructor(args.assets, device=args.device, backbone=args.backbone,
                                       cache_dir=args.cache_dir)
         say(f"loaded {args.backbone} on {reconstructor.device_name} in {time.perf_counter() - started:.1f} s")
-    except AssetError as exc:
+    except ReconstructionError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ASSETS
-    except DependencyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DEPENDENCY
-    except DeviceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DEVICE
+        return _exit_status(exc)
 
     stems = _output_stems(photos)
     failures = len(problems)
@@ -240,18 +248,9 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("interrupted; files of finished photos are complete, nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (Cancelled, DeviceError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DEVICE
-    except AssetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ASSETS
-    except FaceBoxError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except ReconstructionError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_SOME_FAILED
+        return _exit_status(exc)
     say(f"{done} of {len(photos) + len(problems)} photo(s) reconstructed into {out_dir}")
     return EXIT_OK if failures == 0 else EXIT_SOME_FAILED
 
