@@ -519,33 +519,20 @@ class _Reader:
         declared = self.u32(chunk.start)
         result: list[Partition] = []
         canonical = True
-        buf, unpack, unpack_part = self.buf, _CHUNK.unpack_from, _PART.unpack_from
+        buf, unpack_part = self.buf, _PART.unpack_from
         plain = _canonical_ascii if self.is_bytes else _never
         triangles = self.triangles
         corners = 3 * triangles
-        # One loop over PRTS's children and each PART's own children: there can be hundreds.
-        pos, end, position = chunk.start + 4, chunk.end, -1
-        left = self.chunks_left
-        while end - pos >= 8:
-            position += 1
-            left -= 1
-            if left < 0:
-                raise self.too_many_chunks(pos)
-            tag, size = unpack(buf, pos)
-            after = pos + 8 + size
-            if after > end:
-                raise NvfError(
-                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
-                    f"remain in PRTS (truncated or overflowing chunk)", pos + 4)
-            if tag != b"PART":
-                self.unknown_chunk(_Chunk(tag, pos, size), "PRTS", position)
+        for position, child in enumerate(self.children(chunk.start + 4, chunk.end, "PRTS")):
+            if child.tag != b"PART":
+                self.unknown_chunk(child, "PRTS", position)
                 canonical = False
-                pos = after
                 continue
             index = len(result)
-            if size < 24:
-                raise NvfError(f"PART #{index} is {size} bytes, shorter than its 24-byte record", pos + 4)
-            start = pos + 8
+            if child.size < 24:
+                raise NvfError(f"PART #{index} is {child.size} bytes, shorter than its 24-byte record",
+                               child.offset + 4)
+            start = child.start
             pidx, fstart, fcount, vstart, vcount, smooth = unpack_part(buf, start)
             if fstart + fcount > triangles:
                 raise NvfError(
@@ -557,48 +544,27 @@ class _Reader:
                     f"model has {corners} (partition beyond the triangle list)", start + 12)
             name = material = None
             kinds = ""
-            sub, sub_position = start + 24, 0
-            while after - sub >= 8:
-                left -= 1
-                if left < 0:
-                    raise self.too_many_chunks(sub)
-                tag, size = unpack(buf, sub)
-                if size > after - sub - 8:
-                    raise NvfError(
-                        f"{tag_text(tag)} chunk claims {size} payload bytes but only {after - sub - 8} "
-                        f"remain in PART #{index} (truncated or overflowing chunk)", sub + 4)
-                if tag == b"NAME":
+            for sub_position, sub in enumerate(self.children(start + 24, child.end, f"PART #{index}")):
+                if sub.tag == b"NAME":
                     if name is not None:
-                        raise NvfError(f"second NAME chunk in PART #{index}", sub)
-                    name = plain(buf[sub + 8:sub + 8 + size])
+                        raise NvfError(f"second NAME chunk in PART #{index}", sub.offset)
+                    name = plain(buf[sub.start:sub.end])
                     if name is None:
-                        name = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/NAME")
+                        name = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/NAME")
                     kinds += "N"
-                elif tag == b"MTRL":
+                elif sub.tag == b"MTRL":
                     if material is not None:
-                        raise NvfError(f"second MTRL chunk in PART #{index}", sub)
-                    material = plain(buf[sub + 8:sub + 8 + size])
+                        raise NvfError(f"second MTRL chunk in PART #{index}", sub.offset)
+                    material = plain(buf[sub.start:sub.end])
                     if material is None:
-                        material = self.text(sub + 8, sub + 8 + size, tag, "PRTS/PART", index, "/MTRL")
+                        material = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/MTRL")
                     kinds += "M"
                 else:
-                    self.unknown_chunk(_Chunk(tag, sub, size), f"PRTS/PART[{index}]", sub_position)
-                sub += 8 + size
-                sub_position += 1
-            if sub != after:
-                raise NvfError(
-                    f"{after - sub} stray byte(s) at the end of PART #{index}: too few for a chunk "
-                    f"header (truncated file or wrong size field)", sub)
+                    self.unknown_chunk(sub, f"PRTS/PART[{index}]", sub_position)
             if kinds != "NM":
                 self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(
                     "NAME" if k == "N" else "MTRL" for k in kinds)
             result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
-            pos = after
-        self.chunks_left = left
-        if pos != end:
-            raise NvfError(
-                f"{end - pos} stray byte(s) at the end of PRTS: too few for a chunk header "
-                f"(truncated file or wrong size field)", pos)
         if declared != len(result):
             raise NvfError(
                 f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
