@@ -244,32 +244,17 @@ class _Reader:
         """
         found: dict[bytes, _Chunk] = {}
         order: list[str] = []
-        pos, position = start, 0
-        buf, unpack = self.buf, _CHUNK.unpack_from
-        while end - pos >= 8:
-            self.chunks_left -= 1
-            if self.chunks_left < 0:
-                raise self.too_many_chunks(pos)
-            tag, size = unpack(buf, pos)
-            if size > end - pos - 8:
-                raise NvfError(
-                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
-                    f"remain in {path} (truncated or overflowing chunk)", pos + 4)
+        for position, child in enumerate(self.children(start, end, path)):
+            tag = child.tag
             if tag in known:
                 if tag in found:
                     raise NvfError(
                         f"second {tag_text(tag)} chunk in {path} (the first is at offset "
-                        f"{found[tag].offset})", pos)
-                found[tag] = _Chunk(tag, pos, size)
+                        f"{found[tag].offset})", child.offset)
+                found[tag] = child
                 order.append(tag.decode("ascii"))
             else:
-                self.unknown_chunk(_Chunk(tag, pos, size), path, position)
-            pos += 8 + size
-            position += 1
-        if pos != end:
-            raise NvfError(
-                f"{end - pos} stray byte(s) at the end of {path}: too few for a chunk header "
-                f"(truncated file or wrong size field)", pos)
+                self.unknown_chunk(child, path, position)
         self.layout.child_orders[path] = tuple(order)
         return found
 
