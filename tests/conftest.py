@@ -3,6 +3,8 @@
 - `nvf_samples`: the folder named by NVF_SAMPLES (real .nvf files); tests that
   use it skip, saying why, when the variable is unset.
 - `tddfa_fixtures`: the folder named by TDDFA_V3_FIXTURES (reference outputs).
+- `nvidia_faceio`: NVIDIA's own .nvf reader (tests/nvidia_faceio.py), built from
+  the folder named by NVIDIA_FACEIO (../shared/tools/nvidia-faceio) with g++.
 - `addon`: the add-on registered in the real `bpy` module under its extension
   id, as Blender would import it (relative imports and all).
 """
@@ -69,3 +71,28 @@ def clean_scene(addon: Any) -> Iterator[None]:
 
     bpy.ops.wm.read_homefile(use_empty=True)
     yield
+
+
+def _nvidia_faceio_module() -> Any:
+    """tests/nvidia_faceio.py, loaded once under the name `nvidia_faceio`."""
+    import importlib.util
+
+    module = sys.modules.get("nvidia_faceio")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("nvidia_faceio", Path(__file__).with_name("nvidia_faceio.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["nvidia_faceio"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def nvidia_faceio(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """NVIDIA's own reader (tests/nvidia_faceio.py), built once per session."""
+    tool_dir = _env_dir("NVIDIA_FACEIO", "NVIDIA's FaceIO harness (../shared/tools/nvidia-faceio)")
+    import shutil
+
+    if shutil.which("g++") is None:
+        pytest.skip("no C++ compiler (g++): NVIDIA's reader cannot be built here")
+    return _nvidia_faceio_module().NvidiaFaceIO.build(tool_dir, tmp_path_factory.mktemp("nvidia_faceio"))
