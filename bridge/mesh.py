@@ -57,8 +57,10 @@ def build_mesh(name: str, positions: npt.ArrayLike, triangles: npt.ArrayLike) ->
         mesh.vertices.add(v_count)
         mesh.loops.add(3 * t_count)
         mesh.polygons.add(t_count)
-        typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_set(
-            "vector", coords.ravel())
+        if v_count:
+            # A mesh without vertices has no `position` attribute at all.
+            typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_set(
+                "vector", coords.ravel())
         if t_count:
             mesh.polygons.foreach_set("loop_start", np.arange(0, 3 * t_count, 3, dtype=np.int32))
             typed_attribute(mesh.attributes[".corner_vert"], bpy.types.IntAttribute).data.foreach_set(
@@ -244,7 +246,9 @@ def read_positions(mesh: Mesh) -> F32:
     import bpy
 
     out = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
-    typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_get("vector", out)
+    if len(out):      # a mesh without vertices has no `position` attribute
+        typed_attribute(mesh.attributes["position"], bpy.types.FloatVectorAttribute).data.foreach_get(
+            "vector", out)
     return out.reshape(-1, 3)
 
 

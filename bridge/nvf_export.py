@@ -150,6 +150,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
                          daemon=False).start()
 
 
+#: Most triangles an .nvf model can hold: TOPO numbers faces 1-based in uint16.
+MAX_TRIANGLES = 65535
+
+
 #: Files smaller than this are replaced by the rename alone (freeing them is cheap).
 _SECOND_NAME_MIN_BYTES = 1 << 20
 
@@ -215,8 +219,9 @@ class _Exporter:
         v_count = len(mesh.vertices)
         if v_count > MAX_VERTICES:
             raise NvfBridgeError(
-                f"'{self.obj.name}' has {v_count:,} vertices; an .nvf model holds at most "
-                f"{MAX_VERTICES:,} (its indices are 16-bit). Decimate or split the mesh")
+                f"'{self.obj.name}' has {v_count:,} vertices, over the .nvf limit of {MAX_VERTICES:,} "
+                f"vertices (the format's vertex indices are 16-bit). Reduce it, e.g. with a Decimate "
+                f"modifier (applied), or split the mesh")
         if len(mesh.polygons) == 0 and not (self.original is not None and self.original.triangle_count == 0):
             raise NvfBridgeError(f"'{self.obj.name}' has no faces: an .nvf model is a triangle mesh")
         self.v_count = v_count
@@ -232,6 +237,12 @@ class _Exporter:
                 basis = self.key_blocks[0]
         self.basis = basis
         self.tris, self.tri_poly = mesh_reader.read_triangles(mesh)
+        if self.tris.shape[0] > MAX_TRIANGLES:
+            raise NvfBridgeError(
+                f"'{self.obj.name}' has {self.tris.shape[0]:,} triangles (after triangulating its "
+                f"faces), over the .nvf limit of {MAX_TRIANGLES:,} triangles (the format's edge table "
+                f"numbers faces with 16 bits). Reduce it, e.g. with a Decimate modifier (applied), "
+                f"or split the mesh")
         self.plan = self.kept_plan
         self.same_vertices = self.plan is not None and self.plan.basis.shape[0] == v_count
         if self.original is not None and not self.same_vertices:

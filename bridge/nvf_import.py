@@ -26,8 +26,8 @@ from . import mesh as mesh_builder
 from .bpy_typed import id_property, required
 from .nvf_mapping import (
     BASIS_NAME, COLOR_ATTRIBUTE, PARTITION_ATTRIBUTE, PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL,
-    PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, ImportOptions, ImportPlan, NvfBridgeError,
-    plan_import, read_mtl_colors,
+    PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, ImportOptions, ImportPlan, NotRegularFileError,
+    NvfBridgeError, plan_import, read_mtl_colors, read_regular_file,
 )
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
     """
     path = Path(filepath)
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
+    except NotRegularFileError as exc:
+        raise NvfBridgeError(f"cannot import {exc}; choose an .nvf file") from exc
     except OSError as exc:
         raise NvfBridgeError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if data[:4] != MAGIC:
@@ -99,6 +101,10 @@ def import_nvf(context: Context, filepath: str | Path,
         raise NvfBridgeError(f"the import scale must be positive, got {options.scale}")
     path = Path(filepath)
     data, model = load_model(path)
+    if model.vertex_count == 0:
+        raise NvfBridgeError(
+            f"{path.name} is a well-formed .nvf file whose model has no vertices (an empty mean "
+            f"shape), so there is nothing to import. Re-export it from its source with the mesh in it")
     tris = np.asarray(model.shape.triangles)
     degenerate = int(np.count_nonzero((tris[:, 0] == tris[:, 1]) | (tris[:, 1] == tris[:, 2])
                                       | (tris[:, 0] == tris[:, 2])))

@@ -34,7 +34,9 @@ proper rotation, so triangle winding (counter-clockwise from outside) is kept.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -453,15 +455,60 @@ def plan_import(model: FaceModel, options: ImportOptions) -> ImportPlan:
 # --- the .mtl companion -------------------------------------------------------------
 
 
+class NotRegularFileError(OSError):
+    """The path names something other than a regular file (a FIFO, device, socket
+    or folder), which an import never reads: a FIFO would block forever."""
+
+
+#: The largest .mtl companion read (real ones are a few hundred bytes).
+MAX_MTL_BYTES = 1 << 20
+
+
+def _kind_of(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def read_regular_file(path: str | Path, limit: int | None = None) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed).
+
+    Anything else (FIFO, device, socket, folder) raises NotRegularFileError
+    without reading, and never blocks: the file is opened non-blocking (a FIFO
+    with no writer would otherwise hang `open` itself) and checked with fstat
+    on the open descriptor, so a file swapped for a FIFO after a stat cannot
+    slip through. `limit`: a larger file raises OSError(EFBIG) unread.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(f"{os.fspath(path)!s} is {_kind_of(info.st_mode)}, not a regular file")
+        if limit is not None and info.st_size > limit:
+            import errno
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes ({info.st_size:,})")
+        with os.fdopen(fd, "rb", closefd=True) as stream:
+            fd = -1
+            return stream.read()
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def read_mtl_colors(nvf_path: str | Path) -> dict[str, tuple[float, float, float]]:
     """`Kd` colours by material name from the .mtl with the .nvf's base name (if any).
 
-    A missing file gives {}; unreadable lines are skipped (the .mtl is a hint,
-    never a reason to fail an import).
+    A missing, unreadable, oversized or non-regular file (a FIFO would block
+    forever) gives {}; unreadable lines are skipped (the .mtl is a hint, never
+    a reason to fail an import).
     """
     path = Path(nvf_path).with_suffix(".mtl")
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_regular_file(path, MAX_MTL_BYTES).decode("utf-8", errors="replace")
     except OSError:
         return {}
     colors: dict[str, tuple[float, float, float]] = {}

@@ -16,7 +16,7 @@ import bpy
 from bpy.props import BoolProperty, CollectionProperty, FloatProperty, StringProperty
 from bpy.types import (Context, Event, FileHandler, Menu, Object, Operator, OperatorFileListElement,
                        UILayout)
-from bpy_extras.io_utils import ExportHelper, ImportHelper
+from bpy_extras.io_utils import ExportHelper, ImportHelper, poll_file_object_drop
 
 from ..bridge.bpy_typed import layout_panel, lookup
 from ..bridge.nvf_export import ExportOptions, export_nvf
@@ -116,7 +116,7 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:  # type: ignore[override]
         if self.directory and any(f.name for f in self.files):
-            # Dropped on the 3D View (FileHandler): show the options, then import.
+            # Dropped on the 3D Viewport or the Outliner (FileHandler): show the options, then import.
             # ImportHelper.invoke_popup is newer than some 4.x releases (and the 4.2 stubs).
             popup: Callable[[Context], OperatorResult] | None = getattr(self, "invoke_popup", None)
             if popup is not None:
@@ -230,7 +230,7 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
 
 
 class NVF_FH_import(FileHandler):
-    """Drop .nvf files on the 3D View to import them."""
+    """Drop .nvf files on the 3D Viewport or the Outliner (View Layer mode) to import them."""
 
     bl_idname = "NVF_FH_import"
     bl_label = "NVIDIA 3DMM face model"
@@ -240,8 +240,9 @@ class NVF_FH_import(FileHandler):
 
     @classmethod
     def poll_drop(cls, context: Context | None) -> bool:
-        area = context.area if context is not None else None
-        return area is not None and area.type == 'VIEW_3D'
+        # Blender's own rule for object importers (4.2+), as its OBJ/FBX/glTF handlers use:
+        # the 3D Viewport, and the Outliner in View Layer mode. (Its 4.2 stub says it returns None.)
+        return context is not None and bool(poll_file_object_drop(context))  # type: ignore[func-returns-value]
 
 
 def _menu_import(self: Menu, context: Context) -> None:

@@ -179,7 +179,7 @@ def test_imported_shape_keys_are_keyframeable(clean_scene: None, dome_file: Path
 
 def test_ui_registration_menus_undo_presets_drop(addon: Any) -> None:
     """File > Import/Export entries, undo and presets on the operators, and the
-    drag-and-drop handler for .nvf on the 3D Viewport only."""
+    drag-and-drop handler for .nvf (the 3D Viewport and the Outliner: test_blender_nvf_files)."""
     import bpy
     from types import SimpleNamespace
 

@@ -1,0 +1,248 @@
+"""Hostile and unusual files around the Blender .nvf import/export (issue 10):
+an empty model, FIFOs and other non-regular files where a file is expected,
+format limits in the export error, and where .nvf files can be dropped.
+
+Every case checks the standard: only our own error (reported by the operator;
+RuntimeError in background mode), the scene unchanged, nothing left behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+import io_nv3dmm
+from io_nv3dmm import FaceModel, LinearModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_blender_nvf import data_snapshot, dome_model  # noqa: E402
+
+pytestmark = pytest.mark.blender
+
+ADDON = "nv3dmm_face_tools"
+
+
+def _bridge(name: str) -> Any:
+    return importlib.import_module(f"{ADDON}.bridge.{name}")
+
+
+def _within(seconds: float, action: Callable[[], Any]) -> Any:
+    """Runs `action` on a worker thread; fails (instead of hanging the suite) when
+    it has not returned after `seconds`. A FIFO left blocked is unblocked by the
+    caller opening its write end."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            outcome["error"] = error
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return "hung"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def _release(fifo: Path) -> None:
+    """Opens and closes the write end of a FIFO, so a reader blocked on it returns."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    os.close(fd)
+
+
+# --- item 1: a well-formed file with zero vertices ------------------------------------------
+
+
+def test_empty_model_is_refused_with_a_clear_error(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    empty = FaceModel(shape=LinearModel(mean=np.zeros((0, 3), np.float32), modes=np.zeros((0, 0, 3), np.float32),
+                                        eigenvalues=np.zeros(0, np.float32), triangles=np.zeros((0, 3), np.uint16)))
+    path = tmp_path / "empty.nvf"
+    io_nv3dmm.write(empty, path)
+    assert io_nv3dmm.read(path).vertex_count == 0           # well-formed: our reader takes it
+    bpy.ops.mesh.primitive_cube_add()
+    before = data_snapshot()
+    with pytest.raises(RuntimeError, match=r"empty\.nvf .*no vertices.*nothing to import") as error:
+        bpy.ops.import_scene.nvf(filepath=str(path))
+    assert "KeyError" not in str(error.value)
+    assert data_snapshot() == before
+    with pytest.raises(_bridge("nvf_mapping").NvfBridgeError, match="no vertices"):
+        _bridge("nvf_import").import_nvf(bpy.context, path)
+    assert data_snapshot() == before
+
+
+def test_mesh_helpers_take_a_mesh_without_vertices(clean_scene: None) -> None:
+    """A mesh without vertices has no `position` attribute: building and reading one
+    must not raise KeyError (the root of the empty-model traceback)."""
+    import bpy
+
+    mesh_builder = _bridge("mesh")
+    mesh = mesh_builder.build_mesh("nothing", np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64))
+    try:
+        assert len(mesh.vertices) == 0
+        assert mesh_builder.read_positions(mesh).shape == (0, 3)
+    finally:
+        bpy.data.meshes.remove(mesh)
+
+
+# --- item 2: FIFOs and other non-regular files -----------------------------------------------
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this system has no FIFOs (os.mkfifo)")
+
+
+@needs_fifo
+def test_fifo_named_like_the_mtl_does_not_hang_the_import(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    path = tmp_path / "dome.nvf"
+    io_nv3dmm.write(dome_model(), path)
+    fifo = tmp_path / "dome.mtl"
+    os.mkfifo(fifo)
+    try:
+        outcome = _within(20.0, lambda: bpy.ops.import_scene.nvf(filepath=str(path)))
+    finally:
+        _release(fifo)
+    assert outcome == {'FINISHED'}, "the import blocked on the FIFO named like the .mtl"
+    obj = bpy.data.objects["dome"]
+    # The .mtl is only a hint: the materials exist, in the default grey.
+    assert {m.name for m in obj.data.materials} == {"Skin", "LipMat"}
+    assert tuple(round(c, 2) for c in obj.data.materials["Skin"].diffuse_color[:3]) == (0.8, 0.8, 0.8)
+
+
+@needs_fifo
+def test_fifo_or_folder_as_the_nvf_is_refused(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    fifo = tmp_path / "pipe.nvf"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.nvf"
+    folder.mkdir()
+    before = data_snapshot()
+    try:
+        for target, kind in ((fifo, "FIFO"), (folder, "folder")):
+            def attempt(target: Path = target) -> str:
+                try:
+                    bpy.ops.import_scene.nvf(filepath=str(target))
+                except RuntimeError as error:
+                    return str(error)
+                return "no error"
+            message = _within(20.0, attempt)
+            assert message != "hung", f"the import blocked on a {kind}"
+            assert kind in message and "not a regular file" in message and target.name in message
+            assert data_snapshot() == before
+    finally:
+        _release(fifo)
+
+
+def test_regular_file_reader_checks_the_open_descriptor(tmp_path: Path, addon: Any) -> None:
+    mapping = _bridge("nvf_mapping")
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"abc")
+    link = tmp_path / "link.bin"
+    link.symlink_to(data)
+    assert mapping.read_regular_file(link) == b"abc"          # symlinks to files are fine
+    with pytest.raises(OSError, match="larger than"):
+        mapping.read_regular_file(data, limit=2)
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        try:
+            outcome = _within(10.0, lambda: mapping.read_regular_file(fifo))
+        except mapping.NotRegularFileError as error:
+            assert "FIFO" in str(error)
+        else:
+            pytest.fail(f"read a FIFO: {outcome!r}")
+        finally:
+            _release(fifo)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(mapping.NotRegularFileError, match="character device"):
+            mapping.read_regular_file("/dev/zero")
+        # A .mtl that is a device gives no colours (and no endless read).
+        nvf = tmp_path / "zero.nvf"
+        (tmp_path / "zero.mtl").symlink_to("/dev/zero")
+        assert mapping.read_mtl_colors(nvf) == {}
+
+
+def test_oversized_mtl_is_ignored(tmp_path: Path, addon: Any) -> None:
+    mapping = _bridge("nvf_mapping")
+    nvf = tmp_path / "big.nvf"
+    mtl = tmp_path / "big.mtl"
+    mtl.write_text("newmtl Skin\nKd 0.1 0.2 0.3\n")
+    assert mapping.read_mtl_colors(nvf) == {"Skin": (0.1, 0.2, 0.3)}
+    with mtl.open("ab") as stream:
+        stream.truncate(mapping.MAX_MTL_BYTES + 1)
+    assert mapping.read_mtl_colors(nvf) == {}
+
+
+# --- item 7: format limits in the export error -----------------------------------------------
+
+
+def _export_error(tmp_path: Path) -> str:
+    import bpy
+
+    before = data_snapshot()
+    out = tmp_path / "never.nvf"
+    with pytest.raises(RuntimeError) as error:
+        bpy.ops.export_scene.nvf(filepath=str(out))
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+    assert data_snapshot() == before
+    return str(error.value)
+
+
+def test_vertex_limit_in_the_export_error(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=256, y_subdivisions=257)
+    count = len(bpy.context.active_object.data.vertices)
+    assert count > 65535
+    message = _export_error(tmp_path)
+    assert f"{count:,} vertices" in message and "limit of 65,535 vertices" in message
+    assert "Decimate" in message
+
+
+def test_triangle_limit_in_the_export_error(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=184, y_subdivisions=184)
+    mesh = bpy.context.active_object.data
+    triangles = 2 * len(mesh.polygons)
+    assert len(mesh.vertices) <= 65535 < triangles
+    message = _export_error(tmp_path)
+    assert f"{triangles:,} triangles" in message and "limit of 65,535 triangles" in message
+    assert "Decimate" in message
+
+
+# --- drag and drop -------------------------------------------------------------------------
+
+
+def _area(kind: str, display_mode: str = 'VIEW_LAYER') -> Any:
+    return SimpleNamespace(area=SimpleNamespace(
+        type=kind, spaces=SimpleNamespace(active=SimpleNamespace(display_mode=display_mode))))
+
+
+def test_drop_targets_are_the_viewport_and_the_outliner(addon: Any) -> None:
+    import bpy
+
+    handler = bpy.types.NVF_FH_import
+    assert handler.poll_drop(_area('VIEW_3D'))
+    assert handler.poll_drop(_area('OUTLINER', 'VIEW_LAYER'))
+    assert not handler.poll_drop(_area('OUTLINER', 'SCENES'))
+    assert not handler.poll_drop(_area('IMAGE_EDITOR'))
+    assert not handler.poll_drop(SimpleNamespace(area=None))
+    assert not handler.poll_drop(None)
