@@ -31,6 +31,7 @@ def _imported_modules(package: str) -> dict[str, set[str]]:
 @pytest.mark.parametrize("package, forbidden", [
     ("io_nv3dmm", {"bpy", "bmesh", "mathutils", "torch"}),
     ("tddfa_v3", {"bpy", "bmesh", "mathutils"}),
+    ("animation", {"bpy", "bmesh", "mathutils"}),
 ])
 def test_layer_never_imports(package: str, forbidden: set[str]) -> None:
     offenders = {path: sorted(names & forbidden) for path, names in _imported_modules(package).items()
@@ -43,6 +44,7 @@ def test_importing_the_layers_loads_neither_bpy_nor_torch() -> None:
         "import sys\n"
         "import io_nv3dmm, io_nv3dmm.cli, io_nv3dmm.demo_model\n"
         "import tddfa_v3, tddfa_v3.result, tddfa_v3.errors, tddfa_v3.assets\n"
+        "import animation, animation.live_link, animation.names, animation.one_euro\n"
         "loaded = sorted(m for m in ('bpy', 'torch') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
