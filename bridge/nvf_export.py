@@ -21,6 +21,7 @@ rename), so a failed export writes nothing.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -37,7 +38,8 @@ from ..io_nv3dmm import (
     LinearModel, NvfError, Partition, Topology, build_topology, to_bytes,
 )
 from . import mesh as mesh_reader
-from .bpy_typed import id_property, lookup, object_mesh
+from . import reconstruction as tddfa
+from .bpy_typed import has_id_property, id_property, lookup, object_mesh
 from .nvf_import import as_array, model_of
 from .nvf_mapping import (
     COLOR_ATTRIBUTE, CONTOUR_GROUP_PATTERN, LANDMARK_GROUP_PATTERN, MODE_KEY_PATTERN,
@@ -149,6 +151,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         threading.Thread(target=_remove_quietly, args=(previous,), name="nvf-remove-replaced",
                          daemon=False).start()
 
+
+#: A reconstruction's shape keys (bridge.reconstruction: "ID.00", "EXP.00", ...).
+_TDDFA_KEY = re.compile(r"^(ID|EXP)\.(\d+)$")
 
 #: Most triangles an .nvf model can hold: TOPO numbers faces 1-based in uint16.
 MAX_TRIANGLES = 65535
@@ -337,8 +342,9 @@ class _Exporter:
                 return to_nvf(positions[j] - relative, self.scale, self.axes)
             return to_nvf(positions[j][where] - relative[where], self.scale, self.axes)
 
+        identity_keys, divisors = self._reconstruction_keys(names)
         for j, name in enumerate(names):
-            kind = "mode" if MODE_KEY_PATTERN.match(name) else "blend"
+            kind = "mode" if MODE_KEY_PATTERN.match(name) or identity_keys[j] else "blend"
             out_name = name
             source: int | None = None
             candidate = int(candidates[j])
@@ -363,10 +369,13 @@ class _Exporter:
                     delta[edited] = converted(j, edited)
             else:
                 delta = converted(j)
+                if divisors[j] != 1.0:
+                    delta = (delta / np.float32(divisors[j])).astype(np.float32)
             if kind == "mode":
                 match = MODE_KEY_PATTERN.match(name)
                 number = int(match.group(1)) if match else len(modes)
-                mode_eigen.append(float(eigen_source[number]) if number < eigen_source.size else 1.0)
+                mode_eigen.append(1.0 if identity_keys[j] else
+                                  float(eigen_source[number]) if number < eigen_source.size else 1.0)
                 modes.append(delta)
                 mode_sources.append(source)
             else:
@@ -394,6 +403,48 @@ class _Exporter:
         elif original_blend is not None:
             self.changed()
         return mode_array, eigen, blend
+
+    def _reconstruction_keys(self, names: list[str]) -> tuple[list[bool], list[float]]:
+        """For a 3DDFA-V3 reconstruction (bridge.reconstruction): which keys are its
+        identity components (`ID.xx`, written as shape modes) and what to divide each
+        key's offset by to get the face model's component back (a key holds
+        scale * component so that its value fits the slider; the scales are kept
+        on the object). For any other object: no identity keys, divisors 1.
+
+        3DDFA-V3's components are the model's principal directions already
+        multiplied by their standard deviations (coefficients are in standard
+        deviations), so the modes go out pre-scaled with eigenvalue 1.0, the way
+        NVIDIA's own models store theirs.
+        """
+        count = len(names)
+        if not has_id_property(self.obj, tddfa.PROP_MARKER):
+            return [False] * count, [1.0] * count
+        scales = as_array(id_property(self.obj, tddfa.PROP_KEY_SCALES, [])).astype(np.float64).ravel()
+        split = id_property(self.obj, tddfa.PROP_SPLIT, None)
+        spans = dict(tddfa.COEFFICIENT_SPLIT)
+        for part in ("identity", "expression"):
+            try:
+                start, stop = (int(v) for v in split[part])
+                spans[part] = (start, stop)
+            except (KeyError, TypeError, ValueError, IndexError):
+                pass
+        first = spans["identity"][0]
+        identity: list[bool] = []
+        divisors: list[float] = []
+        for name in names:
+            found = _TDDFA_KEY.match(name)
+            divisor = 1.0
+            if found is not None:
+                part = "identity" if found.group(1) == "ID" else "expression"
+                number = int(found.group(2))
+                start, stop = spans[part]
+                where = start - first + number
+                if number < stop - start and 0 <= where < scales.size and scales[where] > 0.0 \
+                        and np.isfinite(scales[where]):
+                    divisor = float(scales[where])
+            identity.append(found is not None and found.group(1) == "ID")
+            divisors.append(divisor)
+        return identity, divisors
 
     def _eigenvalues_kept(self) -> bool:
         assert self.original is not None
@@ -698,11 +749,10 @@ class _Exporter:
         names = set(blend.names) if blend is not None else set()
         missing = [name for name in MAXINE_EXPRESSIONS if name not in names]
         if missing:
-            shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
             self.warnings.append(
                 f"{len(missing)} of Maxine's {len(MAXINE_EXPRESSIONS)} expression blend shapes are "
-                f"missing ({shown}): Maxine's expression tracker cannot drive this model fully. "
-                f"Add shape keys with these names to fix it")
+                f"missing ({', '.join(missing)}): Maxine's expression tracker cannot drive this model "
+                f"fully. Add shape keys with these names to fix it")
         if self.unchanged and self.source is not None:
             return ExportResult(data=self.source, model=None, warnings=self.warnings, unchanged=True)
         try:
