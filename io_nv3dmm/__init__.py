@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from .atomic import DestinationError, write_atomic
 from .errors import NvfError
 from .model import (
     MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, FaceModel, LandmarkSet,
@@ -20,7 +21,7 @@ from .topology import build_topology
 from .writer import to_bytes, write
 
 __all__ = [
-    "MAX_VERTICES", "MAXINE_EXPRESSIONS", "BlendShapes", "Contours", "FaceModel",
+    "MAX_VERTICES", "MAXINE_EXPRESSIONS", "BlendShapes", "Contours", "DestinationError", "FaceModel",
     "LandmarkSet", "LinearModel", "NvfError", "Partition", "Topology", "UnknownChunk",
-    "build_topology", "read", "to_bytes", "write",
+    "build_topology", "read", "to_bytes", "write", "write_atomic",
 ]

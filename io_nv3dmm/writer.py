@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 from typing import IO, Any, Callable, Sequence, Union
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import NvfError
 from .layout import (
     CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, SourceLayout, TocEntry, TocKnown, TocUnknown,
@@ -543,10 +543,13 @@ def to_bytes(model: FaceModel) -> bytes:
 def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> None:
     """Writes `model` as an .nvf file.
 
-    `destination` is a path (written atomically: a temporary file in the same
-    folder, flushed to disk unless `fsync` is False, then os.replace, so no
-    partial file is ever left and an existing file is replaced whole or not at
-    all) or a binary file object (written at its current position).
+    `destination` is a path or a binary file object (written at its current
+    position). A path is written by `write_atomic` (io_nv3dmm.atomic): a
+    temporary file in the same folder, flushed to disk unless `fsync` is False,
+    renamed over the destination, folder flushed; a symbolic link is written
+    through (the link is kept); a directory, FIFO, socket or device node is
+    refused with DestinationError (an OSError). No partial file is ever left,
+    whatever interrupts the write.
     Everything is validated before the destination is touched; a model the
     format cannot hold raises NvfError (a ValueError). A model read from a file
     is written back byte for byte unless it was edited; a model built in code
@@ -555,7 +558,7 @@ def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> 
     """
     parts = _serialize(model)
     if isinstance(destination, (str, os.PathLike)):
-        _write_atomically(os.fspath(destination), parts, fsync)
+        write_atomic(destination, parts, fsync=fsync)
         return
     writer = getattr(destination, "write", None)
     if writer is None:
@@ -563,30 +566,3 @@ def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> 
             f"write() takes a path or a binary file object, not {type(destination).__name__}")
     for part in parts:
         writer(part)
-
-
-def _write_atomically(path: str | bytes, parts: list[Buffer], fsync: bool) -> None:
-    target = os.fsdecode(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    handle, temp = tempfile.mkstemp(prefix=".nvf-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.writelines(parts)
-            stream.flush()
-            if fsync:
-                # On disk before it replaces the old file: a crash leaves one or the other.
-                os.fsync(stream.fileno())
-        try:
-            # mkstemp makes the file 0600; give it the permissions a plain open() would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o666 & ~umask)
-        except OSError:
-            pass
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
