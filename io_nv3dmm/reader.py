@@ -300,8 +300,19 @@ class _Reader:
     # --- objects ----------------------------------------------------------
 
     def header(self) -> tuple[int, int]:
-        if self.length < 8 or bytes(self.buf[0:4]) != MAGIC:
-            head = bytes(self.buf[0:4])
+        head = bytes(self.buf[0:4])
+        if self.length == 0:
+            raise NvfError("empty file (0 bytes): not an NVIDIA 3DMM file (bad magic b'', expected b'NFAC')", 0)
+        if self.length < 8 and MAGIC.startswith(head):
+            if head == MAGIC:
+                have = ("the magic NFAC and nothing after it" if self.length == 4 else
+                        f"the magic NFAC then {self.length - 4} of the 4 bytes of the header size")
+            else:
+                have = f"only {head!r} of the magic NFAC"
+            raise NvfError(
+                f"truncated file: it ends at byte offset {self.length} after {have}; an .nvf "
+                f"header needs at least {HEADER_SIZE} bytes", self.length)
+        if head != MAGIC:
             raise NvfError(f"bad magic {head!r}: not an NVIDIA 3DMM file (expected b'NFAC')", 0)
         header_size = self.u32(4)
         if header_size < 8:

@@ -307,3 +307,24 @@ def test_files_with_many_small_chunks_still_read() -> None:
     for where, data in _flood_files(1_000).items():
         model = nvf.read(data)
         assert nvf.to_bytes(model) == data, where
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 4, 5, 6, 7])
+def test_truncated_magic_says_truncated_and_where(length: int) -> None:
+    """Issue 10 item 6: a 1-7 byte file starting like NFAC is truncated, not 'bad magic
+    b'NFAC' (expected b'NFAC')'."""
+    data = (b"NFAC" + struct.pack("<I", 8))[:length]
+    with pytest.raises(NvfError) as info:
+        nvf.read(data)
+    message = str(info.value)
+    assert "truncated" in message and f"offset {length}" in message, message
+    assert "bad magic" not in message
+    assert info.value.offset == length
+    if length > 4:
+        assert f"{length - 4} of the 4 bytes of the header size" in message, message
+
+
+def test_not_nfac_and_empty_still_say_bad_magic() -> None:
+    for data in (b"", b"NFAX", b"NFAX1234", b"xyz", b"\0" * 16):
+        with pytest.raises(NvfError, match="bad magic"):
+            nvf.read(data)
