@@ -14,18 +14,14 @@ Two kinds of meshes are handled the same way:
   partitions, by the naming convention in `nvf_mapping`.
 
 Everything is validated and the whole file is built in memory before the
-destination is touched; it is then written atomically (temporary file +
-rename), so a failed export writes nothing.
+destination is touched; it is then written by the codec's one atomic write
+(`io_nv3dmm.write_atomic`: temporary file, fsync, rename, folder fsync), so a
+failed or interrupted export writes nothing.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import stat
-import tempfile
-import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..io_nv3dmm import (
-    MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, FaceModel, LandmarkSet,
-    LinearModel, NvfError, Partition, Topology, build_topology, to_bytes,
+    MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, DestinationError, FaceModel, LandmarkSet,
+    LinearModel, NvfError, Partition, Topology, build_topology, to_bytes, write_atomic,
 )
 from . import mesh as mesh_reader
 from . import reconstruction as tddfa
@@ -78,16 +74,19 @@ class ExportOptions:
 
 
 def export_nvf(target: Context | Object | None, filepath: str | Path,
-               options: ExportOptions | None = None) -> list[str]:
+               options: ExportOptions | None = None, *, fsync: bool = True) -> list[str]:
     """Writes the active (or given) mesh object as an .nvf file; returns warnings.
 
     Raises NvfBridgeError, writing nothing, when there is no mesh object, it
-    has no faces, more than 65,535 vertices, or an edge shared by more than
-    two faces, or the file cannot be written.
+    has no faces, is over a format limit (65,535 vertices or triangles), has an
+    edge shared by more than two faces, or the file cannot be written (the
+    destination is a FIFO, device or folder, the disk is full, ...). The file
+    is flushed to disk before it replaces the old one; fsync=False skips that
+    (benchmarks).
     """
     obj = _resolve_object(target)
     result = build_export(obj, options or ExportOptions())
-    _write_atomically(Path(filepath), result.data)
+    _write(Path(filepath), result.data, fsync)
     return result.warnings
 
 
@@ -118,38 +117,16 @@ def _resolve_object(target: Context | Object | None) -> Object:
     return obj
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Writes `data` to a temporary file beside `path` and renames it over `path`:
-    readers see the old file or the new one, never a partial one.
-
-    Replacing a file frees its old contents inside the rename (on ext4 that
-    was 3 ms of a 4.7 ms export of a 3.9 MB file). So the file being replaced
-    first gets a second, hidden name; the rename then only swaps names, and
-    the old contents are deleted on a worker thread (plain file removal, no
-    Blender data). Where hard links are not possible, the rename frees them itself.
-    """
-    folder = path.resolve().parent
+def _write(path: Path, data: bytes, fsync: bool) -> None:
+    """The codec's one atomic write (io_nv3dmm.write_atomic: temporary file, fsync,
+    rename, folder fsync; symlinks written through, FIFOs/devices/folders refused,
+    nothing left behind whatever interrupts it), its failures as our error."""
     try:
-        handle, temp = tempfile.mkstemp(prefix=".nvf-", suffix=".tmp", dir=folder)
+        write_atomic(path, data, fsync=fsync)
+    except DestinationError as exc:
+        raise NvfBridgeError(exc.strerror or str(exc)) from exc
     except OSError as exc:
         raise NvfBridgeError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    previous: str | None = None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        previous = _second_name(path)
-        os.replace(temp, path)
-    except OSError as exc:
-        for leftover in (temp, previous):
-            if leftover is not None:
-                _remove_quietly(leftover)
-        raise NvfBridgeError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    if previous is not None:
-        threading.Thread(target=_remove_quietly, args=(previous,), name="nvf-remove-replaced",
-                         daemon=False).start()
 
 
 #: A reconstruction's shape keys (bridge.reconstruction: "ID.00", "EXP.00", ...).
@@ -157,33 +134,6 @@ _TDDFA_KEY = re.compile(r"^(ID|EXP)\.(\d+)$")
 
 #: Most triangles an .nvf model can hold: TOPO numbers faces 1-based in uint16.
 MAX_TRIANGLES = 65535
-
-
-#: Files smaller than this are replaced by the rename alone (freeing them is cheap).
-_SECOND_NAME_MIN_BYTES = 1 << 20
-
-
-def _second_name(path: Path) -> str | None:
-    """A hidden hard link to the regular file at `path` (to be replaced), or None."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size < _SECOND_NAME_MIN_BYTES:
-        return None
-    link = os.path.join(os.path.dirname(os.path.abspath(path)), f".nvf-replaced-{uuid.uuid4().hex}.tmp")
-    try:
-        os.link(path, link, follow_symlinks=False)
-    except (OSError, NotImplementedError):
-        return None
-    return link
-
-
-def _remove_quietly(name: str) -> None:
-    try:
-        os.unlink(name)
-    except OSError:
-        pass
 
 
 # --- building the model ------------------------------------------------------------

@@ -246,3 +246,76 @@ def test_drop_targets_are_the_viewport_and_the_outliner(addon: Any) -> None:
     assert not handler.poll_drop(_area('IMAGE_EDITOR'))
     assert not handler.poll_drop(SimpleNamespace(area=None))
     assert not handler.poll_drop(None)
+
+
+# --- items 3-5: the export's one atomic write (io_nv3dmm.write_atomic) ---------------------------
+
+
+def _cube() -> Any:
+    import bpy
+
+    bpy.ops.mesh.primitive_cube_add()
+    return bpy.context.active_object
+
+
+def _leftovers(folder: Path, keep: set[str]) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+def test_interrupted_export_leaves_nothing_behind(clean_scene: None, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeyboardInterrupt (or MemoryError) in the middle of the write: no temporary
+    file is left and the existing file is untouched."""
+    obj = _cube()
+    out = tmp_path / "face.nvf"
+    out.write_bytes(b"previous contents")
+    export = _bridge("nvf_export")
+    for error in (KeyboardInterrupt, MemoryError):
+        def interrupted(*args: Any, error: type[BaseException] = error) -> None:
+            raise error()
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "fsync", interrupted)
+            with pytest.raises(error):
+                export.export_nvf(obj, out)
+        assert out.read_bytes() == b"previous contents"
+        assert _leftovers(tmp_path, {"face.nvf"}) == []
+
+
+def test_export_through_a_symlink_writes_its_target(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    obj = _cube()
+    target = tmp_path / "models" / "face.nvf"
+    target.parent.mkdir()
+    link = tmp_path / "current.nvf"
+    link.symlink_to(target)
+    for existing in (False, True):          # a dangling link, then one to an existing file
+        bpy.ops.export_scene.nvf(filepath=str(link))
+        assert link.is_symlink() and os.readlink(link) == str(target)
+        assert io_nv3dmm.read(target).vertex_count == 8
+        assert _leftovers(tmp_path, {"current.nvf", "models"}) == [] and _leftovers(target.parent, {"face.nvf"}) == []
+
+
+@needs_fifo
+def test_export_to_a_fifo_device_or_folder_is_refused(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+    import stat
+
+    _cube()
+    fifo = tmp_path / "pipe.nvf"
+    os.mkfifo(fifo)
+    null_link = tmp_path / "null.nvf"           # /dev/null through a link: the link is ours to lose,
+    null_link.symlink_to(os.devnull)            # never /dev/null itself, should the refusal regress
+    folder = tmp_path / "folder.nvf"
+    folder.mkdir()
+    cases = [(fifo, ("fifo", "pipe")), (null_link, ("device",)), (folder, ("folder", "directory"))]
+    for target, words in cases:
+        # (On the main thread: bpy.ops needs it. Replacing a FIFO never blocks; opening one would.)
+        with pytest.raises(RuntimeError) as error:
+            bpy.ops.export_scene.nvf(filepath=str(target))
+        message = str(error.value)
+        assert message.startswith("Error: Export failed") and target.name in message, message
+        assert any(word in message.lower() for word in words), message
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and folder.is_dir() and not any(folder.iterdir())
+    assert null_link.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert _leftovers(tmp_path, {"pipe.nvf", "null.nvf", "folder.nvf"}) == []
