@@ -14,6 +14,7 @@ _UI_MODULES: tuple[str, ...] = (
     "preferences",
     "operators.io_nvf",
     "operators.reconstruct",
+    "operators.animation",
     "panels.reconstruct",
 )
 

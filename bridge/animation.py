@@ -1,0 +1,339 @@
+"""Animation in Blender: bulk keyframes on any Blender version we support, Live
+Link Face takes onto and off meshes, scene timing and the video behind the camera.
+
+Keyframes are written in bulk (`keyframe_points.add` + `foreach_set`, one
+`FCurve.update()` per curve), never one `keyframe_insert` per key, and give
+the same keys `keyframe_insert` gives. F-curves are found or made through the
+API of the running Blender:
+
+- 4.2 and 4.3: `Action.fcurves`;
+- 4.4 and later (layered actions, slots; `Action.fcurves` is gone in 5.0):
+  the action is assigned first, then `Action.fcurve_ensure_for_datablock`
+  makes the curve in the slot of the datablock (setting the slot, which 4.4
+  otherwise leaves empty so that the curve silently animates nothing);
+  curves are read back through the slot's channel bag.
+
+Everything checks its inputs before changing anything: a bad take or a mesh
+without ARKit/Maxine keys raises `AnimationError` and leaves the scene as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import numpy as np
+
+from ..animation.errors import AnimationError
+from ..animation.live_link import Take, format_timecode, parse_timecode, read_csv, write_csv
+from ..animation.names import ARKIT_SHAPES, HEAD_EYE_ANGLES, map_keys
+from .bpy_typed import has_id_property, id_property
+
+if TYPE_CHECKING:
+    from bpy.types import ID, Action, FCurve, Object, Scene
+
+#: Custom properties an imported take leaves on the object, so its export writes the same timecodes.
+PROP_TIMECODE_START = "llf_timecode_start"
+PROP_TIMECODE_FPS = "llf_timecode_fps"
+PROP_FIRST_FRAME = "llf_first_frame"
+PROP_DECIMALS = "llf_decimals"
+#: F-curve group names (the Graph Editor's channel groups).
+GROUP_SHAPES = "Live Link Face"
+GROUP_ANGLES = "Head and eyes"
+
+#: Timecode rates offered for a take (the file does not say which it used).
+TIMECODE_RATES = ("SCENE", "30", "60")
+
+
+# --- f-curves on every Blender version ----------------------------------------
+
+def _layered(action: Action) -> bool:
+    return hasattr(action, "fcurve_ensure_for_datablock")
+
+
+def ensure_action(id_data: ID, name: str) -> Action:
+    """The action animating `id_data`, created and assigned (with its slot) when it has none."""
+    import bpy
+
+    anim = getattr(id_data, "animation_data") or id_data.animation_data_create()
+    if anim is None:
+        raise AnimationError(f'"{id_data.name}" cannot be animated')
+    action = anim.action
+    if action is None:
+        action = bpy.data.actions.new(name)
+        anim.action = action
+    return action
+
+
+def find_fcurves(id_data: ID) -> list[FCurve]:
+    """The f-curves animating `id_data` (its action's, in its slot on 4.4+); [] when none."""
+    anim = getattr(id_data, "animation_data")
+    action = anim.action if anim is not None else None
+    if anim is None or action is None:
+        return []
+    if not _layered(action):
+        return list(action.fcurves)
+    slot = getattr(anim, "action_slot", None)
+    if slot is None:
+        return []
+    found: list[FCurve] = []
+    for layer in getattr(action, "layers"):
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                found.extend(bag.fcurves)
+    return found
+
+
+def ensure_fcurve(id_data: ID, data_path: str, index: int = 0, group: str = "") -> FCurve:
+    """The f-curve of `id_data` for (data_path, index), made when missing."""
+    action = ensure_action(id_data, f"{id_data.name}Action")
+    if _layered(action):
+        ensure = getattr(action, "fcurve_ensure_for_datablock")
+        fcurve: FCurve = ensure(id_data, data_path, index=index, group_name=group)
+        return fcurve
+    curves = action.fcurves
+    existing: FCurve | None = getattr(curves, "find")(data_path, index=index)
+    if existing is not None:
+        return existing
+    return curves.new(data_path, index=index, action_group=group)
+
+
+def set_keys(fcurve: FCurve, frames: np.ndarray, values: np.ndarray) -> None:
+    """Replaces the keys of `fcurve` by (frames[i], values[i]) in bulk, as keyframe_insert would key them.
+
+    frames must increase strictly; the keys get the user's default interpolation
+    (Bezier) and automatic-clamped handles, computed by one `update()`.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32)
+    if frames.ndim != 1 or frames.shape != values.shape:
+        raise AnimationError(f"keys need matching frames and values, not {frames.shape} and {values.shape}")
+    if len(frames) > 1 and not np.all(np.diff(frames) > 0):
+        raise AnimationError("key frames must increase")
+    if not (np.all(np.isfinite(frames)) and np.all(np.isfinite(values))):
+        raise AnimationError("keys must be finite numbers (no NaN)")
+    points = fcurve.keyframe_points
+    points.clear()
+    count = len(frames)
+    points.add(count)
+    co = np.empty(2 * count, dtype=np.float32)
+    co[0::2] = frames
+    co[1::2] = values
+    points.foreach_set("co", co)
+    # Handles start on the key; update() places them (auto-clamped) from the neighbours.
+    points.foreach_set("handle_left", co)
+    points.foreach_set("handle_right", co)
+    fcurve.update()
+
+
+def key_arrays(fcurve: FCurve) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, values) of an f-curve's keys, read in bulk."""
+    points = fcurve.keyframe_points
+    co = np.empty(2 * len(points), dtype=np.float32)
+    points.foreach_get("co", co)
+    return co[0::2].astype(np.float64), co[1::2].astype(np.float64)
+
+
+def curve_values(fcurve: FCurve, frames: np.ndarray) -> np.ndarray:
+    """The f-curve at `frames`: its key values where the keys are those frames, else evaluated."""
+    key_frames, key_values = key_arrays(fcurve)
+    if len(key_frames) == len(frames) and np.array_equal(key_frames.astype(np.float32), frames.astype(np.float32)):
+        return key_values
+    return np.array([fcurve.evaluate(float(f)) for f in frames], dtype=np.float64)
+
+
+def shape_key_path(name: str) -> str:
+    """The data path of a shape key's value on its Key datablock."""
+    import bpy
+
+    return f'key_blocks["{bpy.utils.escape_identifier(name)}"].value'
+
+
+def property_path(name: str) -> str:
+    import bpy
+
+    return f'["{bpy.utils.escape_identifier(name)}"]'
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One animated value: (data_path, index) of `id_data`, keyed at `frames` with `values`."""
+
+    id_data: Any
+    data_path: str
+    index: int
+    frames: np.ndarray
+    values: np.ndarray
+    group: str = ""
+
+
+def write_channels(channels: Iterable[Channel]) -> int:
+    """Writes every channel's keys in bulk; returns the number of keys written."""
+    total = 0
+    for channel in channels:
+        fcurve = ensure_fcurve(channel.id_data, channel.data_path, channel.index, channel.group)
+        set_keys(fcurve, channel.frames, channel.values)
+        total += len(channel.frames)
+    return total
+
+
+# --- scene timing ----------------------------------------------------------------
+
+def scene_fps(scene: Scene) -> float:
+    return float(scene.render.fps) / float(scene.render.fps_base)
+
+
+def set_scene_timing(scene: Scene, fps: float | None, first: float, last: float) -> None:
+    """Sets the scene's frame range to cover [first, last] and, when given, its frame rate."""
+    if fps is not None:
+        if not (fps > 0 and math.isfinite(fps)):
+            raise AnimationError(f"a frame rate must be positive, not {fps}")
+        whole = round(fps)
+        if abs(fps - whole) < 1e-6:
+            scene.render.fps, scene.render.fps_base = int(whole), 1.0
+        else:
+            # NTSC-style rates (29.97 = 30 / 1.001) as Blender's own presets store them.
+            rate = math.ceil(fps)
+            scene.render.fps, scene.render.fps_base = rate, rate / fps
+    start, end = int(math.floor(first)), int(math.ceil(last))
+    scene.frame_start = start
+    scene.frame_end = max(end, start)
+
+
+# --- Live Link Face takes ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiveLinkImportOptions:
+    """What `import_live_link_face` does. timecode_rate: 'SCENE', '30' or '60'."""
+
+    filepath: str
+    timecode_rate: str = "SCENE"
+    set_frame_range: bool = True
+
+
+@dataclass(frozen=True)
+class LiveLinkSummary:
+    rows: int
+    keys: int
+    first_frame: float
+    last_frame: float
+    timecode_fps: float
+    message: str
+
+
+def _mesh_key_names(obj: Object) -> list[str]:
+    data = obj.data
+    shape_keys = getattr(data, "shape_keys", None)
+    if obj.type != 'MESH' or shape_keys is None:
+        return []
+    return [block.name for block in shape_keys.key_blocks][1:]
+
+
+def _timecode_rate(scene: Scene, choice: str) -> float:
+    if choice == "SCENE":
+        return scene_fps(scene)
+    if choice in TIMECODE_RATES:
+        return float(choice)
+    raise AnimationError(f"the timecode rate is 'SCENE', '30' or '60', not {choice!r}")
+
+
+def import_live_link_face(scene: Scene, obj: Object, options: LiveLinkImportOptions) -> LiveLinkSummary:
+    """Keys a Live Link Face take onto `obj`'s ARKit- or Maxine-named shape keys.
+
+    The take's first row lands on the scene's start frame; timecodes are read
+    at the chosen rate and placed at the scene's frame rate. Head and eye
+    angles become keyed custom properties (`HeadYaw`...) of the object. The
+    file is read and checked whole first: any error leaves the scene unchanged.
+    """
+    key_names = _mesh_key_names(obj)
+    key_map = map_keys(key_names)
+    if not key_map.keys:
+        raise AnimationError(f'"{obj.name}" has no shape keys with ARKit names (eyeBlinkLeft...) or Maxine names '
+                             f"(eyeBlink_L...): import an .nvf model or add such keys first")
+    take = read_csv(options.filepath)
+    rate = _timecode_rate(scene, options.timecode_rate)
+    tc_frames = take.frames(rate)
+    fps = scene_fps(scene)
+    start = float(scene.frame_start)
+    frames = start + (tc_frames - tc_frames[0]) * (fps / rate)
+    shape_values = {shape: take.shapes[:, i] for i, shape in enumerate(ARKIT_SHAPES)}
+    key_values = key_map.key_values(shape_values)
+    shape_keys = getattr(obj.data, "shape_keys")
+    channels = [Channel(shape_keys, shape_key_path(name), 0, frames, values, GROUP_SHAPES)
+                for name, values in key_values.items()]
+    for i, angle in enumerate(HEAD_EYE_ANGLES):
+        obj[angle] = float(take.angles[0, i])
+        channels.append(Channel(obj, property_path(angle), 0, frames, take.angles[:, i], GROUP_ANGLES))
+    obj[PROP_TIMECODE_START] = take.timecodes[0]
+    obj[PROP_TIMECODE_FPS] = rate
+    obj[PROP_FIRST_FRAME] = start
+    obj[PROP_DECIMALS] = take.decimals
+    keys = write_channels(channels)
+    if options.set_frame_range:
+        set_scene_timing(scene, None, frames[0], frames[-1])
+    rate_text = "the scene's" if options.timecode_rate == "SCENE" else "the chosen"
+    message = (f'{len(take)} frames onto {len(key_values)} keys of "{obj.name}", frames {frames[0]:g}-{frames[-1]:g}; '
+               f"timecodes read at {rate:g} fps ({rate_text} rate: the file does not say)")
+    if "tongueOut" in key_map.missing:
+        message += "; tongueOut skipped (the mesh has no such key)"
+    return LiveLinkSummary(len(take), keys, float(frames[0]), float(frames[-1]), rate, message)
+
+
+def _union_frames(curves: Sequence[FCurve]) -> np.ndarray:
+    frames = [key_arrays(fcurve)[0] for fcurve in curves]
+    return np.unique(np.concatenate(frames)) if frames else np.empty(0)
+
+
+def export_live_link_face(scene: Scene, obj: Object, filepath: str) -> LiveLinkSummary:
+    """Writes the animation of `obj`'s ARKit- or Maxine-named shape keys as a Live Link Face CSV.
+
+    One row per keyed frame (of any of those keys); a split Maxine shape's
+    value is the mean of its halves; shapes the mesh lacks are 0. Head and eye
+    angles come from the object's `HeadYaw`... custom properties when it has
+    them, else 0. A take imported onto the object comes back with its own
+    timecodes and precision.
+    """
+    key_map = map_keys(_mesh_key_names(obj))
+    if not key_map.keys:
+        raise AnimationError(f'"{obj.name}" has no shape keys with ARKit or Maxine names to export')
+    shape_keys = getattr(obj.data, "shape_keys")
+    by_path = {fcurve.data_path: fcurve for fcurve in find_fcurves(shape_keys)}
+    curves = {name: by_path[shape_key_path(name)] for keys in key_map.keys.values() for name in keys
+              if shape_key_path(name) in by_path}
+    frames = _union_frames(list(curves.values()))
+    if not len(frames):
+        raise AnimationError(f'"{obj.name}" has no keyframes on its ARKit/Maxine shape keys: nothing to export')
+    blocks = shape_keys.key_blocks
+    key_values = {name: (curve_values(curves[name], frames) if name in curves
+                         else np.full(len(frames), blocks[name].value, dtype=np.float64))
+                  for keys in key_map.keys.values() for name in keys}
+    shape_values = key_map.shape_values(key_values)
+    shapes = np.zeros((len(frames), len(ARKIT_SHAPES)))
+    for i, shape in enumerate(ARKIT_SHAPES):
+        if shape in shape_values:
+            shapes[:, i] = shape_values[shape]
+    object_curves = {fcurve.data_path: fcurve for fcurve in find_fcurves(obj)}
+    angles = np.zeros((len(frames), len(HEAD_EYE_ANGLES)))
+    for i, angle in enumerate(HEAD_EYE_ANGLES):
+        path = property_path(angle)
+        if path in object_curves:
+            angles[:, i] = curve_values(object_curves[path], frames)
+        elif has_id_property(obj, angle):
+            angles[:, i] = float(id_property(obj, angle))
+    fps = scene_fps(scene)
+    if has_id_property(obj, PROP_TIMECODE_START):
+        rate = float(id_property(obj, PROP_TIMECODE_FPS))
+        h, m, s, f, sub = parse_timecode(str(id_property(obj, PROP_TIMECODE_START)))
+        origin = ((h * 60 + m) * 60 + s) * rate + f + sub
+        first = float(id_property(obj, PROP_FIRST_FRAME))
+        decimals = int(id_property(obj, PROP_DECIMALS))
+    else:
+        rate, origin, first, decimals = float(round(fps)), 0.0, float(scene.frame_start), 6
+    timecodes = [format_timecode(origin + (frame - first) * (rate / fps), rate) for frame in frames]
+    take = Take(timecodes=timecodes, shapes=shapes, angles=angles, decimals=decimals)
+    write_csv(take, filepath)
+    return LiveLinkSummary(len(frames), 0, float(frames[0]), float(frames[-1]), rate,
+                           f'{len(frames)} frames of "{obj.name}" written to {filepath} '
+                           f"(timecodes at {rate:g} fps)")
