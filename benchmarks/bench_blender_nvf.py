@@ -25,6 +25,8 @@ variant starts alike and none pays for another's garbage:
   (numpy + struct), loaded with `bpy.ops.import_scene.gltf`;
 - export floor: `foreach_get` of the same data (positions, every key block,
   corners, material indices) plus writing the same number of bytes to a file;
+  and the same with the file and its folder flushed to disk (`fsync`), as the
+  export's atomic write does (`export_nvf(..., fsync=False)` is timed too);
 - our export: `bridge.nvf_export.export_nvf` of the unedited import (the path
   that writes the original bytes) and of an edited one (one basis vertex moved:
   the per-vertex merge and a full re-encode).
@@ -330,15 +332,29 @@ def main() -> None:
         with open(sink, "wb") as stream:
             stream.write(payload)
 
+    def floor_export_fsync() -> None:
+        # The same, made durable as the export is (file and folder flushed to disk).
+        floor_export()
+        with open(sink, "rb+") as stream:
+            os.fsync(stream.fileno())
+        folder = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
     mesh_reader = importlib.import_module(f"{ADDON_ID}.bridge.mesh")
     target = tmp / "out.nvf"
     export_medians = _interleaved_ms({
         "floor": floor_export,
+        "floor_fsync": floor_export_fsync,
         "groups": lambda: mesh_reader.read_vertex_groups(obj),
         "unedited": lambda: nvf_export.export_nvf(obj, target),
+        "unedited_nofsync": lambda: nvf_export.export_nvf(obj, target, fsync=False),
         "operator": lambda: bpy.ops.export_scene.nvf(filepath=str(target)),
     }, args.repeat, gc.collect)
     floor_out, groups = export_medians["floor"], export_medians["groups"]
+    floor_fsync, nofsync = export_medians["floor_fsync"], export_medians["unedited_nofsync"]
     unedited, operator_out = export_medians["unedited"], export_medians["operator"]
     assert target.read_bytes() == source.read_bytes()
     block = mesh.shape_keys.key_blocks[0]
@@ -351,10 +367,15 @@ def main() -> None:
     print("\nexport")
     print(f"  floor (foreach_get of the same data + write {data_size:,} bytes) {floor_out:8.2f} ms")
     print(f"  (vertex groups read, no bulk accessor in Blender: {groups:.2f} ms, not in the floor)")
-    print(f"  export_nvf, unedited import               {unedited:8.2f} ms   {unedited / floor_out:5.2f} x floor "
+    print(f"  floor + fsync of the file and its folder (as the export)   {floor_fsync:8.2f} ms")
+    print(f"  export_nvf, unedited import, fsync=False  {nofsync:8.2f} ms   {nofsync / floor_out:5.2f} x floor "
           f"(target <= 3)")
-    print(f"  bpy.ops.export_scene.nvf, unedited        {operator_out:8.2f} ms   {operator_out / floor_out:5.2f} x floor")
-    print(f"  export_nvf, one basis vertex moved        {edited:8.2f} ms   {edited / floor_out:5.2f} x floor")
+    print(f"  export_nvf, unedited import (fsync)       {unedited:8.2f} ms   {unedited / floor_fsync:5.2f} x floor "
+          f"+ fsync")
+    print(f"  bpy.ops.export_scene.nvf, unedited        {operator_out:8.2f} ms   "
+          f"{operator_out / floor_fsync:5.2f} x floor + fsync")
+    print(f"  export_nvf, one basis vertex moved        {edited:8.2f} ms   {edited / floor_fsync:5.2f} x floor "
+          f"+ fsync")
 
 
 if __name__ == "__main__":
