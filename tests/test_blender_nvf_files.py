@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -34,34 +33,25 @@ def _bridge(name: str) -> Any:
     return importlib.import_module(f"{ADDON}.bridge.{name}")
 
 
-def _within(seconds: float, action: Callable[[], Any]) -> Any:
-    """Runs `action` on a worker thread; fails (instead of hanging the suite) when
-    it has not returned after `seconds`. A FIFO left blocked is unblocked by the
-    caller opening its write end."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = action()
-        except BaseException as error:  # noqa: BLE001 - handed to the test thread
-            outcome["error"] = error
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        return "hung"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+class Hung(Exception):
+    """Raised by `_within` when its action blocks."""
 
 
-def _release(fifo: Path) -> None:
-    """Opens and closes the write end of a FIFO, so a reader blocked on it returns."""
+def _within(seconds: int, action: Callable[[], Any]) -> Any:
+    """Runs `action` on the main thread (bpy needs it) and returns its result;
+    SIGALRM interrupts it after `seconds` (a blocking open of a FIFO included,
+    PEP 475) so that a regression fails the test instead of hanging the suite."""
+    import signal
+
+    def expired(signum: int, frame: Any) -> None:
+        raise Hung(f"blocked for {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
     try:
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return
-    os.close(fd)
+        return action()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # --- item 1: a well-formed file with zero vertices ------------------------------------------
@@ -103,7 +93,8 @@ def test_mesh_helpers_take_a_mesh_without_vertices(clean_scene: None) -> None:
 # --- item 2: FIFOs and other non-regular files -----------------------------------------------
 
 
-needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this system has no FIFOs (os.mkfifo)")
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(os, "O_NONBLOCK"),
+                                reason="this system has no FIFOs (os.mkfifo)")
 
 
 @needs_fifo
@@ -114,11 +105,7 @@ def test_fifo_named_like_the_mtl_does_not_hang_the_import(clean_scene: None, tmp
     io_nv3dmm.write(dome_model(), path)
     fifo = tmp_path / "dome.mtl"
     os.mkfifo(fifo)
-    try:
-        outcome = _within(20.0, lambda: bpy.ops.import_scene.nvf(filepath=str(path)))
-    finally:
-        _release(fifo)
-    assert outcome == {'FINISHED'}, "the import blocked on the FIFO named like the .mtl"
+    assert _within(20, lambda: bpy.ops.import_scene.nvf(filepath=str(path))) == {'FINISHED'}
     obj = bpy.data.objects["dome"]
     # The .mtl is only a hint: the materials exist, in the default grey.
     assert {m.name for m in obj.data.materials} == {"Skin", "LipMat"}
@@ -134,20 +121,12 @@ def test_fifo_or_folder_as_the_nvf_is_refused(clean_scene: None, tmp_path: Path)
     folder = tmp_path / "folder.nvf"
     folder.mkdir()
     before = data_snapshot()
-    try:
-        for target, kind in ((fifo, "FIFO"), (folder, "folder")):
-            def attempt(target: Path = target) -> str:
-                try:
-                    bpy.ops.import_scene.nvf(filepath=str(target))
-                except RuntimeError as error:
-                    return str(error)
-                return "no error"
-            message = _within(20.0, attempt)
-            assert message != "hung", f"the import blocked on a {kind}"
-            assert kind in message and "not a regular file" in message and target.name in message
-            assert data_snapshot() == before
-    finally:
-        _release(fifo)
+    for target, kind in ((fifo, "FIFO"), (folder, "folder")):
+        with pytest.raises(RuntimeError) as error:
+            _within(20, lambda target=target: bpy.ops.import_scene.nvf(filepath=str(target)))
+        message = str(error.value)
+        assert kind in message and "not a regular file" in message and target.name in message
+        assert data_snapshot() == before
 
 
 def test_regular_file_reader_checks_the_open_descriptor(tmp_path: Path, addon: Any) -> None:
@@ -162,14 +141,8 @@ def test_regular_file_reader_checks_the_open_descriptor(tmp_path: Path, addon: A
     if hasattr(os, "mkfifo"):
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
-        try:
-            outcome = _within(10.0, lambda: mapping.read_regular_file(fifo))
-        except mapping.NotRegularFileError as error:
-            assert "FIFO" in str(error)
-        else:
-            pytest.fail(f"read a FIFO: {outcome!r}")
-        finally:
-            _release(fifo)
+        with pytest.raises(mapping.NotRegularFileError, match="FIFO"):
+            _within(10, lambda: mapping.read_regular_file(fifo))
     if os.path.exists("/dev/zero"):
         with pytest.raises(mapping.NotRegularFileError, match="character device"):
             mapping.read_regular_file("/dev/zero")
