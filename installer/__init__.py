@@ -1,0 +1,16 @@
+"""Installs what 3DDFA-V3 reconstruction needs: its Python packages and its asset files.
+
+Blender-free and standard library only (no bpy, no torch, no numpy at import):
+`builds` holds the one table of dependencies and the builds chosen for the
+running platform, Python and numpy; `pip` runs pip in a subprocess with progress
+and cancellation; `download` fetches and verifies the asset files; `task` runs
+either on a worker thread for a UI to poll. The add-on's operators
+(operators/installer.py) and preferences are thin layers over these.
+"""
+
+from __future__ import annotations
+
+from .errors import Cancelled, DownloadError, InstallerError, OfflineError, PipError
+from .progress import Progress
+
+__all__ = ["Cancelled", "DownloadError", "InstallerError", "OfflineError", "PipError", "Progress"]
