@@ -13,6 +13,7 @@ holds a partial or unverified file. A file already there and sound is kept.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib
 import os
 import re
@@ -188,7 +189,7 @@ class _Fetcher:
                 raise Cancelled("Download cancelled; the partial file is kept and resumes next time.")
             try:
                 chunk = response.read(CHUNK)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 raise DownloadError(f"{name}: the connection broke after {done} bytes ({exc}); press the "
                                     "button again to resume.") from exc
             if not chunk:
