@@ -24,8 +24,7 @@ import numpy.typing as npt
 F32 = npt.NDArray[np.float32]
 U16 = npt.NDArray[np.uint16]
 
-#: Largest vertex count the format's uint16 indices can address.
-MAX_VERTICES = 65535
+from .limits import MAX_VERTICES  # noqa: F401  (re-exported: io_nv3dmm.MAX_VERTICES)
 
 #: The 53 expression blend shapes Maxine's tracker drives, in its order.
 MAXINE_EXPRESSIONS: tuple[str, ...] = (

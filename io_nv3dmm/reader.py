@@ -14,6 +14,10 @@ from typing import IO, Any, Union
 import numpy as np
 
 from .errors import NvfError
+from .limits import (
+    BLEND_CHUNK_COST, CHUNK_COST, CHUNK_SLACK, MAX_BLEND_SHAPES, MAX_NAME_BYTES, MAX_PARTITIONS,
+    PART_COST, PART_STRING_COST, chunk_budget,
+)
 from .layout import (
     CANONICAL_HEADER_FLAGS, SourceLayout, TocEntry, TocKnown, TocRaw, TocUnknown,
 )
@@ -36,20 +40,14 @@ _MIN = np.minimum.reduce
 MAGIC = b"NFAC"
 HEADER_SIZE = 16
 
-#: Every chunk the reader walks becomes Python objects (a few hundred bytes: offsets,
-#: names, records, raw unknown chunks), while it may be as small as its 8-byte header.
-#: So the number of chunks is bounded by the input's size: each is charged this many
-#: bytes against a budget of the input's length plus a fixed slack, so a file made of
-#: millions of empty chunks is refused instead of costing ~60x its size in memory.
-CHUNK_COST = 640
-CHUNK_SLACK = 2 << 20
-
 TOP_TAGS = frozenset({b"MODL", b"IBUG", b"BLND", b"MCTR", b"TOPO", b"NVLM", b"PRTS", b"TOC0"})
 _LINEAR_TAGS = frozenset({b"MEAN", b"BSIS", b"EIVL", b"TRNG"})
 _LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
 _CONTOUR_TAGS = frozenset({b"RCTR", b"LCTR"})
 _TOPO_TAGS = frozenset({b"AJFC", b"AJVX"})
 _MODL_TAGS = frozenset({b"SHAP", b"COLR", b"TXCO"})
+_PART_TAG = frozenset({b"PART"})
+_STRING_TAGS = frozenset({b"NAME", b"MTRL"})
 
 
 def tag_text(tag: bytes) -> str:
@@ -175,37 +173,43 @@ class _Reader:
         self.unknown: list[UnknownChunk] = []
         self.vertices = 0
         self.triangles = 0
-        self.chunks_left = (self.length + CHUNK_SLACK) // CHUNK_COST
+        self.budget_left = chunk_budget(self.length)     # bytes of reader memory, see limits
 
     def too_many_chunks(self, offset: int) -> NvfError:
-        """The error for a file with more chunks than its size pays for (see CHUNK_COST)."""
+        """The error for a file with more chunks than its size pays for (see io_nv3dmm.limits)."""
         return NvfError(
-            f"more than {(self.length + CHUNK_SLACK) // CHUNK_COST:,} chunks in a file of "
-            f"{self.length:,} bytes: far more structure than a face model has (a flood of tiny "
-            f"chunks; refused so that reading cannot use many times the file's size in memory)",
+            f"too many chunks in a file of {self.length:,} bytes: far more structure than a face "
+            f"model has (a flood of tiny chunks; each chunk is charged {PART_STRING_COST}-"
+            f"{CHUNK_COST} bytes against the file's size plus {CHUNK_SLACK >> 20} MiB, so that "
+            f"reading cannot use many times the file's size in memory)",
             offset)
+
 
     # --- primitives -------------------------------------------------------
 
-    def children(self, start: int, end: int, where: str) -> list[_Chunk]:
-        """The chunks laid back to back in [start, end); each must fit exactly."""
+    def children(self, start: int, end: int, where: str, cost: int = CHUNK_COST,
+                 cheap: frozenset[bytes] = frozenset()) -> list[_Chunk]:
+        """The chunks laid back to back in [start, end); each must fit exactly.
+
+        Each is charged CHUNK_COST against the budget, those with a tag in `cheap` `cost`.
+        """
         found: list[_Chunk] = []
         pos = start
         unpack = _CHUNK.unpack_from
         buf = self.buf
-        left = self.chunks_left
+        left = self.budget_left
         while end - pos >= 8:
-            left -= 1
+            tag, size = unpack(buf, pos)
+            left -= cost if tag in cheap else CHUNK_COST
             if left < 0:
                 raise self.too_many_chunks(pos)
-            tag, size = unpack(buf, pos)
             if size > end - pos - 8:
                 raise NvfError(
                     f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
                     f"remain in {where} (truncated or overflowing chunk)", pos + 4)
             found.append(_Chunk(tag, pos, size))
             pos += 8 + size
-        self.chunks_left = left
+        self.budget_left = left
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of {where}: too few for a chunk header "
@@ -276,6 +280,9 @@ class _Reader:
         except UnicodeDecodeError as exc:
             raise NvfError(f"{tag_text(tag)} string is not valid UTF-8 ({exc.reason})",
                            start + exc.start) from None
+        if len(text) > MAX_NAME_BYTES:
+            raise NvfError(f"{tag_text(tag)} string of {len(text):,} bytes, more than the format's "
+                           f"limit of {MAX_NAME_BYTES:,}", start)
         if not canonical:
             self.layout.strings[key if index < 0 else f"{key}[{index}]{suffix}"] = raw
         return value
@@ -448,6 +455,9 @@ class _Reader:
         if chunk.size < 4:
             raise NvfError(f"BLND is {chunk.size} bytes, too short for its shape count", chunk.offset + 4)
         declared = self.u32(chunk.start)
+        if declared > MAX_BLEND_SHAPES:
+            raise NvfError(f"BLND declares {declared:,} blend shapes, more than the format's limit of "
+                           f"{MAX_BLEND_SHAPES:,}", chunk.start)
         # BLND holds most of a file's chunks: walked here in one tight loop, names decoded after.
         name_at: list[int] = []
         name_end: list[int] = []
@@ -456,9 +466,9 @@ class _Reader:
         shape_bytes = 12 * self.vertices
         buf, unpack = self.buf, _CHUNK.unpack_from
         pos, end = chunk.start + 4, chunk.end
-        left = self.chunks_left
+        left = self.budget_left
         while end - pos >= 8:
-            left -= 1
+            left -= BLEND_CHUNK_COST
             if left < 0:
                 raise self.too_many_chunks(pos)
             tag, size = unpack(buf, pos)
@@ -478,9 +488,12 @@ class _Reader:
                 name_at.append(pos + 8)
                 name_end.append(after)
             else:
+                left -= CHUNK_COST - BLEND_CHUNK_COST
+                if left < 0:
+                    raise self.too_many_chunks(pos)
                 self.unknown_chunk(_Chunk(tag, pos, size), "BLND", len(tags) - 1)
             pos = after
-        self.chunks_left = left
+        self.budget_left = left
         if pos != end:
             raise NvfError(
                 f"{end - pos} stray byte(s) at the end of BLND: too few for a chunk header "
@@ -500,6 +513,9 @@ class _Reader:
         raws = [bytes(buf[a:b]) for a, b in zip(starts, ends)]
         stripped = [raw.rstrip(b"\0") for raw in raws]
         joined = b"\0".join(stripped)
+        if raws and max(map(len, raws)) > MAX_NAME_BYTES:
+            # Some name may be over the limit: the slow path checks each one.
+            return [self.text(a, b, b"NAME", "BLND/NAME", i) for i, (a, b) in enumerate(zip(starts, ends))]
         if list(map(len, raws)) == [(n + 3) & ~3 for n in map(len, stripped)] and (
                 joined.count(0) == max(len(raws) - 1, 0)):
             try:
@@ -513,13 +529,16 @@ class _Reader:
             raise NvfError(f"PRTS is {chunk.size} bytes, too short for its partition count",
                            chunk.offset + 4)
         declared = self.u32(chunk.start)
+        if declared > MAX_PARTITIONS:
+            raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
+                           f"{MAX_PARTITIONS:,}", chunk.start)
         result: list[Partition] = []
         canonical = True
         buf, unpack_part = self.buf, _PART.unpack_from
         plain = _canonical_ascii if self.is_bytes else _never
         triangles = self.triangles
         corners = 3 * triangles
-        for position, child in enumerate(self.children(chunk.start + 4, chunk.end, "PRTS")):
+        for position, child in enumerate(self.children(chunk.start + 4, chunk.end, "PRTS", PART_COST, _PART_TAG)):
             if child.tag != b"PART":
                 self.unknown_chunk(child, "PRTS", position)
                 canonical = False
@@ -540,18 +559,19 @@ class _Reader:
                     f"model has {corners} (partition beyond the triangle list)", start + 12)
             name = material = None
             kinds = ""
-            for sub_position, sub in enumerate(self.children(start + 24, child.end, f"PART #{index}")):
+            for sub_position, sub in enumerate(
+                    self.children(start + 24, child.end, f"PART #{index}", PART_STRING_COST, _STRING_TAGS)):
                 if sub.tag == b"NAME":
                     if name is not None:
                         raise NvfError(f"second NAME chunk in PART #{index}", sub.offset)
-                    name = plain(buf[sub.start:sub.end])
+                    name = plain(buf[sub.start:sub.end]) if sub.size <= MAX_NAME_BYTES else None
                     if name is None:
                         name = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/NAME")
                     kinds += "N"
                 elif sub.tag == b"MTRL":
                     if material is not None:
                         raise NvfError(f"second MTRL chunk in PART #{index}", sub.offset)
-                    material = plain(buf[sub.start:sub.end])
+                    material = plain(buf[sub.start:sub.end]) if sub.size <= MAX_NAME_BYTES else None
                     if material is None:
                         material = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/MTRL")
                     kinds += "M"
@@ -578,8 +598,8 @@ class _Reader:
         if (chunk.size - 4) % 8:
             raise NvfError(f"TOC0 payload of {chunk.size} bytes is not 4 + a multiple of 8",
                            chunk.offset + 4)
-        self.chunks_left -= (chunk.size - 4) // 8     # each record becomes a few objects, like a chunk
-        if self.chunks_left < 0:
+        self.budget_left -= (chunk.size - 4) // 8 * CHUNK_COST   # each record becomes a few objects
+        if self.budget_left < 0:
             raise self.too_many_chunks(chunk.start + 4)
         data = bytes(self.buf[chunk.start + 4:chunk.end])
         records = [(tag.decode("latin-1"), offset) for tag, offset in struct.iter_unpack("<4sI", data)]

@@ -20,8 +20,13 @@ from .errors import NvfError
 from .layout import (
     CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, SourceLayout, TocEntry, TocKnown, TocUnknown,
 )
+from .limits import (
+    BLEND_CHUNK_COST, CHUNK_COST, CHUNK_SLACK, MAX_BLEND_SHAPES, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_PARTITIONS,
+    MAX_TRIANGLES, MAX_VERTICES, PART_COST, PART_STRING_COST, chunk_budget,
+)
+from .maxine import maxine_problems
 from .model import (
-    MAX_VERTICES, FaceModel, LandmarkSet, LinearModel, Partition, Topology, UnknownChunk,
+    FaceModel, LandmarkSet, LinearModel, Partition, Topology, UnknownChunk,
 )
 from .reader import FileBlendShapes
 from .topology import build_topology
@@ -53,12 +58,14 @@ _PART_TAGS = frozenset({"NAME", "MTRL"})
 class _Node:
     """A chunk ready to emit: its buffers (header included) and total length."""
 
-    __slots__ = ("tag", "parts", "length")
+    __slots__ = ("tag", "parts", "length", "cost")
 
-    def __init__(self, tag: str, parts: list[Buffer], length: int) -> None:
+    def __init__(self, tag: str, parts: list[Buffer], length: int, cost: int = CHUNK_COST) -> None:
         self.tag = tag
         self.parts = parts
         self.length = length
+        # What reading this chunk and every chunk inside it charges (io_nv3dmm.limits).
+        self.cost = cost
 
 
 _PACK_HEADER = struct.Struct("<4sI").pack
@@ -70,21 +77,21 @@ def _header(tag: str, size: int) -> bytes:
     return _PACK_HEADER(tag.encode("latin-1"), size)
 
 
-def _leaf(tag: str, payload: Buffer, prefix: bytes = b"") -> _Node:
+def _leaf(tag: str, payload: Buffer, prefix: bytes = b"", cost: int = CHUNK_COST) -> _Node:
     """A chunk holding `prefix` then `payload` (bytes or a 1-D byte memoryview)."""
     size = len(prefix) + len(payload)
     parts: list[Buffer] = [_header(tag, size), prefix, payload] if prefix else [_header(tag, size), payload]
-    return _Node(tag, parts, 8 + size)
+    return _Node(tag, parts, 8 + size, cost)
 
 
-def _container(tag: str, children: Sequence[_Node], prefix: bytes = b"") -> _Node:
+def _container(tag: str, children: Sequence[_Node], prefix: bytes = b"", cost: int = CHUNK_COST) -> _Node:
     size = len(prefix) + sum([c.length for c in children])
     parts: list[Buffer] = [_header(tag, size)]
     if prefix:
         parts.append(prefix)
     for child in children:
         parts.extend(child.parts)
-    return _Node(tag, parts, 8 + size)
+    return _Node(tag, parts, 8 + size, cost + sum([c.cost for c in children]))
 
 
 def _raw(array: np.ndarray[Any, Any]) -> memoryview:
@@ -131,9 +138,13 @@ def _encode_string(text: Any, where: str) -> bytes:
     if "\0" in text:
         raise NvfError(f"{where} {text!r} contains a NUL character, which the format cannot store")
     try:
-        return text.encode("utf-8")
+        encoded = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise NvfError(f"{where} {text!r} cannot be encoded as UTF-8 ({exc.reason})") from None
+    if len(encoded) > MAX_NAME_BYTES:
+        raise NvfError(f"{where} {text[:20]!r}... is {len(encoded):,} bytes of UTF-8, more than the "
+                       f"format's limit of {MAX_NAME_BYTES:,}")
+    return encoded
 
 
 def _decode_string(raw: bytes) -> str | None:
@@ -144,10 +155,11 @@ def _decode_string(raw: bytes) -> str | None:
 
 
 class _Writer:
-    def __init__(self, model: FaceModel) -> None:
+    def __init__(self, model: FaceModel, maxine: bool = True) -> None:
         if not isinstance(model, FaceModel):
             raise TypeError(f"write() takes a FaceModel, not {type(model).__name__}")
         self.model = model
+        self.maxine = maxine
         layout = model.source_layout
         self.layout: SourceLayout | None = layout if isinstance(layout, SourceLayout) else None
         self.unknown: dict[str, list[UnknownChunk]] = {}
@@ -184,7 +196,7 @@ class _Writer:
         `key` (with `[index]` appended when index >= 0) names the string's place for the
         layout; `where` describes it in errors.
         """
-        if isinstance(text, str) and text.isascii() and "\0" not in text:
+        if isinstance(text, str) and text.isascii() and "\0" not in text and len(text) <= MAX_NAME_BYTES:
             encoded = text.encode("ascii")
         else:
             encoded = _encode_string(text, f"{where} #{index}" if index >= 0 else where)
@@ -253,7 +265,8 @@ class _Writer:
         eigenvalues = _floats(model.eigenvalues, f"{path} eigenvalues", (modes.shape[0],))
         triangles = _indices(model.triangles, f"{path} triangles", (None, 3), count)
         present = {"MEAN"}
-        if self.had(path, "BSIS") or modes.shape[0]:
+        # No BSIS for zero modes: NVIDIA's reader divides by the mode count (SIGFPE).
+        if modes.shape[0] or (not self.maxine and self.had(path, "BSIS")):
             present.add("BSIS")
         if self.had(path, "EIVL") or eigenvalues.shape[0]:
             present.add("EIVL")
@@ -309,6 +322,8 @@ class _Writer:
         blend = self.model.blend_shapes
         assert blend is not None
         names = list(blend.names)
+        if len(names) > MAX_BLEND_SHAPES:
+            raise NvfError(f"{len(names):,} blend shapes, more than the format's limit of {MAX_BLEND_SHAPES:,}")
         from_file = blend.file_payloads() if isinstance(blend, FileBlendShapes) else None
         if from_file is not None and from_file[1] == self.vertices and len(from_file[0]) == len(names):
             # Never touched since read: the file's own bytes, without gathering them first.
@@ -316,9 +331,9 @@ class _Writer:
         else:
             deltas = _floats(blend.deltas, "blend_shapes.deltas", (len(names), self.vertices, 3))
             payloads = [_raw(deltas[i]) for i in range(len(names))]
-        name_nodes = [_leaf("NAME", self.string("BLND/NAME", name, "blend shape name", i))
+        name_nodes = [_leaf("NAME", self.string("BLND/NAME", name, "blend shape name", i), cost=BLEND_CHUNK_COST)
                       for i, name in enumerate(names)]
-        shape_nodes = [_leaf("SHAP", payload) for payload in payloads]
+        shape_nodes = [_leaf("SHAP", payload, cost=BLEND_CHUNK_COST) for payload in payloads]
         remembered = self.remembered("BLND")
         if remembered is not None and remembered.count("NAME") == len(names) == remembered.count("SHAP"):
             tokens: Sequence[str] = remembered
@@ -367,6 +382,10 @@ class _Writer:
         return topology
 
     def topology(self) -> _Node:
+        if self.triangles > MAX_TRIANGLES:
+            raise NvfError(
+                f"{self.triangles:,} triangles: a TOPO numbers triangles in uint16, so at most "
+                f"{MAX_TRIANGLES:,} (split the mesh or decimate it)")
         topology = self.topology_value()
         faces = _indices(topology.adjacent_faces, "topology.adjacent_faces", (None, 2), self.triangles + 1)
         verts = _indices(topology.edge_vertices, "topology.edge_vertices",
@@ -401,18 +420,21 @@ class _Writer:
         path = f"PRTS/PART[{i}]"
         nodes: dict[str, _Node] = {}
         for tag, text in (("NAME", part.name), ("MTRL", part.material)):
-            # NVIDIA leaves empty strings out; keep an empty chunk only where the file had one.
-            if text is None or (text == "" and (self.layout is None or not self.had(path, tag))):
+            # None: no chunk. "" is an empty chunk (NVIDIA's reader takes it), so it reads back "".
+            if text is None:
                 continue
             label = "name" if tag == "NAME" else "material"
-            nodes[tag] = _leaf(tag, self.string(f"{path}/{tag}", text, f"{where}.{label}"))
+            nodes[tag] = _leaf(tag, self.string(f"{path}/{tag}", text, f"{where}.{label}"),
+                               cost=PART_STRING_COST)
         record = _PART.pack(*(int(v) for v in fields), int(smooth))
         tags = self.order(path, ("NAME", "MTRL"), set(nodes))
-        return _container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record)
+        return _container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record, PART_COST)
 
     def partitions(self) -> _Node:
         parts = self.model.partitions
         assert parts is not None
+        if len(parts) > MAX_PARTITIONS:
+            raise NvfError(f"{len(parts):,} partitions, more than the format's limit of {MAX_PARTITIONS:,}")
         nodes = [self.partition(i, part) for i, part in enumerate(parts)]
         # Unknown chunks of partitions that no longer exist go with them.
         for path in [p for p in self.unknown if _PART_PATH.match(p)]:
@@ -470,8 +492,16 @@ class _Writer:
             placeholder.parts = [_header("TOC0", len(table)), bytes(table)]
             if layout is None or not layout.toc_loc_zero:
                 toc_loc = offsets[id(placeholder)]
-        if position > _U32_MAX and write_toc:
-            raise NvfError(f"the file would be {position} bytes; TOC offsets are uint32")
+        if position > MAX_FILE_BYTES:
+            raise NvfError(f"the file would be {position:,} bytes; sizes and TOC offsets are uint32 "
+                           f"(at most {MAX_FILE_BYTES:,})")
+        cost = sum([node.cost for node in top]) + CHUNK_COST * len(records)
+        if cost > chunk_budget(position):
+            raise NvfError(
+                f"the file would be {position:,} bytes with chunks charged {cost:,} bytes, more "
+                f"than the file's size plus {CHUNK_SLACK >> 20} MiB (io_nv3dmm.limits: reading "
+                f"costs memory per chunk): too many blend shapes, partitions or unknown chunks "
+                f"for so small a mesh")
         flags = layout.header_flags if layout is not None else CANONICAL_HEADER_FLAGS
         header = b"NFAC" + struct.pack("<I", 8 + len(extra)) + flags + struct.pack("<I", toc_loc) + extra
         out: list[Buffer] = [header]
@@ -524,9 +554,16 @@ class _Writer:
         return records, originals
 
 
-def _serialize(model: FaceModel) -> list[Buffer]:
+def _serialize(model: FaceModel, maxine: bool = True) -> list[Buffer]:
     try:
-        return _Writer(model).build()
+        parts = _Writer(model, maxine).build()
+        if maxine:
+            problems = maxine_problems(model)
+            if problems:
+                raise NvfError(
+                    "NVIDIA's Maxine reader could not read this model: " + "; ".join(problems)
+                    + " (write(..., maxine=False) writes it anyway, for io_nv3dmm only)")
+        return parts
     except NvfError:
         raise
     except (ValueError, TypeError, OverflowError, struct.error) as exc:
@@ -535,12 +572,13 @@ def _serialize(model: FaceModel) -> list[Buffer]:
         raise NvfError(f"the model cannot be written: {exc}") from exc
 
 
-def to_bytes(model: FaceModel) -> bytes:
+def to_bytes(model: FaceModel, *, maxine: bool = True) -> bytes:
     """The .nvf bytes of `model` (see `write`)."""
-    return b"".join(_serialize(model))
+    return b"".join(_serialize(model, maxine))
 
 
-def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> None:
+def write(model: FaceModel, destination: Destination, *, fsync: bool = True,
+          maxine: bool = True) -> None:
     """Writes `model` as an .nvf file.
 
     `destination` is a path or a binary file object (written at its current
@@ -555,8 +593,15 @@ def write(model: FaceModel, destination: Destination, *, fsync: bool = True) -> 
     is written back byte for byte unless it was edited; a model built in code
     gets NVIDIA's object order, a TOC, and a TOPO rebuilt from its triangles
     when `topology` is None.
+
+    maxine (default True): the file is one NVIDIA's own reader (Maxine's
+    FaceIO.cpp) reads with the same data: a model it could not read
+    (`maxine_problems`) raises NvfError, and a shape or colour model without
+    modes gets no BSIS chunk (NVIDIA's reader divides by its count). With
+    False, such details of a file as read are kept byte for byte, for io_nv3dmm
+    only. Limits (io_nv3dmm.limits) apply either way, so `read` takes the file.
     """
-    parts = _serialize(model)
+    parts = _serialize(model, maxine)
     if isinstance(destination, (str, os.PathLike)):
         write_atomic(destination, parts, fsync=fsync)
         return

@@ -174,7 +174,7 @@ def test_odd_files_round_trip_byte_for_byte(toc: str, extra: bytes) -> None:
     data = odd_file(toc=toc, header_extra=extra)
     model = nvf.read(data)
     assert (model.toc is None) == (toc == "none")
-    assert nvf.to_bytes(model) == data
+    assert nvf.to_bytes(model, maxine=False) == data
 
 
 def test_every_source_kind(tmp_path: Path) -> None:
@@ -184,9 +184,9 @@ def test_every_source_kind(tmp_path: Path) -> None:
     sources: list[object] = [str(path), path, data, bytearray(data), memoryview(data), io.BytesIO(data)]
     for source in sources:
         model = nvf.read(source)  # type: ignore[arg-type]
-        assert nvf.to_bytes(model) == data, type(source)
+        assert nvf.to_bytes(model, maxine=False) == data, type(source)
     with open(path, "rb") as handle:
-        assert nvf.to_bytes(nvf.read(handle)) == data
+        assert nvf.to_bytes(nvf.read(handle), maxine=False) == data
     with pytest.raises(TypeError):
         nvf.read(12345)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -212,12 +212,12 @@ def test_blend_shapes_are_gathered_on_first_use() -> None:
     blend = model.blend_shapes
     assert isinstance(blend, FileBlendShapes) and isinstance(blend, BlendShapes)
     assert blend.file_payloads() is not None
-    assert nvf.to_bytes(model) == data                    # written from the file's bytes
+    assert nvf.to_bytes(model, maxine=False) == data                    # written from the file's bytes
     deltas = blend.deltas
     assert blend.file_payloads() is None and deltas is blend.deltas
     np.testing.assert_array_equal(deltas, BLEND)
     assert deltas.dtype == np.dtype("<f4") and not deltas.flags.writeable
-    assert nvf.to_bytes(model) == data                    # and from the gathered array
+    assert nvf.to_bytes(model, maxine=False) == data                    # and from the gathered array
     restored = pickle.loads(pickle.dumps(blend))
     assert type(restored) is BlendShapes and restored.names == blend.names
     np.testing.assert_array_equal(restored.deltas, BLEND)
@@ -233,7 +233,7 @@ def test_blend_shapes_are_gathered_on_first_use() -> None:
     assert edited.blend_shapes is not None
     edited.blend_shapes.names.append("extra")             # names no longer match the shapes
     with pytest.raises(NvfError, match="shape"):
-        nvf.to_bytes(edited)
+        nvf.to_bytes(edited, maxine=False)
 
 
 # --- writing ---------------------------------------------------------------------
@@ -299,7 +299,7 @@ def test_minimal_model_from_scratch() -> None:
     model = FaceModel(shape=LinearModel(mean=mean, modes=np.zeros((0, 3, 3), np.float32),
                                         eigenvalues=np.zeros(0, np.float32),
                                         triangles=np.array([[0, 1, 2]], dtype=np.int64)))
-    data = nvf.to_bytes(model)
+    data = nvf.to_bytes(model, maxine=False)
     back = nvf.read(data)
     np.testing.assert_array_equal(back.shape.mean, mean.astype(np.float32))
     assert back.topology is not None and back.topology.adjacent_faces.tolist() == [[0, 1], [0, 1], [0, 1]]
@@ -310,7 +310,7 @@ def test_minimal_model_from_scratch() -> None:
 def test_names_whose_length_is_a_multiple_of_four_have_no_nul(demo: FaceModel) -> None:
     model = FaceModel(shape=demo.shape, blend_shapes=BlendShapes(
         names=["mouthSmile_L", "abc", "", "abcdefgh"], deltas=np.zeros((4, demo.vertex_count, 3), np.float32)))
-    data = nvf.to_bytes(model)
+    data = nvf.to_bytes(model, maxine=False)
     assert chunk(b"NAME", b"mouthSmile_L") in data
     assert chunk(b"NAME", b"abc\0") in data
     assert chunk(b"NAME", b"abcdefgh") in data
@@ -320,7 +320,7 @@ def test_names_whose_length_is_a_multiple_of_four_have_no_nul(demo: FaceModel) -
 # --- edits of a read model ---------------------------------------------------------
 
 def _read_back(model: FaceModel) -> tuple[bytes, FaceModel]:
-    data = nvf.to_bytes(model)
+    data = nvf.to_bytes(model, maxine=False)
     _toc_points_at_tags(data) if struct.unpack_from("<I", data, 12)[0] else None
     _container_sizes_consistent(data, 8 + struct.unpack_from("<I", data, 4)[0], len(data))
     return data, nvf.read(data)
@@ -379,13 +379,13 @@ def test_edit_arrays_and_remove_objects() -> None:
 def test_toc_none_drops_the_toc_and_new_objects_get_canonical_places() -> None:
     model = nvf.read(odd_file(toc="none"))
     model.toc = None
-    assert nvf.to_bytes(model) == odd_file(toc="none")
+    assert nvf.to_bytes(model, maxine=False) == odd_file(toc="none")
     model.toc = []
     data, back = _read_back(model)
     assert back.toc is not None and len(back.toc) == 8        # every top-level object
     model = nvf.read(odd_file(toc="none"))
     model.nvlm = None
-    data_no_nvlm = nvf.to_bytes(model)
+    data_no_nvlm = nvf.to_bytes(model, maxine=False)
     model.nvlm = LandmarkSet(pairs=np.array([[1, 2]], np.uint16))
     data, back = _read_back(model)
     assert back.nvlm is not None and back.nvlm.pairs.tolist() == [[1, 2]]
@@ -548,7 +548,7 @@ def _specific_errors() -> list[tuple[str, bytes, str]]:
 def test_specific_errors_name_offset_and_reason(label: str, data: bytes, words: str) -> None:
     if words == "no-error":        # an unknown tag in place of TXCO is legal: kept raw
         model = nvf.read(data)
-        assert model.texcoords is None and nvf.to_bytes(model) == data
+        assert model.texcoords is None and nvf.to_bytes(model, maxine=False) == data
         return
     with pytest.raises(NvfError, match=words) as info:
         nvf.read(data)
