@@ -1,0 +1,205 @@
+"""Video reading and face tracking (animation.video, animation.tracking) on clips
+the tests draw themselves, with synthetic 3DDFA-V3 weights (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from animation.errors import Cancelled, TrackingError, VideoError
+from animation.one_euro import OneEuroParams, smooth
+from animation.tracking import Track, TrackOptions, rotation_matrices, to_reference_camera, track_video
+from animation.video import FrameRange, VideoSource
+
+cv2 = pytest.importorskip("cv2", reason="OpenCV reads the videos (requirements-reconstruction.txt)")
+
+SKIN = (222, 178, 150)
+BLANK = range(5, 7)           # frames without a face
+
+
+def draw_face(i: int, width: int = 160, height: int = 120) -> np.ndarray:
+    """Frame i (RGB) of the test clip: a drawn face moving, turning (eyes shift) and scaling;
+    no face on the BLANK frames."""
+    image = np.full((height, width, 3), (90, 120, 160), np.uint8)
+    if i in BLANK:
+        return image
+    s = 0.8 + 0.2 * np.sin(i / 5)
+    cx, cy = int(width / 2 + 15 * np.sin(i / 4)), height // 2
+    turn = int(6 * np.sin(i / 3))
+    cv2.ellipse(image, (cx, cy), (int(34 * s), int(44 * s)), 0, 0, 360, SKIN, -1)
+    for ex in (cx - int(13 * s) + turn, cx + int(13 * s) + turn):
+        cv2.circle(image, (ex, cy - int(9 * s)), max(2, int(4 * s)), (250, 250, 250), -1)
+    cv2.ellipse(image, (cx + turn, cy + int(20 * s)), (int(11 * s), 2 + i % 5), 0, 0, 360, (170, 60, 60), -1)
+    return image
+
+
+def write_clip(path: Path, frames: int, fps: float = 24.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 120))
+    assert writer.isOpened()
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(draw_face(i)[:, :, ::-1]))
+    writer.release()
+    return path
+
+
+def skin_detector(images: Any) -> list[Any]:
+    """A detector for the drawn clip: the box of the skin-coloured pixels, None without them."""
+    found: list[Any] = []
+    for image in images:
+        mask = np.abs(image.astype(np.int32) - np.array(SKIN)).sum(axis=2) < 40
+        if mask.sum() < 30:
+            found.append(None)
+            continue
+        ys, xs = np.nonzero(mask)
+        found.append((np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float64), 1.0))
+    return found
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.avi", 10)
+
+
+@pytest.fixture(scope="module")
+def reconstructor(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    torch = pytest.importorskip("torch", reason="tracking needs PyTorch (requirements-reconstruction.txt)")
+    torch.set_num_threads(2)
+    from tddfa_v3.pipeline import Reconstructor
+    from tddfa_v3.synthetic_face import write_synthetic_assets
+
+    assets = tmp_path_factory.mktemp("assets")
+    write_synthetic_assets(assets, seed=7, fixtures_dir=None)
+    return Reconstructor(assets, device="cpu", backbone="mobilenetv3", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+# --- reading -----------------------------------------------------------------------
+
+def test_movie_fps_count_range_and_stride(clip: Path) -> None:
+    source = VideoSource(clip)
+    assert (source.fps, source.frame_count, source.width, source.height) == (24.0, 10, 160, 120)
+    frames = list(source.frames())
+    assert [i for i, _ in frames] == list(range(10))
+    assert frames[0][1].shape == (120, 160, 3) and frames[0][1].dtype == np.uint8
+    # RGB order, within JPEG error of the drawn frame.
+    assert np.abs(frames[3][1].astype(int) - draw_face(3).astype(int)).mean() < 6
+    picked = list(source.frames(FrameRange(start=2, stop=9, stride=3)))
+    assert [i for i, _ in picked] == [2, 5, 8]
+    assert np.array_equal(picked[1][1], frames[5][1])
+    assert source.times(np.array([0, 12])).tolist() == [0.0, 0.5]
+    with pytest.raises(VideoError, match="holds no frame"):
+        FrameRange(start=20).indices(10)
+    with pytest.raises(VideoError, match="stride"):
+        FrameRange(stride=0).indices(10)
+
+
+def test_image_sequence(tmp_path: Path) -> None:
+    for i in (1, 2, 10):                      # natural order: 1, 2, 10
+        cv2.imwrite(str(tmp_path / f"shot_{i}.png"), draw_face(i)[:, :, ::-1])
+    (tmp_path / "notes.txt").write_text("not a frame")
+    for opened in (VideoSource(tmp_path, sequence_fps=25), VideoSource(tmp_path / "shot_2.png", sequence_fps=25)):
+        assert (opened.frame_count, opened.fps, opened.width) == (3, 25.0, 160)
+        frames = list(opened.frames())
+        assert np.array_equal(frames[2][1], draw_face(10))
+
+
+def test_bad_videos(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match="does not exist"):
+        VideoSource(tmp_path / "missing.mp4")
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
+    with pytest.raises(VideoError, match="cannot be opened|no frames"):
+        VideoSource(tmp_path / "junk.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VideoError, match="holds no images"):
+        VideoSource(tmp_path / "empty")
+
+
+# --- geometry ------------------------------------------------------------------------
+
+def test_rotation_matrices_match_the_face_model() -> None:
+    torch = pytest.importorskip("torch")
+    from tddfa_v3.face_model import ParametricFaceModel
+
+    angles = np.random.default_rng(0).uniform(-1, 1, (5, 3))
+    expected = ParametricFaceModel.compute_rotation(None, torch.from_numpy(angles)).numpy()  # type: ignore[arg-type]
+    assert np.allclose(rotation_matrices(angles), expected)
+
+
+def test_reference_camera_keeps_image_position_and_size() -> None:
+    t = np.array([[0.3, -0.2, 1.0], [0.1, 0.4, -0.5]])
+    cams = np.array([[1200.0, 1200.0, 300.0, 200.0], [800.0, 800.0, 340.0, 180.0]])
+    ref = np.array([1000.0, 1000.0, 320.0, 240.0])
+    moved = to_reference_camera(t, cams, ref)
+    for row in range(2):
+        fx, fy, cx, cy = cams[row]
+        depth, new_depth = 10 - t[row, 2], 10 - moved[row, 2]
+        assert fx * t[row, 0] / depth + cx == pytest.approx(ref[0] * moved[row, 0] / new_depth + ref[2])
+        assert -fy * t[row, 1] / depth + cy == pytest.approx(-ref[1] * moved[row, 1] / new_depth + ref[3])
+        assert fx / depth == pytest.approx(ref[0] / new_depth)        # same apparent size
+    assert np.allclose(to_reference_camera(t, cams[:1].repeat(2, 0), cams[0]), t)
+
+
+# --- tracking -------------------------------------------------------------------------
+
+def _track(clip: Path, reconstructor: Any, **options: Any) -> Track:
+    detector = options.pop("detector", skin_detector)
+    return track_video(VideoSource(clip), reconstructor, TrackOptions(**options), detector=detector)
+
+
+def test_tracking_skips_frames_without_a_face(clip: Path, reconstructor: Any) -> None:
+    seen: list[tuple[int, int, float]] = []
+    track = track_video(VideoSource(clip), reconstructor, TrackOptions(redetect_every=1, batch_size=3),
+                        detector=skin_detector, progress=lambda d, t, f: seen.append((d, t, f)))
+    tracked = [i for i in range(10) if i not in BLANK]
+    assert track.skipped == list(BLANK) and track.detections == 10
+    assert track.frames.tolist() == tracked
+    assert len(track) == 8 and track.coefficients.shape == (8, 257)
+    assert track.expression.shape == (8, 64) and track.angles.shape == (8, 3) and track.translation.shape == (8, 3)
+    assert [d for d, _, _ in seen] == list(range(1, 11)) and all(t == 10 for _, t, _ in seen)
+    # The identity is locked: the per-coefficient median of the tracked frames.
+    assert np.allclose(track.identity, np.median(track.coefficients[:, :80], axis=0))
+    assert track.reference_frame in tracked
+    assert np.allclose(track.times, np.array(tracked) / 24)
+    # Expression and angles are the network's, One Euro smoothed over the frames' own times.
+    assert np.allclose(track.expression, smooth(track.coefficients[:, 80:144], track.times, OneEuroParams()))
+    assert np.allclose(track.angles, smooth(track.coefficients[:, 224:227], track.times, OneEuroParams()))
+    assert not np.allclose(track.expression, track.coefficients[:, 80:144])
+
+
+def test_tracking_detects_once_while_the_face_stays(clip: Path, reconstructor: Any) -> None:
+    calls: list[int] = []
+
+    def counting(images: Any) -> list[Any]:
+        calls.append(len(images))
+        return skin_detector(images)
+
+    track = _track(clip, reconstructor, frames=FrameRange(0, 5), redetect_every=0, detector=counting,
+                   smoothing=None, identity_frame=3)
+    assert len(track) == 5 and track.skipped == []
+    assert track.detections == len(calls) < 5        # the landmarks carried the face between frames
+    assert np.array_equal(track.identity, track.coefficients[3, :80])
+    assert track.reference_frame == 3
+    assert np.array_equal(track.expression, track.coefficients[:, 80:144])
+
+
+def test_cancel_keeps_frames_done(clip: Path, reconstructor: Any) -> None:
+    count = {"n": 0}
+
+    def cancel() -> bool:
+        count["n"] += 1
+        return count["n"] > 4
+
+    track = track_video(VideoSource(clip), reconstructor, TrackOptions(batch_size=3), detector=skin_detector,
+                        cancel=cancel)
+    assert track.cancelled and track.frames.tolist() == [0, 1, 2, 3]
+    with pytest.raises(Cancelled):
+        track_video(VideoSource(clip), reconstructor, detector=skin_detector, cancel=lambda: True)
+
+
+def test_no_face_anywhere_is_an_error(clip: Path, reconstructor: Any) -> None:
+    with pytest.raises(TrackingError, match="no face was found in any of the 3 frames"):
+        _track(clip, reconstructor, frames=FrameRange(4, 7), detector=lambda images: [None] * len(images))
+    with pytest.raises(TrackingError, match="frame 5 was not tracked"):
+        _track(clip, reconstructor, frames=FrameRange(4, 7), redetect_every=1, identity_frame=5)
