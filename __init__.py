@@ -14,6 +14,7 @@ _UI_MODULES: tuple[str, ...] = (
     "preferences",
     "operators.io_nvf",
     "operators.reconstruct",
+    "operators.installer",
     "operators.animation",
     "panels.reconstruct",
 )
@@ -23,7 +24,14 @@ def _modules() -> list[ModuleType]:
     return [importlib.import_module(f".{name}", __package__) for name in _UI_MODULES]
 
 
+def _use_installed_packages() -> None:
+    """Let Python find what Install Dependencies put in the extension's user folder
+    (`extension_path_user(__package__, path="site-packages")`), after Blender's own packages."""
+    importlib.import_module(".preferences", __package__).add_site_packages()
+
+
 def register() -> None:
+    _use_installed_packages()
     done: list[ModuleType] = []
     try:
         for module in _modules():

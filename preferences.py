@@ -1,5 +1,6 @@
 """Add-on preferences: where the 3DDFA-V3 assets are, default device and backbone,
-and whether the reconstruction's Python dependencies are installed.
+the reconstruction's Python dependencies and assets with their install and
+download buttons (operators/installer.py), and the installer's settings.
 
 Nothing heavy is imported here: dependencies are looked up with
 `importlib.util.find_spec`, and the asset check only looks at file headers
@@ -8,20 +9,22 @@ and sizes (cached per folder modification time), so drawing stays cheap.
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import site
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, UILayout
 
 from .bridge.bpy_typed import lookup
+from .installer import builds as installer_builds
+from .installer.download import DEFAULT_BASE_URL as ASSETS_BASE_URL
 
 if TYPE_CHECKING:
     from .tddfa_v3.assets import AssetReport
@@ -33,13 +36,8 @@ ADDON_PACKAGE: str = __package__ or __name__.rpartition(".")[0] or "nv3dmm_face_
 ASSETS_URL = "https://huggingface.co/datasets/Zidu-Wang/3DDFA-V3"
 ASSETS_HINT = f"{ASSETS_URL} (folder assets/)"
 
-#: Import name -> pip package name, for the reconstruction's dependencies.
-DEPENDENCIES: dict[str, str] = {
-    "torch": "torch",
-    "PIL": "pillow",
-    "cv2": "opencv-python-headless",
-    "scipy": "scipy",
-}
+#: Import name -> pip package name, for the reconstruction's dependencies (installer.builds' table).
+DEPENDENCIES: dict[str, str] = {dep.module: dep.pip for dep in installer_builds.DEPENDENCIES}
 
 #: Options for file-path properties: Blender 4.5+ warns about "//" (blend-relative)
 #: paths unless a property declares it supports them; older versions lack the flag.
@@ -48,8 +46,10 @@ PATH_OPTIONS: set[str] = (
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
 
 DEVICE_ITEMS = [
-    ("AUTO", "Auto", "The GPU (CUDA) when there is one, else the CPU; retries on the CPU if the GPU fails"),
+    ("AUTO", "Auto", "The GPU (CUDA, else Apple Silicon's MPS) when there is one, else the CPU; "
+                     "retries on the CPU if the GPU fails"),
     ("CUDA", "CUDA", "An NVIDIA GPU through CUDA"),
+    ("MPS", "MPS", "An Apple Silicon GPU through Metal (MPS)"),
     ("CPU", "CPU", "The processor (slower, always works)"),
 ]
 BACKBONE_ITEMS = [
@@ -60,15 +60,7 @@ BACKBONE_ITEMS = [
 
 def missing_dependencies() -> list[str]:
     """The pip names of the reconstruction dependencies Blender's Python lacks."""
-    missing = []
-    for module, package in DEPENDENCIES.items():
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            missing.append(package)
-    return missing
+    return installer_builds.missing_packages()
 
 
 _MISSING_FOR_UI: tuple[float, list[str]] = (-1.0, [])
@@ -81,6 +73,70 @@ def _missing_for_ui() -> list[str]:
     if now - _MISSING_FOR_UI[0] > 5.0:
         _MISSING_FOR_UI = (now, missing_dependencies())
     return _MISSING_FOR_UI[1]
+
+
+_STATES_FOR_UI: tuple[float, list[installer_builds.DependencyState], str] = (-1.0, [], "")
+
+
+def _states_for_ui() -> tuple[list[installer_builds.DependencyState], str]:
+    """Each dependency's state and the device torch will use, refreshed every few seconds."""
+    global _STATES_FOR_UI
+    now = time.monotonic()
+    if now - _STATES_FOR_UI[0] > 5.0:
+        try:
+            device = installer_builds.predicted_device(_platform())
+        except Exception as exc:  # noqa: BLE001 - a status line must never break drawing
+            device = f"unknown ({exc})"
+        _STATES_FOR_UI = (now, installer_builds.dependency_states(), device)
+    return _STATES_FOR_UI[1], _STATES_FOR_UI[2]
+
+
+_PLATFORM: list[installer_builds.PlatformInfo] = []
+
+
+def _platform() -> installer_builds.PlatformInfo:
+    """The machine (driver detection runs nvidia-smi at most once per session)."""
+    if not _PLATFORM:
+        _PLATFORM.append(installer_builds.detect_platform())
+    return _PLATFORM[0]
+
+
+def forget_dependency_status() -> None:
+    """Make the next redraw look the dependencies up again (after an install)."""
+    global _MISSING_FOR_UI, _STATES_FOR_UI
+    _MISSING_FOR_UI = (-1.0, [])
+    _STATES_FOR_UI = (-1.0, [], "")
+    import importlib
+    importlib.invalidate_caches()
+
+
+def user_folder(name: str, create: bool = True) -> str:
+    """The add-on's user folder `name` (site-packages, assets, cache): inside the extension's
+    user folder; for a legacy (non-extension) install, under Blender's user config folder."""
+    try:
+        return str(bpy.utils.extension_path_user(ADDON_PACKAGE, path=name, create=create))
+    except (ValueError, RuntimeError, TypeError):
+        folder = bpy.utils.user_resource('CONFIG', path=os.path.join(ADDON_PACKAGE, name), create=create)
+        return str(folder)
+
+
+def site_packages_dir(create: bool = False) -> str:
+    """Where `nv3dmm.install_dependencies` puts packages (on sys.path once the add-on is enabled)."""
+    return user_folder("site-packages", create=create)
+
+
+def add_site_packages(folder: str | None = None) -> None:
+    """Put the installer's site-packages on sys.path (after Blender's own, so Blender's numpy
+    stays first), with its .pth files; nothing when it does not exist yet."""
+    folder = folder or site_packages_dir(create=False)
+    if folder and os.path.isdir(folder) and folder not in sys.path:
+        site.addsitedir(folder)
+
+
+def remove_site_packages() -> None:
+    folder = site_packages_dir(create=False)
+    while folder in sys.path:
+        sys.path.remove(folder)
 
 
 def pip_command(packages: list[str] | None = None) -> str:
@@ -161,17 +217,42 @@ def get_preferences(context: Context | None = None) -> "NV3DMMFacePreferences | 
 
 
 def draw_dependency_status(layout: UILayout, missing: list[str] | None = None) -> bool:
-    """Draw what is missing and how to install it; True when everything is installed."""
+    """Draw what is missing and the Install button; True when everything is installed."""
     missing = _missing_for_ui() if missing is None else missing
     if not missing:
         return True
     box = layout.box()
     box.label(text="Reconstruction needs: " + ", ".join(missing), icon='ERROR')
-    box.label(text="Install them into Blender's Python, then restart Blender:")
-    for line in _wrap(pip_command(missing), 70):
-        box.label(text=line)
+    _draw_job_button(box, "install")
     box.label(text="Import and export of .nvf work without them.")
     return False
+
+
+def _job_state(kind: str) -> Any:
+    from .operators import installer as installer_ops
+    return installer_ops.INSTALL_STATE if kind == "install" else installer_ops.DOWNLOAD_STATE
+
+
+def _draw_job_button(layout: UILayout, kind: str) -> None:
+    """The Install Dependencies / Download Assets button, or its progress and Cancel while it runs."""
+    state = _job_state(kind)
+    if state.running:
+        row = layout.row()
+        row.label(text=state.text or "starting", icon='SORTTIME')
+        row.operator("nv3dmm.cancel_installer", text="Cancel", icon='CANCEL')
+        return
+    if kind == "install":
+        prefs = get_preferences()
+        wheels = prefs.wheels_dir if prefs is not None else ""
+        if not wheels and not bool(getattr(bpy.app, "online_access", True)):
+            layout.label(text="Online access is off (Preferences > System > Network):", icon='INFO')
+            layout.label(text="turn it on, or set a Wheel Folder in the add-on preferences.")
+        layout.operator("nv3dmm.install_dependencies", icon='IMPORT')
+    else:
+        layout.operator("nv3dmm.download_assets", icon='IMPORT')
+    if state.last_error:
+        for line in _wrap(state.last_error, 70)[-8:]:
+            layout.label(text=line)
 
 
 def draw_asset_status(layout: UILayout, folder: str) -> bool:
@@ -186,6 +267,7 @@ def draw_asset_status(layout: UILayout, folder: str) -> bool:
         box.label(text="Found: " + ", ".join(status.found))
     for line in _wrap(status.message, 70):
         box.label(text=line)
+    _draw_job_button(box, "download")
     return False
 
 
@@ -214,6 +296,9 @@ class NV3DMMFacePreferences(AddonPreferences):
         assets_dir: str
         device: str
         backbone: str
+        wheels_dir: str
+        assets_url: str
+        torch_build: str
     else:
         assets_dir: StringProperty(  # type: ignore[valid-type]
             name="3DDFA-V3 Assets",
@@ -230,16 +315,66 @@ class NV3DMMFacePreferences(AddonPreferences):
             name="Backbone", description="Default regressor network",
             items=BACKBONE_ITEMS, default="RESNET50",
         )
+        wheels_dir: StringProperty(  # type: ignore[valid-type]
+            name="Wheel Folder", subtype='DIR_PATH', default="", options=PATH_OPTIONS,
+            description="Install the dependencies offline from this folder of .whl files "
+                        "(empty: download them from the package index)")
+        assets_url: StringProperty(  # type: ignore[valid-type]
+            name="Assets Source", default=ASSETS_BASE_URL,
+            description="Download each asset file from this address + its name (a mirror, a local "
+                        "server, or a folder)")
+        torch_build: EnumProperty(  # type: ignore[valid-type]
+            name="PyTorch Build", default="AUTO",
+            items=[(key, label, text) for key, (label, text) in installer_builds.TORCH_BUILDS.items()],
+            description="Which PyTorch build Install Dependencies installs")
 
     def draw(self, context: Context) -> None:
         layout = self.layout
-        layout.prop(self, "assets_dir")
-        draw_asset_status(layout, self.assets_dir)
-        row = layout.row()
-        row.operator("wm.url_open", text="Download the assets", icon='URL').url = ASSETS_URL
+        _draw_dependencies(self, layout.box())
+        _draw_assets(self, layout.box())
         layout.prop(self, "device")
         layout.prop(self, "backbone")
-        draw_dependency_status(layout)
+
+
+def _draw_dependencies(prefs: "NV3DMMFacePreferences", box: UILayout) -> None:
+    """Each dependency (found / version / missing), the device, the build choice and the button."""
+    box.label(text="Python packages", icon='SCRIPT')
+    states, device = _states_for_ui()
+    col = box.column(align=True)
+    for state in states:
+        row = col.row()
+        row.label(text=state.dependency.what, icon='CHECKMARK' if state.found else 'ERROR')
+        row.label(text=state.text)
+    box.label(text=f"Reconstruction device (Auto): {device}")
+    box.prop(prefs, "torch_build")
+    build = installer_builds.choose_torch_build(_platform(), prefs.torch_build)
+    box.label(text=f"Installs PyTorch: {build.label} ({build.reason})")
+    box.prop(prefs, "wheels_dir")
+    if any(not state.found for state in states) or _job_state("install").running:
+        _draw_job_button(box, "install")
+    else:
+        box.label(text="All installed", icon='CHECKMARK')
+    box.label(text=f"Installed into {site_packages_dir()}")
+
+
+def _draw_assets(prefs: "NV3DMMFacePreferences", box: UILayout) -> None:
+    """The assets folder, each file's state, the source URL and the Download button."""
+    box.label(text="3DDFA-V3 assets", icon='FILE_FOLDER')
+    box.prop(prefs, "assets_dir")
+    box.operator("wm.url_open", text="Open the dataset page", icon='URL').url = ASSETS_URL
+    box.prop(prefs, "assets_url")
+    if not prefs.assets_dir:
+        box.label(text="No assets folder yet: Download Assets puts the files in the add-on's folder.")
+        _draw_job_button(box, "download")
+        return
+    status = asset_status(prefs.assets_dir)
+    if status.report is not None:
+        col = box.column(align=True)
+        for name, file in status.report.files.items():
+            row = col.row()
+            row.label(text=name, icon='CHECKMARK' if file.ok else 'ERROR')
+            row.label(text="found" if file.ok else file.state)
+    draw_asset_status(box, prefs.assets_dir)
 
 
 _CLASSES = (NV3DMMFacePreferences,)

@@ -102,7 +102,7 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
 
         assets_dir = prefs.assets_dir if prefs is not None else ""
         if not assets_dir:
-            layout.label(text="Set the assets folder in the add-on preferences", icon='INFO')
+            layout.label(text="Download or choose the 3DDFA-V3 assets in the add-on preferences", icon='INFO')
             ready = False
         else:
             ready = preferences.draw_asset_status(layout, assets_dir) and ready

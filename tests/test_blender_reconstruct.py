@@ -723,7 +723,8 @@ def test_panel_and_preferences_draw(addon: Any, clean_scene: None, synthetic_ass
 
     for folder, expect in ((str(tmp_path), "incomplete"), (str(synthetic_assets), "All 3DDFA-V3 assets found")):
         log = {"labels": [], "props": [], "operators": []}
-        prefs = SimpleNamespace(layout=RecordingLayout(log), assets_dir=folder, device='AUTO', backbone='RESNET50')
+        prefs = SimpleNamespace(layout=RecordingLayout(log), assets_dir=folder, device='AUTO', backbone='RESNET50',
+                                wheels_dir="", assets_url="", torch_build='AUTO')
         preferences.NV3DMMFacePreferences.draw(prefs, bpy.context)
         assert any(expect in text for text in log["labels"]), log["labels"]
         assert log["operators"][0][1].url == preferences.ASSETS_URL
