@@ -32,6 +32,7 @@ def _imported_modules(package: str) -> dict[str, set[str]]:
     ("io_nv3dmm", {"bpy", "bmesh", "mathutils", "torch"}),
     ("tddfa_v3", {"bpy", "bmesh", "mathutils"}),
     ("animation", {"bpy", "bmesh", "mathutils"}),
+    ("installer", {"bpy", "bmesh", "mathutils", "torch", "numpy"}),
 ])
 def test_layer_never_imports(package: str, forbidden: set[str]) -> None:
     offenders = {path: sorted(names & forbidden) for path, names in _imported_modules(package).items()
@@ -48,6 +49,21 @@ def test_importing_the_layers_loads_neither_bpy_nor_torch() -> None:
         "loaded = sorted(m for m in ('bpy', 'torch') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"imported eagerly: {done.stdout.strip()}"
+
+
+def test_the_installer_is_standard_library_only() -> None:
+    """installer/ runs before the reconstruction's packages exist: importing it loads none of
+    them, nor bpy, and every module it imports statically is the standard library's or its own."""
+    stdlib = set(sys.stdlib_module_names)
+    outside = {path: sorted(names - stdlib) for path, names in _imported_modules("installer").items()
+               if names - stdlib}
+    assert not outside, f"installer imports beyond the standard library: {outside}"
+    code = ("import sys\n"
+            "import installer, installer.builds, installer.pip, installer.download, installer.task\n"
+            "print(','.join(sorted(m for m in ('bpy', 'torch', 'numpy', 'tddfa_v3') if m in sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported eagerly: {done.stdout.strip()}"
