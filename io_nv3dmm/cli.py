@@ -1,4 +1,9 @@
-"""Command line: `python -m io_nv3dmm {info,validate,roundtrip,dump,demo} ...`."""
+"""Command line: `python -m io_nv3dmm {info,validate,roundtrip,dump,demo} ...`.
+
+Exit statuses: 0 success; 1 not a valid .nvf file (the error names the byte
+offset) or a file that cannot be read or written; 2 usage error; 3 (validate)
+a valid .nvf file that NVIDIA's own reader (Maxine) cannot read, with the reasons.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .atomic import write_atomic
 from .errors import NvfError
+from .maxine import maxine_problems
 from .model import FaceModel, LandmarkSet
 from .reader import read, tag_text
 from .writer import to_bytes, write
@@ -180,15 +187,26 @@ def _load(path: str) -> tuple[FaceModel, bytes]:
     return read(data), data
 
 
+#: Exit statuses of the command line.
+EXIT_OK = 0
+EXIT_INVALID = 1         # not a valid .nvf file (the error says where), or it cannot be read/written
+EXIT_USAGE = 2           # argparse's
+EXIT_NOT_MAXINE = 3      # validate: a valid .nvf file that NVIDIA's reader cannot read (reasons listed)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (0 success, 1 failure, 2 usage)."""
+    """Runs the command line; returns the exit status (EXIT_* above: 0 success, 1 invalid or
+    unreadable file, 2 usage, 3 valid but NVIDIA's reader cannot read it)."""
     parser = argparse.ArgumentParser(
         prog="python -m io_nv3dmm",
         description="Inspect, validate and round-trip NVIDIA 3DMM face models (.nvf, Maxine AR SDK).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     info = commands.add_parser("info", help="print a readable summary (counts, names, partitions, landmarks)")
     info.add_argument("file", help="an .nvf file")
-    validate = commands.add_parser("validate", help="exit 0 if the file is valid, else 1 with the error")
+    validate = commands.add_parser(
+        "validate", help=f"exit {EXIT_OK} if the file is valid and NVIDIA's reader (Maxine) reads it; "
+                         f"{EXIT_INVALID} with the error if it is not a valid .nvf file; "
+                         f"{EXIT_NOT_MAXINE} with the reasons if it is valid but NVIDIA's reader cannot read it")
     validate.add_argument("file", help="an .nvf file")
     roundtrip = commands.add_parser(
         "roundtrip", help="read, write and compare byte for byte; report where the bytes differ")
@@ -221,8 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             print(_info(model, data, args.file))
         elif args.command == "validate":
+            problems = maxine_problems(data)
+            if problems:
+                print(f"{args.file}: valid .nvf, but NVIDIA's reader (Maxine) cannot read it:", file=sys.stderr)
+                for problem in problems:
+                    print(f"  - {problem}", file=sys.stderr)
+                return EXIT_NOT_MAXINE
             print(f"{args.file}: valid ({model.vertex_count:,} vertices, {model.triangle_count:,} triangles, "
-                  f"{len(model.blend_shapes.names) if model.blend_shapes else 0} blend shapes)")
+                  f"{len(model.blend_shapes.names) if model.blend_shapes else 0} blend shapes; "
+                  f"NVIDIA's reader reads it)")
         elif args.command == "dump":
             print(json.dumps(describe(model, data, args.arrays), indent=args.indent or None))
         elif args.command == "roundtrip":
@@ -241,9 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _roundtrip(model: FaceModel, data: bytes, path: str, output: str | None) -> int:
-    encoded = to_bytes(model)
+    # The codec's own check: written faithfully (maxine=False keeps what NVIDIA's reader
+    # could not take, as the file has it; `validate` says whether it can).
+    encoded = to_bytes(model, maxine=False)
     if output:
-        write(model, output)
+        write_atomic(output, encoded)
     if encoded == data:
         print(f"{path}: identical after read + write ({len(data):,} bytes)")
         return 0

@@ -1,7 +1,7 @@
 """Command line: reconstruct faces from photos, or check an assets folder.
 
     python -m tddfa_v3 PHOTO [PHOTO ...] --assets DIR --out DIR
-                       [--device auto|cuda|cpu] [--backbone resnet50|mobilenetv3]
+                       [--device auto|cuda|mps|cpu] [--backbone resnet50|mobilenetv3]
                        [--box X1,Y1,X2,Y2] [--batch N] [--space posed|model]
                        [--no-copy-photo] [--cache-dir DIR] [--quiet]
     python -m tddfa_v3 check-assets DIR
@@ -71,8 +71,8 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
     parser.add_argument("--assets", required=True, metavar="DIR",
                         help="the 3DDFA-V3 assets folder (face_model.npy, net_recon.pth, ...)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
-                        help="auto: CUDA when available, else CPU (default)")
+    parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU (default)")
     parser.add_argument("--backbone", choices=("resnet50", "mobilenetv3"), default="resnet50",
                         help="regressor network (default resnet50, the more accurate)")
     parser.add_argument("--box", type=_parse_box, metavar="X1,Y1,X2,Y2",

@@ -56,7 +56,7 @@ PhotoInput = Any  # a path (str / PathLike) or an H x W x C array
 #: Accepted backbone names -> network kind.
 BACKBONES: dict[str, str] = {"resnet50": "recon_resnet50", "mobilenetv3": "recon_mbnetv3",
                              "mbnetv3": "recon_mbnetv3"}
-DEVICES = ("auto", "cuda", "cpu")
+DEVICES = ("auto", "cuda", "mps", "cpu")
 
 #: The reference's detector threshold.
 DETECTION_THRESHOLD = 0.7
@@ -68,17 +68,24 @@ _T = TypeVar("_T")
 
 
 def resolve_device(device: str) -> "torch.device":
-    """"auto" -> CUDA when available else CPU; "cuda" fails clearly without a GPU."""
+    """"auto" -> CUDA when available, else Apple Silicon's MPS, else the CPU; "cuda" and
+    "mps" fail clearly without that GPU."""
     torch = require_torch()
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
     if device == "cpu":
         return torch.device("cpu")
-    if torch.cuda.is_available():
+    if device in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda")
     if device == "cuda":
         raise DeviceError("CUDA was asked for, but this PyTorch sees no CUDA GPU "
                           f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); choose Auto or CPU")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    if device == "mps":
+        raise DeviceError("MPS was asked for, but this PyTorch sees no Apple Silicon GPU "
+                          f"(torch {torch.__version__}); choose Auto or CPU")
     return torch.device("cpu")
 
 
@@ -100,7 +107,9 @@ def _is_device_failure(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
     text = str(exc)
-    return isinstance(exc, RuntimeError) and ("CUDA" in text or "cuDNN" in text or "CUBLAS" in text)
+    if isinstance(exc, (NotImplementedError, TypeError)) and "MPS" in text:
+        return True   # an operator or dtype (float64) MPS lacks: the CPU has it
+    return isinstance(exc, RuntimeError) and any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "MPS"))
 
 
 # --------------------------------------------------------------------------- loaded models
@@ -284,7 +293,7 @@ class Reconstructor:
         except ReconstructionError:
             raise
         except Exception as exc:
-            if device_obj.type == "cuda" and _is_device_failure(exc):
+            if device_obj.type != "cpu" and _is_device_failure(exc):
                 if device == "auto" and fallback_to_cpu:
                     log.warning("loading on CUDA failed (%s); using the CPU", exc)
                     self._models = _load(self.assets_dir, BACKBONES[backbone], resolve_device("cpu"),
@@ -309,6 +318,8 @@ class Reconstructor:
         torch = require_torch()
         if self.device.type == "cuda":
             return f"CUDA ({torch.cuda.get_device_name(self.device)})"
+        if self.device.type == "mps":
+            return "MPS (Apple Silicon GPU)"
         return "CPU"
 
     @property
@@ -406,7 +417,7 @@ class Reconstructor:
         except (Cancelled, ReconstructionError):
             raise
         except Exception as exc:
-            if self.device.type != "cuda" or not _is_device_failure(exc):
+            if self.device.type == "cpu" or not _is_device_failure(exc):
                 raise
             message = (f"The GPU failed during face reconstruction ({type(exc).__name__}: "
                        f"{str(exc).splitlines()[0] if str(exc) else ''}). Choose the CPU device, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_roundtrip_reports_where_bytes_differ(demo_file: Path, tmp_path: Path, m
     blnd = data.index(b"BLND")
     where = blnd + 40
 
-    def faulty_encoder(model: nvf.FaceModel) -> bytes:   # stands in for a writer bug
+    def faulty_encoder(model: nvf.FaceModel, maxine: bool = True) -> bytes:   # stands in for a writer bug
         return data[:where] + bytes([data[where] ^ 0xFF]) + data[where + 1:]
 
     monkeypatch.setattr(cli, "to_bytes", faulty_encoder)
@@ -121,3 +122,53 @@ def test_real_file(nvf_samples: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "2,056 vertices" in out and "MouthSocket" in out
+
+
+def _zero_mode_file_as_old_writers_made_it(path: Path) -> Path:
+    """A 0-mode model with a BSIS of count 0 (what io_nv3dmm wrote before issue 9)."""
+    from io_nv3dmm.demo_model import build_demo_model
+
+    data = nvf.to_bytes(build_demo_model(shape_modes=0, resolution=(21, 21)), maxine=False)
+    shap = data.index(b"SHAP")
+    assert data.find(b"BSIS" + struct.pack("<I", 4) + struct.pack("<I", 0), shap) > 0
+    path.write_bytes(data)
+    return path
+
+
+def test_validate_fails_with_status_3_on_what_nvidia_cannot_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    zero = _zero_mode_file_as_old_writers_made_it(tmp_path / "zero.nvf")
+    assert main(["validate", str(zero)]) == 3
+    err = capsys.readouterr().err
+    assert "NVIDIA's reader" in err and "BSIS chunk with 0 modes" in err and "SIGFPE" in err
+    assert nvf.maxine_problems(zero) and nvf.maxine_problems(zero.read_bytes())
+    # Reading and writing it again (the default, maxine=True) fixes it.
+    fixed = tmp_path / "fixed.nvf"
+    nvf.write(nvf.read(zero), fixed)
+    assert b"BSIS" not in fixed.read_bytes()
+    assert main(["validate", str(fixed)]) == 0
+    assert "NVIDIA's reader reads it" in capsys.readouterr().out
+    # roundtrip stays the codec's faithful check: the file comes back byte for byte.
+    assert main(["roundtrip", str(zero)]) == 0
+
+    top = tmp_path / "top.nvf"
+    model = nvf.read(fixed)
+    model.unknown_chunks.append(nvf.UnknownChunk(tag="ZZZZ", payload=b"1234", parent="", position=9))
+    top.write_bytes(nvf.to_bytes(model, maxine=False))
+    assert main(["validate", str(top)]) == 3
+    assert "syntax error" in capsys.readouterr().err
+
+
+def test_demo_without_modes_is_maxine_readable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo0.nvf"
+    assert main(["demo", str(out), "--modes", "0"]) == 0
+    assert b"BSIS" not in out.read_bytes() and nvf.read(out).mode_count == 0
+    assert main(["validate", str(out)]) == 0
+
+
+def test_exit_statuses_are_documented() -> None:
+    import io_nv3dmm.cli as cli
+
+    assert (cli.EXIT_OK, cli.EXIT_INVALID, cli.EXIT_USAGE, cli.EXIT_NOT_MAXINE) == (0, 1, 2, 3)
+    text = (REPO_ROOT / "docs" / "nvf-codec.md").read_text()
+    assert "exit status" in text.lower() and "| 3 |" in text
