@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 from ..animation.errors import AnimationError
 from ..animation.live_link import Take, format_timecode, parse_timecode, read_csv, write_csv
 from ..animation.names import ARKIT_SHAPES, HEAD_EYE_ANGLES, map_keys
-from .bpy_typed import has_id_property, id_property
+from .bpy_typed import has_id_property, id_property, lookup
 
 if TYPE_CHECKING:
     from bpy.types import ID, Action, FCurve, Object, Scene
@@ -337,3 +338,313 @@ def export_live_link_face(scene: Scene, obj: Object, filepath: str) -> LiveLinkS
     return LiveLinkSummary(len(frames), 0, float(frames[0]), float(frames[-1]), rate,
                            f'{len(frames)} frames of "{obj.name}" written to {filepath} '
                            f"(timecodes at {rate:g} fps)")
+
+
+# --- video to animation ---------------------------------------------------------------
+
+#: The object transform's f-curve group.
+GROUP_TRANSFORM = "Object Transform"
+GROUP_EXPRESSION = "Expression"
+#: Custom properties a video animation leaves on the object.
+PROP_VIDEO = "tddfa_video"
+PROP_VIDEO_SKIPPED = "tddfa_video_skipped"
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """What `animate_from_video` does; the operator fills it from its properties.
+
+    start/stop/stride: the video frames to track (stop None: to the end).
+    identity_frame: the video frame whose identity is used (None: the median
+    over the clip). min_cutoff/beta: the One Euro smoother (smoothing False: raw).
+    sequence_fps: the frame rate of an image sequence. face_box: the face on
+    the first frame (x1, y1, x2, y2 pixels, y down), skipping detection there.
+    """
+
+    filepath: str
+    assets_dir: str
+    device: str = "auto"
+    backbone: str = "resnet50"
+    cache_dir: str | None = None
+    start: int = 0
+    stop: int | None = None
+    stride: int = 1
+    batch_size: int = 16
+    smoothing: bool = True
+    min_cutoff: float = 1.0
+    beta: float = 5.0
+    identity_frame: int | None = None
+    sequence_fps: float = 30.0
+    set_scene: bool = True
+    camera_background: bool = True
+    face_box: tuple[float, float, float, float] | None = None
+
+    def track_options(self) -> Any:
+        from ..animation.one_euro import OneEuroParams
+        from ..animation.tracking import TrackOptions
+        from ..animation.video import FrameRange
+
+        try:
+            smoothing = OneEuroParams(self.min_cutoff, self.beta) if self.smoothing else None
+        except ValueError as error:
+            raise AnimationError(str(error)) from None
+        return TrackOptions(frames=FrameRange(self.start, self.stop, self.stride), batch_size=self.batch_size,
+                            smoothing=smoothing, identity_frame=self.identity_frame, face_box=self.face_box)
+
+
+@dataclass(frozen=True)
+class VideoProgress:
+    done: int
+    total: int
+    fps: float
+
+
+@dataclass(frozen=True)
+class VideoFinished:
+    track: Any                     # animation.tracking.Track
+    reference: Any                 # bridge.reconstruction.ReconstructionOutput, or None
+
+
+@dataclass(frozen=True)
+class VideoFailed:
+    message: str
+    error: BaseException
+
+
+VideoMessage = VideoProgress | VideoFinished | VideoFailed
+
+
+def _video_reconstructor(options: VideoOptions) -> Any:
+    from ..tddfa_v3.pipeline import Reconstructor
+
+    return Reconstructor(options.assets_dir, device=options.device, backbone=options.backbone,
+                         cache_dir=options.cache_dir)
+
+
+class VideoJob:
+    """Tracking a video on a worker thread (`start`), or on this one (`run`); never touches bpy.
+
+    Posts `VideoProgress` messages and exactly one `VideoFinished` or `VideoFailed`.
+    A cancel keeps the frames already tracked (the finished track says `cancelled`).
+    With `reconstruct_reference`, the face is also reconstructed from the
+    clip's reference frame with the clip's identity (for a new object).
+    """
+
+    def __init__(self, options: VideoOptions, reconstruct_reference: bool,
+                 reconstructor_factory: Any = None, detector: Any = None) -> None:
+        import queue
+        import threading
+
+        self.options = options
+        self.reconstruct_reference = reconstruct_reference
+        self.messages: queue.Queue[VideoMessage] = queue.Queue()
+        self._cancel = threading.Event()
+        self._factory = reconstructor_factory or _video_reconstructor
+        self._detector = detector
+        self.thread: Any = None
+
+    def start(self) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=self.run, name="video tracking", daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def drain(self) -> list[VideoMessage]:
+        import queue
+
+        out: list[VideoMessage] = []
+        while True:
+            try:
+                out.append(self.messages.get_nowait())
+            except queue.Empty:
+                return out
+
+    def run(self) -> None:
+        from ..animation.tracking import track_video
+        from ..animation.video import FrameRange, VideoSource
+
+        try:
+            source = VideoSource(self.options.filepath, sequence_fps=self.options.sequence_fps)
+            track_options = self.options.track_options()
+            reconstructor = self._factory(self.options)
+            track = track_video(source, reconstructor, track_options, detector=self._detector,
+                                progress=lambda d, t, f: self.messages.put(VideoProgress(d, t, f)),
+                                cancel=self._cancel.is_set)
+            reference = None
+            if self.reconstruct_reference:
+                frame = track.reference_frame
+                image = next(img for _, img in source.frames(FrameRange(frame, frame + 1)))
+                reference = _reference_output(reconstructor, self.options, image, track)
+            self.messages.put(VideoFinished(track, reference))
+        except BaseException as error:  # noqa: BLE001 - every failure is reported
+            self.messages.put(VideoFailed(str(error) or type(error).__name__, error))
+
+
+def _reference_output(reconstructor: Any, options: VideoOptions, image: np.ndarray, track: Any) -> Any:
+    """The reconstruction of the reference frame, with the clip's locked identity."""
+    import dataclasses
+
+    from . import reconstruction as recon
+
+    result = reconstructor.reconstruct(image, landmarks5=track.reference_landmarks5)
+    identity = np.asarray(track.identity, dtype=np.float32)
+    result = dataclasses.replace(result, coefficients=dataclasses.replace(result.coefficients, identity=identity))
+    result.source = options.filepath
+    bases = recon._default_bases(reconstructor, recon.ReconstructOptions(options.assets_dir,
+                                                                       cache_dir=options.cache_dir))
+    device = str(getattr(getattr(reconstructor, "device", None), "type", options.device))
+    return recon.ReconstructionOutput(result=result, bases=bases, device=device, backbone=options.backbone,
+                                      shape_keys=recon.plan_shape_keys(result, bases))
+
+
+def run_video_sync(job: VideoJob) -> VideoFinished:
+    """Runs `job` on this thread; its finished message, or its error raised."""
+    job.run()
+    for message in job.drain():
+        if isinstance(message, VideoFinished):
+            return message
+        if isinstance(message, VideoFailed):
+            if isinstance(message.error, Exception):
+                raise message.error
+            raise AnimationError(message.message)
+    raise AnimationError("the video job ended without a result")
+
+
+def is_reconstruction(obj: Object | None) -> bool:
+    from .reconstruction import PROP_MARKER
+
+    return obj is not None and obj.type == 'MESH' and has_id_property(obj, PROP_MARKER) \
+        and "EXP.00" in [b.name for b in getattr(getattr(obj.data, "shape_keys", None), "key_blocks", [])]
+
+
+def video_target(obj: Object | None) -> str:
+    """What `animate_from_video` does with the active object: 'RECONSTRUCTION' (animate it),
+    'MAXINE' (a mesh with Maxine/ARKit keys: not yet supported) or 'NEW' (reconstruct one)."""
+    if is_reconstruction(obj):
+        return "RECONSTRUCTION"
+    if obj is not None and obj.type == 'MESH' and map_keys(_mesh_key_names(obj)).keys:
+        return "MAXINE"
+    return "NEW"
+
+
+def check_video_target(obj: Object | None) -> None:
+    if video_target(obj) == "MAXINE":
+        raise AnimationError(
+            f'"{obj.name if obj is not None else ""}" is a Maxine/ARKit-keyed mesh: animating it from video needs '
+            "the fitting layer's fit_expressions, which this version does not have yet. Deselect it to "
+            "reconstruct a face from the clip and animate that, or select a reconstruction")
+
+
+def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinished) -> tuple[Object, str]:
+    """Main thread: the tracked clip onto the active reconstruction, or onto a new one made
+    from the clip's reference frame. Returns the object and a summary for the report."""
+    from . import reconstruction as recon
+
+    scene = context.scene
+    obj = context.view_layer.objects.active if context.view_layer is not None else None
+    check_video_target(obj)
+    track = finished.track
+    if not is_reconstruction(obj):
+        if finished.reference is None:
+            raise AnimationError("no reconstruction is active and none was made from the clip")
+        name = Path(options.filepath).stem or "Video face"
+        build = recon.ReconstructOptions(options.assets_dir, device=options.device, backbone=options.backbone,
+                                         create_texture=False, create_landmarks=True, create_segmentation=False,
+                                         create_camera=True, update_existing=False, name=name)
+        obj = recon.build_reconstruction(context, finished.reference, build)
+    assert obj is not None
+    keys = apply_track(scene, obj, track, options)
+    done = f"{len(track)} of {len(track) + len(track.skipped)} frames"
+    message = f'animated "{obj.name}" from {Path(options.filepath).name}: {done}, {keys} keys'
+    if track.skipped:
+        shown = ", ".join(str(i) for i in track.skipped[:10]) + (" ..." if len(track.skipped) > 10 else "")
+        message += f"; no face in {len(track.skipped)} frame(s) (no keys there): {shown}"
+    if track.cancelled:
+        message += "; cancelled: the frames done are kept"
+    return obj, message
+
+
+def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) -> int:
+    """Keys a reconstruction with a tracked clip: its EXP.* keys and its transform at every
+    tracked frame, its ID.* keys set to the clip's identity; scene fps and frame range from
+    the video; the video behind the reconstruction's camera, in sync. Returns the keys written."""
+    import mathutils
+
+    from .reconstruction import _AXES, MODEL_TO_BLENDER, PROP_CAMERA, PROP_KEY_SCALES
+
+    shape_keys = getattr(obj.data, "shape_keys")
+    blocks = shape_keys.key_blocks
+    scales = np.asarray(id_property(obj, PROP_KEY_SCALES, [1.0] * 144), dtype=np.float64)
+    n_id, n_exp = track.identity.shape[0], track.expression.shape[1]
+    if scales.shape[0] != n_id + n_exp or f"EXP.{n_exp - 1:02d}" not in blocks:
+        raise AnimationError(f'"{obj.name}" is not a reconstruction with {n_id} identity and {n_exp} expression keys')
+    offset = float(scene.frame_start) - options.start
+    frames = track.frames.astype(np.float64) + offset
+    if options.set_scene:
+        set_scene_timing(scene, track.fps, frames[0], frames[-1])
+    for i in range(n_id):
+        blocks[f"ID.{i:02d}"].value = float(track.identity[i] / scales[i])
+    channels = [Channel(shape_keys, shape_key_path(f"EXP.{i:02d}"), 0, frames,
+                        track.expression[:, i] / scales[n_id + i], GROUP_EXPRESSION) for i in range(n_exp)]
+    rotations = track.rotations()
+    locations = track.translation @ MODEL_TO_BLENDER.T
+    eulers = np.empty((len(frames), 3))
+    previous = None
+    for row, rotation in enumerate(rotations):
+        matrix = mathutils.Matrix((_AXES @ rotation.T @ _AXES.T).tolist())
+        euler = matrix.to_euler('XYZ', previous) if previous is not None else matrix.to_euler('XYZ')
+        eulers[row] = (euler.x, euler.y, euler.z)
+        previous = euler
+    obj.rotation_mode = 'XYZ'
+    channels += [Channel(obj, "location", i, frames, locations[:, i], GROUP_TRANSFORM) for i in range(3)]
+    channels += [Channel(obj, "rotation_euler", i, frames, eulers[:, i], GROUP_TRANSFORM) for i in range(3)]
+    keys = write_channels(channels)
+    obj[PROP_VIDEO] = track.source
+    obj[PROP_VIDEO_SKIPPED] = [int(i) for i in track.skipped]
+    camera_obj = lookup(scene.objects, str(id_property(obj, PROP_CAMERA, "")))
+    if camera_obj is not None and camera_obj.type == 'CAMERA':
+        _video_camera(scene, camera_obj, track, options, offset)
+    return keys
+
+
+def _video_camera(scene: Scene, camera_obj: Object, track: Any, options: VideoOptions, offset: float) -> None:
+    """The reconstruction's camera as the reference frame's camera, the video behind it."""
+    import bpy
+    from types import SimpleNamespace
+
+    from ..tddfa_v3.result import PhotoCamera
+    from .reconstruction import camera_settings
+
+    fx, fy, cx, cy = (float(v) for v in track.camera)
+    settings = camera_settings(SimpleNamespace(camera=PhotoCamera(int(track.width), int(track.height),
+                                                                  fx, fy, cx, cy)))  # type: ignore[arg-type]
+    camera = camera_obj.data
+    assert isinstance(camera, bpy.types.Camera)
+    camera.sensor_fit = 'HORIZONTAL'
+    camera.sensor_width = settings.sensor_width
+    camera.lens = settings.lens
+    camera.shift_x, camera.shift_y = settings.shift_x, settings.shift_y
+    camera_obj.location = settings.location
+    camera_obj.rotation_mode = 'XYZ'
+    camera_obj.rotation_euler = settings.rotation_euler
+    render = scene.render
+    render.resolution_x, render.resolution_y = settings.resolution
+    render.resolution_percentage = 100
+    render.pixel_aspect_x, render.pixel_aspect_y = settings.pixel_aspect_x, settings.pixel_aspect_y
+    if options.camera_background:
+        try:
+            clip = bpy.data.movieclips.load(track.source, check_existing=True)
+        except RuntimeError as error:
+            raise AnimationError(f"Blender cannot load {track.source} as a movie clip: {error}") from error
+        # The clip's first frame (video frame 0) plays at this scene frame: keys and video in sync.
+        clip.frame_start = int(round(offset))
+        camera.background_images.clear()
+        background = camera.background_images.new()
+        background.source = 'MOVIE_CLIP'
+        background.clip = clip
+        background.alpha = 1.0
+        background.display_depth = 'BACK'
+        camera.show_background_images = True

@@ -1,5 +1,11 @@
-"""Animation operators: Live Link Face CSV import (File > Import, onto the
-active mesh's ARKit- or Maxine-named keys) and export (File > Export).
+"""Animation operators: Object > Animate from Video (a clip tracked into keyframes
+on the active reconstruction, or on a new one made from the clip), and Live Link
+Face CSV import (File > Import, onto the active mesh's ARKit- or Maxine-named
+keys) and export (File > Export).
+
+Animate from Video runs `execute()` synchronously for scripts and `blender -b`;
+interactively `invoke()` tracks on a worker thread with progress (frames done /
+total, frames per second) in the status bar, and Esc keeps the frames done.
 
 Thin: each reads its properties into the bridge's options and calls one bridge
 function; errors come back as `AnimationError` (bad take, unsuitable mesh) or
@@ -8,15 +14,20 @@ function; errors come back as `AnimationError` (bad take, unsuitable mesh) or
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, StringProperty
-from bpy.types import Context, Event, Menu, Object, Operator
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
+from bpy.types import Context, Event, Menu, Object, Operator, Timer
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from .. import preferences
 from ..animation.errors import AnimationError
 from ..bridge import animation as bridge
+from ..bridge.reconstruction import BACKBONES, DEVICES
+from ..tddfa_v3.errors import ReconstructionError
 
 OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
 
@@ -113,6 +124,207 @@ class EXPORT_ANIM_OT_live_link_face(Operator, ExportHelper):  # type: ignore[mis
         return {'FINISHED'}
 
 
+@dataclass
+class VideoRunState:
+    """What the interactive video run is doing, for the panel to draw."""
+
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+
+
+VIDEO_STATE = VideoRunState()
+_NOT_REMEMBERED: set[str] = {'SKIP_SAVE'}
+
+
+class OBJECT_OT_animate_from_video(Operator):
+    """Track a face through a video into keyframes: expression keys and head pose of the active
+    reconstruction (or of a new one made from the clip), the video behind its camera"""
+
+    bl_idname = "object.animate_from_video"
+    bl_label = "Animate from Video"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    if TYPE_CHECKING:
+        filepath: str
+        assets_dir: str
+        device: str
+        backbone: str
+        frame_start: int
+        frame_stop: int
+        stride: int
+        batch_size: int
+        smoothing: bool
+        min_cutoff: float
+        beta: float
+        identity_frame: int
+        sequence_fps: float
+        camera_background: bool
+        face_box: bpy.types.bpy_prop_array[float]
+    else:
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED,
+            description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered image sequence")
+        assets_dir: StringProperty(  # type: ignore[valid-type]
+            name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
+            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED)
+        device: EnumProperty(  # type: ignore[valid-type]
+            name="Device", items=preferences.DEVICE_ITEMS, default="AUTO", options=_NOT_REMEMBERED,
+            description="Compute device (unset: the preferences' default)")
+        backbone: EnumProperty(  # type: ignore[valid-type]
+            name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50", options=_NOT_REMEMBERED,
+            description="Regressor network (unset: the preferences' default)")
+        frame_start: IntProperty(  # type: ignore[valid-type]
+            name="First Frame", default=0, min=0, description="First video frame to track (0-based)")
+        frame_stop: IntProperty(  # type: ignore[valid-type]
+            name="Stop Frame", default=0, min=0,
+            description="Video frame to stop before (0: to the end of the video)")
+        stride: IntProperty(  # type: ignore[valid-type]
+            name="Stride", default=1, min=1, max=100, description="Track every n-th frame")
+        batch_size: IntProperty(  # type: ignore[valid-type]
+            name="Batch", default=16, min=1, max=512, description="Frames per regression pass")
+        smoothing: BoolProperty(  # type: ignore[valid-type]
+            name="Smooth", default=True, description="One Euro filter on expression and pose")
+        min_cutoff: FloatProperty(  # type: ignore[valid-type]
+            name="Min Cutoff", default=1.0, min=0.01, max=30.0,
+            description="One Euro: smoothing at rest in Hz (lower: steadier still face)")
+        beta: FloatProperty(  # type: ignore[valid-type]
+            name="Speed Response", default=5.0, min=0.0, max=1000.0,
+            description="One Euro beta: how fast smoothing falls with speed (higher: less lag)")
+        identity_frame: IntProperty(  # type: ignore[valid-type]
+            name="Identity Frame", default=-1, min=-1,
+            description="Video frame whose face shape is used (-1: the median over the clip)")
+        sequence_fps: FloatProperty(  # type: ignore[valid-type]
+            name="Sequence FPS", default=30.0, min=1.0, max=1000.0,
+            description="Frame rate of an image sequence (movies say their own)")
+        camera_background: BoolProperty(  # type: ignore[valid-type]
+            name="Video Background", default=True, description="Show the video behind the camera, in sync")
+        face_box: FloatVectorProperty(  # type: ignore[valid-type]
+            name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0), options=_NOT_REMEMBERED,
+            description="x1, y1, x2, y2 of the face on the first frame in pixels (y down); all zero: detect it")
+
+    _job: bridge.VideoJob | None = None
+    _options: bridge.VideoOptions | None = None
+    _timer: Timer | None = None
+
+    def _choice(self, name: str, context: Context) -> str:
+        prefs = preferences.get_preferences(context)
+        if not self.properties.is_property_set(name) and prefs is not None:
+            return str(getattr(prefs, name))
+        return str(getattr(self, name))
+
+    def _prepare(self, context: Context) -> tuple[bridge.VideoOptions, bool]:
+        missing = preferences.missing_dependencies()
+        if missing:
+            raise AnimationError(f"tracking needs {', '.join(missing)} in Blender's Python; install with: "
+                                 f"{preferences.pip_command(missing)}")
+        prefs = preferences.get_preferences(context)
+        assets = self.assets_dir or (prefs.assets_dir if prefs is not None else "")
+        if not assets:
+            raise AnimationError("No 3DDFA-V3 assets folder: set it in the add-on preferences (or pass assets_dir)")
+        if not self.filepath:
+            raise AnimationError("Choose a video file (or one image of an image sequence)")
+        path = os.path.abspath(bpy.path.abspath(self.filepath))
+        if not os.path.exists(path):
+            raise AnimationError(f"The video {path} does not exist")
+        active = context.view_layer.objects.active if context.view_layer is not None else None
+        bridge.check_video_target(active)
+        x1, y1, x2, y2 = (float(v) for v in self.face_box)
+        face_box = (x1, y1, x2, y2) if any(abs(v) > 0.0 for v in (x1, y1, x2, y2)) else None
+        options = bridge.VideoOptions(
+            filepath=path, assets_dir=os.path.abspath(bpy.path.abspath(assets)),
+            device=DEVICES[self._choice("device", context)], backbone=BACKBONES[self._choice("backbone", context)],
+            cache_dir=preferences.cache_dir(), start=self.frame_start,
+            stop=self.frame_stop if self.frame_stop > 0 else None, stride=self.stride, batch_size=self.batch_size,
+            smoothing=self.smoothing, min_cutoff=self.min_cutoff, beta=self.beta,
+            identity_frame=self.identity_frame if self.identity_frame >= 0 else None,
+            sequence_fps=self.sequence_fps, camera_background=self.camera_background, face_box=face_box)
+        return options, bridge.video_target(active) == "NEW"
+
+    def _land(self, context: Context, options: bridge.VideoOptions, finished: bridge.VideoFinished) -> OperatorResult:
+        try:
+            _, message = bridge.animate_from_video(context, options, finished)
+        except (AnimationError, ReconstructionError) as error:
+            self.report({'ERROR'}, f"Animate from video failed: {error}")
+            return {'CANCELLED'}
+        self.report({'WARNING'} if finished.track.skipped or finished.track.cancelled else {'INFO'},
+                    message[:1].upper() + message[1:])
+        return {'FINISHED'}
+
+    def execute(self, context: Context) -> OperatorResult:
+        try:
+            options, new = self._prepare(context)
+            finished = bridge.run_video_sync(bridge.VideoJob(options, new))
+        except (AnimationError, ReconstructionError, OSError) as error:
+            self.report({'ERROR'}, f"Animate from video failed: {error}")
+            return {'CANCELLED'}
+        return self._land(context, options, finished)
+
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
+        wm = context.window_manager
+        if bpy.app.background or context.window is None or wm is None:
+            return self.execute(context)
+        if VIDEO_STATE.running:
+            self.report({'ERROR'}, "A video is already being tracked (Esc cancels it)")
+            return {'CANCELLED'}
+        try:
+            self._options, new = self._prepare(context)
+        except (AnimationError, ReconstructionError) as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        self._job = bridge.VideoJob(self._options, new)
+        self._job.start()
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        VIDEO_STATE.running, VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = True, 0, 0, 0.0
+        wm.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context: Context, event: Event) -> OperatorResult:
+        job, options = self._job, self._options
+        if job is None or options is None:
+            return {'CANCELLED'}
+        if event.type == 'ESC' and event.value == 'PRESS':
+            job.cancel()           # the worker stops after this frame and hands back what it did
+            return {'RUNNING_MODAL'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        for message in job.drain():
+            if isinstance(message, bridge.VideoProgress):
+                VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = message.done, message.total, message.fps
+                if context.window_manager is not None and message.total:
+                    context.window_manager.progress_update(int(100 * message.done / message.total))
+            elif isinstance(message, bridge.VideoFinished):
+                self._finish(context)
+                return self._land(context, options, message)
+            elif isinstance(message, bridge.VideoFailed):
+                self._finish(context)
+                self.report({'ERROR'}, f"Animate from video failed: {message.message}")
+                return {'CANCELLED'}
+        if context.workspace is not None:
+            context.workspace.status_text_set(
+                f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
+                f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
+        return {'RUNNING_MODAL'}
+
+    def cancel(self, context: Context) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        self._finish(context)
+
+    def _finish(self, context: Context) -> None:
+        wm = context.window_manager
+        if wm is not None:
+            if self._timer is not None:
+                wm.event_timer_remove(self._timer)
+            wm.progress_end()
+        self._timer = None
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        VIDEO_STATE.running = False
+
+
 def _menu_import(self: Menu, context: Context) -> None:
     if self.layout is not None:
         self.layout.operator(IMPORT_ANIM_OT_live_link_face.bl_idname, text="Live Link Face (.csv)")
@@ -123,7 +335,8 @@ def _menu_export(self: Menu, context: Context) -> None:
         self.layout.operator(EXPORT_ANIM_OT_live_link_face.bl_idname, text="Live Link Face (.csv)")
 
 
-_CLASSES: tuple[type, ...] = (IMPORT_ANIM_OT_live_link_face, EXPORT_ANIM_OT_live_link_face)
+_CLASSES: tuple[type, ...] = (OBJECT_OT_animate_from_video, IMPORT_ANIM_OT_live_link_face,
+                              EXPORT_ANIM_OT_live_link_face)
 
 
 def register() -> None:

@@ -203,3 +203,108 @@ def test_no_face_anywhere_is_an_error(clip: Path, reconstructor: Any) -> None:
         _track(clip, reconstructor, frames=FrameRange(4, 7), detector=lambda images: [None] * len(images))
     with pytest.raises(TrackingError, match="frame 5 was not tracked"):
         _track(clip, reconstructor, frames=FrameRange(4, 7), redetect_every=1, identity_frame=5)
+
+
+# --- into Blender (the real bpy module) ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def assets(reconstructor: Any) -> Path:
+    return Path(reconstructor.assets_dir)
+
+
+def _face_box(frame: int = 0) -> tuple[float, float, float, float]:
+    box = skin_detector([draw_face(frame)])[0][0]
+    return tuple(float(v) for v in box)  # type: ignore[return-value]
+
+
+def _curves(addon: Any, id_data: Any) -> dict[tuple[str, int], Any]:
+    import importlib
+
+    bridge = importlib.import_module(f"{addon.__name__}.bridge.animation")
+    return {(c.data_path, c.array_index): c for c in bridge.find_fcurves(id_data)}
+
+
+@pytest.mark.blender
+def test_operator_reconstructs_and_animates_from_a_clip(clean_scene: None, addon: Any, clip: Path,
+                                                        assets: Path, tmp_path: Path) -> None:
+    import bpy
+
+    bpy.context.scene.frame_start = 5
+    result = bpy.ops.object.animate_from_video(
+        filepath=str(clip), assets_dir=str(assets), device='CPU', backbone='MOBILENETV3', frame_start=0,
+        frame_stop=5, batch_size=2, face_box=_face_box())
+    assert result == {'FINISHED'}
+    obj = bpy.context.active_object
+    scene = bpy.context.scene
+    assert obj["tddfa_video"] == str(clip)
+    assert (scene.render.fps, scene.render.fps_base) == (24, 1.0)
+    assert (scene.frame_start, scene.frame_end) == (5, 9)
+    key = obj.data.shape_keys
+    curves = _curves(addon, key)
+    frames = [5.0, 6.0, 7.0, 8.0, 9.0]
+    # One key per tracked frame on each of the 64 expression keys and the 6 transform channels.
+    assert sorted(p for p, _ in curves) == sorted(f'key_blocks["EXP.{i:02d}"].value' for i in range(64))
+    for curve in curves.values():
+        assert [p.co[0] for p in curve.keyframe_points] == frames
+    transform = _curves(addon, obj)
+    assert set(transform) == {(p, i) for p in ("location", "rotation_euler") for i in range(3)}
+    assert all(len(c.keyframe_points) == 5 for c in transform.values())
+    # The identity is one value for the whole clip: set, never keyed.
+    scales = np.asarray(obj["tddfa_key_scales"])
+    identity = [key.key_blocks[f"ID.{i:02d}"].value * scales[i] for i in range(80)]
+    scene.frame_set(7)
+    assert [key.key_blocks[f"ID.{i:02d}"].value * scales[i] for i in range(80)] == identity
+    # The camera shows the clip, its first frame at the scene frame of video frame 0.
+    camera = bpy.data.objects[obj["tddfa_camera"]].data
+    background = camera.background_images[0]
+    assert background.source == 'MOVIE_CLIP' and background.clip.frame_start == 5
+    assert camera.show_background_images
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (160, 120)
+    objects = len(bpy.data.objects)
+    # Again with the reconstruction active: it is animated, nothing new is made.
+    assert bpy.ops.object.animate_from_video(
+        filepath=str(clip), assets_dir=str(assets), device='CPU', backbone='MOBILENETV3', frame_start=2,
+        frame_stop=6, stride=2, face_box=_face_box(2)) == {'FINISHED'}
+    assert len(bpy.data.objects) == objects and bpy.context.active_object == obj
+    assert [p.co[0] for p in _curves(addon, key)[('key_blocks["EXP.00"].value', 0)].keyframe_points] == [5.0, 7.0]
+
+
+@pytest.mark.blender
+def test_cancelled_job_keeps_frames_done_and_bad_targets(clean_scene: None, addon: Any, clip: Path,
+                                                         assets: Path) -> None:
+    import importlib
+    import queue
+
+    import bpy
+
+    bridge = importlib.import_module(f"{addon.__name__}.bridge.animation")
+    options = bridge.VideoOptions(filepath=str(clip), assets_dir=str(assets), device="cpu", backbone="mobilenetv3",
+                                  stop=8, batch_size=2)
+    job = bridge.VideoJob(options, reconstruct_reference=True, detector=skin_detector)
+
+    class CancelAfterThree(queue.Queue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: Any = None) -> None:
+            super().put(item, block, timeout)
+            if isinstance(item, bridge.VideoProgress) and item.done == 3:
+                job.cancel()
+
+    job.messages = CancelAfterThree()
+    finished = bridge.run_video_sync(job)
+    assert finished.track.cancelled and finished.track.frames.tolist() == [0, 1, 2]
+    obj, message = bridge.animate_from_video(bpy.context, options, finished)
+    assert "cancelled" in message
+    curve = _curves(addon, obj.data.shape_keys)[('key_blocks["EXP.10"].value', 0)]
+    assert len(curve.keyframe_points) == 3
+
+    # A Maxine-keyed mesh cannot be animated from video yet: a clear error, nothing changed.
+    mesh = bpy.data.meshes.new("Maxine")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
+    maxine = bpy.data.objects.new("Maxine", mesh)
+    bpy.context.scene.collection.objects.link(maxine)
+    maxine.shape_key_add(name="Basis")
+    maxine.shape_key_add(name="jawOpen")
+    bpy.context.view_layer.objects.active = maxine
+    count = len(bpy.data.objects)
+    with pytest.raises(RuntimeError, match="fit_expressions"):
+        bpy.ops.object.animate_from_video(filepath=str(clip), assets_dir=str(assets), device='CPU')
+    assert len(bpy.data.objects) == count and maxine.data.shape_keys.animation_data is None
