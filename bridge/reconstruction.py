@@ -65,7 +65,7 @@ SLIDER_LIMIT = 10.0
 #: Backbone names the core accepts, by operator identifier.
 BACKBONES: dict[str, str] = {"RESNET50": "resnet50", "MOBILENETV3": "mbnetv3"}
 #: Device names the core accepts, by operator identifier.
-DEVICES: dict[str, str] = {"AUTO": "auto", "CUDA": "cuda", "CPU": "cpu"}
+DEVICES: dict[str, str] = {"AUTO": "auto", "CUDA": "cuda", "MPS": "mps", "CPU": "cpu"}
 
 #: Custom properties written on a reconstructed object (read back by scripts).
 PROP_MARKER = "tddfa_v3"
@@ -223,7 +223,7 @@ class ReconstructOptions:
     """What to reconstruct and what to create; the operator fills it from its properties."""
 
     assets_dir: str
-    device: str = "auto"             # "auto" | "cuda" | "cpu"
+    device: str = "auto"             # "auto" | "cuda" | "mps" | "cpu"
     backbone: str = "resnet50"       # "resnet50" | "mobilenetv3"
     cache_dir: str | None = None
     face_box: tuple[float, float, float, float] | None = None
@@ -337,7 +337,7 @@ def _is_cancelled(error: BaseException) -> bool:
 
 
 def is_gpu_failure(error: BaseException) -> bool:
-    """True for CUDA out-of-memory and other CUDA runtime failures (anywhere in the cause chain)."""
+    """True for CUDA out-of-memory and other CUDA or MPS failures (anywhere in the cause chain)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -345,7 +345,7 @@ def is_gpu_failure(error: BaseException) -> bool:
         if isinstance(current, core_errors.DeviceError) or type(current).__name__ == "OutOfMemoryError":
             return True   # torch.cuda.OutOfMemoryError, matched by name: torch is not imported here
         text = str(current)
-        if any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "cublas", "NCCL")):
+        if any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "cublas", "NCCL", "MPS")):
             return True
         current = current.__cause__ or current.__context__
     return False
