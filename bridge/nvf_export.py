@@ -22,7 +22,7 @@ failed or interrupted export writes nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,8 @@ from ..io_nv3dmm import (
     MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, DestinationError, FaceModel, LandmarkSet,
     LinearModel, NvfError, Partition, Topology, build_topology, to_bytes, write_atomic,
 )
+from ..io_nv3dmm.limits import MAX_TRIANGLES
+from ..io_nv3dmm.maxine import maxine_problems
 from . import mesh as mesh_reader
 from . import reconstruction as tddfa
 from .bpy_typed import has_id_property, id_property, lookup, object_mesh
@@ -131,10 +133,6 @@ def _write(path: Path, data: bytes, fsync: bool) -> None:
 
 #: A reconstruction's shape keys (bridge.reconstruction: "ID.00", "EXP.00", ...).
 _TDDFA_KEY = re.compile(r"^(ID|EXP)\.(\d+)$")
-
-#: Most triangles an .nvf model can hold: TOPO numbers faces 1-based in uint16.
-MAX_TRIANGLES = 65535
-
 
 # --- building the model ------------------------------------------------------------
 
@@ -704,12 +702,55 @@ class _Exporter:
                 f"missing ({', '.join(missing)}): Maxine's expression tracker cannot drive this model "
                 f"fully. Add shape keys with these names to fix it")
         if self.unchanged and self.source is not None:
-            return ExportResult(data=self.source, model=None, warnings=self.warnings, unchanged=True)
+            # The original bytes, unless NVIDIA's reader cannot take them as they are (e.g. a
+            # BSIS chunk of 0 modes, written by older tools): then they are encoded again.
+            problems = maxine_problems(self.source)
+            if not problems:
+                return ExportResult(data=self.source, model=None, warnings=self.warnings, unchanged=True)
+            self.warnings.append(
+                f"the original file could not be read by NVIDIA's Maxine reader as it was "
+                f"({'; '.join(problems)}), so it was written again in a form Maxine reads")
+        model = self._maxine_ready(model)
         try:
             data = to_bytes(model)
         except NvfError as exc:
             raise NvfBridgeError(f"'{self.obj.name}' cannot be written as .nvf: {exc}") from exc
         return ExportResult(data=data, model=model, warnings=self.warnings, unchanged=False)
+
+    def _maxine_ready(self, model: FaceModel) -> FaceModel:
+        """`model` as NVIDIA's Maxine reader can read it (io_nv3dmm.maxine_problems).
+
+        Unknown chunks kept from the original file where NVIDIA's reader stops (at
+        the top level, or inside PRTS before a PART) are left out, with a warning;
+        anything else it cannot read is an error that says what to change, so the
+        exporter never writes a file Maxine cannot load.
+        """
+        problems = maxine_problems(model)
+        if not problems:
+            return model
+        part_count = len(model.partitions or [])
+        blocking = [u for u in model.unknown_chunks
+                    if u.parent == "" or (u.parent == "PRTS" and u.position < part_count)]
+        if blocking:
+            kept = [u for u in model.unknown_chunks if all(u is not b for b in blocking)]
+            candidate = replace(model, unknown_chunks=kept)
+            remaining = maxine_problems(candidate)
+            if len(remaining) < len(problems):
+                self.warnings.append(
+                    f"{len(blocking)} unknown chunk(s) of the original file ("
+                    f"{', '.join(repr(u.tag) for u in blocking)}) were left out: NVIDIA's Maxine reader "
+                    f"stops at unknown chunks there")
+                model, problems = candidate, remaining
+        if not problems:
+            return model
+        hints = []
+        if any("IBUG" in problem for problem in problems):
+            hints.append(f"the iBUG contours are the mesh properties '{PROP_CONTOURS[('IBUG', 'R')]}' and "
+                         f"'{PROP_CONTOURS[('IBUG', 'L')]}': give each at most 8 landmark numbers, or "
+                         f"delete an empty one")
+        raise NvfBridgeError(
+            f"'{self.obj.name}' cannot be exported as a file NVIDIA's Maxine reader reads: "
+            + "; ".join(problems) + ("" if not hints else ". To fix it: " + "; ".join(hints)))
 
 
 def _bits(a: npt.NDArray[Any]) -> npt.NDArray[Any]:

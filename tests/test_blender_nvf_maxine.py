@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import io_nv3dmm
+from io_nv3dmm.maxine import maxine_problems
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_blender_nvf import data_snapshot, dome_model, key_array, set_key_array  # noqa: E402
@@ -29,10 +30,6 @@ pytestmark = pytest.mark.blender
 
 ADDON = "nv3dmm_face_tools"
 
-#: Remove once io_nv3dmm writes zero-mode models without a BSIS chunk (issue 9, codec side).
-_PENDING_CODEC = pytest.mark.xfail(
-    reason="io_nv3dmm still writes a count-0 BSIS for zero modes, which NVIDIA's reader divides by "
-           "(SIGFPE); the codec fix of issue 9 is pending", strict=False)
 
 
 def _bridge(name: str) -> Any:
@@ -78,7 +75,6 @@ def test_imported_real_model_and_an_edit_read_the_same_in_nvidia_s_reader(
     assert summary["fnv1a64"] != original["fnv1a64"]
 
 
-@_PENDING_CODEC
 def test_blender_mesh_without_modes_reads_in_nvidia_s_reader(clean_scene: None, nvidia_faceio: Any,
                                                               tmp_path: Path) -> None:
     """A mesh made in Blender with blend shapes but no PCA keys: zero shape modes
@@ -108,7 +104,6 @@ def test_blender_mesh_without_modes_reads_in_nvidia_s_reader(clean_scene: None, 
     nvidia_faceio.check(bare)
 
 
-@_PENDING_CODEC
 def test_mesh_with_colour_attribute_reads_in_nvidia_s_reader(clean_scene: None, nvidia_faceio: Any,
                                                               tmp_path: Path) -> None:
     """`nvf_color` becomes a colour model with its mean only (zero colour modes)."""
@@ -130,7 +125,6 @@ def test_mesh_with_colour_attribute_reads_in_nvidia_s_reader(clean_scene: None, 
     assert summary["vertices"] == len(mesh.vertices)
 
 
-@_PENDING_CODEC
 def test_demo_model_path_reads_in_nvidia_s_reader(clean_scene: None, nvidia_faceio: Any, tmp_path: Path) -> None:
     """tools/demo.py's path: the demo model written by the codec, imported, posed
     (key values) and exported again through the operator."""
@@ -238,3 +232,50 @@ def test_only_reconstructions_turn_id_keys_into_modes(clean_scene: None, tmp_pat
 def _export_path(obj: Any, path: Path) -> Path:
     _export(obj, path)
     return path
+
+
+# --- what NVIDIA's reader cannot take is never written ----------------------------------------------
+
+
+def test_import_of_a_file_maxine_cannot_read_exports_one_it_can(clean_scene: None, nvidia_faceio: Any,
+                                                               tmp_path: Path) -> None:
+    """A file as older tools wrote it (a BSIS chunk of 0 modes; a top-level chunk
+    NVIDIA's reader does not know) imports, and its unedited export is written
+    again in a form NVIDIA's reader takes, with warnings, instead of byte for byte."""
+    import bpy
+
+    model = dome_model()
+    model.shape.modes = np.zeros((0, model.vertex_count, 3), np.float32)
+    model.shape.eigenvalues = np.zeros(0, np.float32)
+    model.unknown_chunks = [io_nv3dmm.UnknownChunk(tag="XTRA", payload=b"abcd", parent="", position=2)]
+    old = tmp_path / "old.nvf"
+    io_nv3dmm.write(model, old, maxine=False)
+    assert len(maxine_problems(old)) == 2
+    bpy.ops.import_scene.nvf(filepath=str(old))
+    out = tmp_path / "for_maxine.nvf"
+    warnings = _export(bpy.context.active_object, out)
+    assert any("could not be read by NVIDIA's Maxine reader" in w and "BSIS" in w for w in warnings)
+    assert any("'XTRA'" in w and "left out" in w for w in warnings)
+    assert maxine_problems(out) == []
+    nvidia_faceio.check(out)
+    again = io_nv3dmm.read(out)
+    np.testing.assert_array_equal(again.shape.mean, model.shape.mean)
+    assert again.blend_shapes.names == model.blend_shapes.names and again.mode_count == 0
+
+
+def test_export_maxine_cannot_read_is_refused_with_what_to_change(clean_scene: None, tmp_path: Path) -> None:
+    import bpy
+
+    bpy.ops.mesh.primitive_cube_add()
+    obj = bpy.context.active_object
+    obj.data["nvf_ibug_right_contour"] = list(range(1, 10))      # 9 entries: Maxine's adapter holds 8
+    before = data_snapshot()
+    out = tmp_path / "never.nvf"
+    with pytest.raises(RuntimeError, match="Maxine") as error:
+        bpy.ops.export_scene.nvf(filepath=str(out))
+    assert "nvf_ibug_right_contour" in str(error.value) and "at most 8" in str(error.value)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
+    assert data_snapshot() == before
+    obj.data["nvf_ibug_right_contour"] = list(range(1, 9))
+    bpy.ops.export_scene.nvf(filepath=str(out))
+    assert io_nv3dmm.read(out).ibug.right_contour.tolist() == list(range(1, 9))
