@@ -162,6 +162,12 @@ def main() -> int:
     print(f"exported {exported}: {'byte-identical to' if same else 'DIFFERENT from'} {nvf_path.name}")
     if not same:
         return 1
+    from io_nv3dmm.maxine import maxine_problems
+    problems = maxine_problems(exported)
+    print("Maxine check (io_nv3dmm.maxine): " + ("; ".join(problems) if problems
+                                                 else "nothing in it that NVIDIA's reader cannot take"))
+    if problems:
+        return 1
 
     setup_scene(obj, args.size, args.samples)
     blend_path = out / "demo.blend"
