@@ -17,6 +17,7 @@ _UI_MODULES: tuple[str, ...] = (
     "operators.installer",
     "operators.animation",
     "panels.reconstruct",
+    "panels.animation",
 )
 
 

@@ -1,0 +1,154 @@
+"""3D View > Sidebar > Face > Animate from Video, and the Live Link Face buttons.
+
+The settings live on the scene (`scene.nv3dmm_animation`), saved with the
+.blend; the button passes them to `object.animate_from_video`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.types import Context, MovieClip, Panel, PropertyGroup, Scene
+
+from .. import preferences
+from ..bridge import animation as bridge
+from ..operators.animation import (VIDEO_STATE, EXPORT_ANIM_OT_live_link_face, IMPORT_ANIM_OT_live_link_face,
+                                   OBJECT_OT_animate_from_video)
+
+#: The Scene property holding the settings.
+SETTINGS_ATTRIBUTE = "nv3dmm_animation"
+
+
+class NV3DMMAnimationSettings(PropertyGroup):
+    """The Animate from Video panel's inputs, stored on the scene."""
+
+    if TYPE_CHECKING:
+        source: str
+        filepath: str
+        clip: MovieClip | None
+        device: str
+        backbone: str
+        frame_start: int
+        frame_stop: int
+        stride: int
+        smoothing: bool
+        min_cutoff: float
+        beta: float
+    else:
+        source: EnumProperty(  # type: ignore[valid-type]
+            name="Source", default="FILE",
+            items=[("FILE", "Video File", "A movie file or one image of an image sequence"),
+                   ("CLIP", "Movie Clip", "A movie clip already loaded in Blender")])
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS,
+            description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered sequence")
+        clip: PointerProperty(name="Clip", type=bpy.types.MovieClip)  # type: ignore[valid-type]
+        device: EnumProperty(  # type: ignore[valid-type]
+            name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
+            + preferences.DEVICE_ITEMS, default="PREFS")
+        backbone: EnumProperty(  # type: ignore[valid-type]
+            name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
+            + preferences.BACKBONE_ITEMS, default="PREFS")
+        frame_start: IntProperty(name="First Frame", default=0, min=0)  # type: ignore[valid-type]
+        frame_stop: IntProperty(  # type: ignore[valid-type]
+            name="Stop Frame", default=0, min=0, description="Stop before this video frame (0: the end)")
+        stride: IntProperty(name="Stride", default=1, min=1, max=100)  # type: ignore[valid-type]
+        smoothing: BoolProperty(name="Smooth", default=True)  # type: ignore[valid-type]
+        min_cutoff: FloatProperty(  # type: ignore[valid-type]
+            name="Min Cutoff", default=1.0, min=0.01, max=30.0, description="One Euro: smoothing at rest (Hz)")
+        beta: FloatProperty(  # type: ignore[valid-type]
+            name="Speed Response", default=5.0, min=0.0, max=1000.0, description="One Euro beta")
+
+
+def scene_settings(scene: Scene) -> NV3DMMAnimationSettings:
+    return cast(NV3DMMAnimationSettings, getattr(scene, SETTINGS_ATTRIBUTE))
+
+
+class VIEW3D_PT_nv3dmm_animation(Panel):
+    """Animate a face from a video; Live Link Face takes in and out."""
+
+    bl_label = "Animate from Video"
+    bl_idname = "VIEW3D_PT_nv3dmm_animation"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Face"
+    bl_options = {'DEFAULT_CLOSED'}
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
+        if layout is None or context.scene is None:
+            return
+        settings = scene_settings(context.scene)
+        prefs = preferences.get_preferences(context)
+        ready = preferences.draw_dependency_status(layout)
+        layout.row().prop(settings, "source", expand=True)
+        if settings.source == 'FILE':
+            layout.prop(settings, "filepath")
+        else:
+            layout.template_ID(settings, "clip", open="clip.open")
+        col = layout.column(align=True)
+        col.prop(settings, "frame_start")
+        col.prop(settings, "frame_stop")
+        col.prop(settings, "stride")
+        col = layout.column(align=True)
+        col.prop(settings, "backbone")
+        col.prop(settings, "device")
+        col = layout.column(heading="Smooth", align=True)
+        col.prop(settings, "smoothing", text="One Euro Filter")
+        sub = col.column(align=True)
+        sub.enabled = settings.smoothing
+        sub.prop(settings, "min_cutoff")
+        sub.prop(settings, "beta")
+        active = context.view_layer.objects.active if context.view_layer is not None else None
+        target = bridge.video_target(active)
+        if target == "RECONSTRUCTION" and active is not None:
+            layout.label(text=f"Animates {active.name}", icon='OBJECT_DATA')
+        elif target == "MAXINE":
+            layout.label(text="Maxine models: not yet (needs fitting)", icon='ERROR')
+            ready = False
+        else:
+            layout.label(text="Makes a face from the clip", icon='ADD')
+        if not (prefs.assets_dir if prefs is not None else ""):
+            layout.label(text="Choose the 3DDFA-V3 assets in the add-on preferences", icon='INFO')
+            ready = False
+        if VIDEO_STATE.running:
+            layout.label(text=f"{VIDEO_STATE.done} / {VIDEO_STATE.total} frames, {VIDEO_STATE.fps:.1f}/s "
+                              "(Esc stops, keeps frames)", icon='SORTTIME')
+        else:
+            row = layout.row()
+            row.scale_y = 1.4
+            row.enabled = ready
+            op = cast(OBJECT_OT_animate_from_video,
+                      row.operator(OBJECT_OT_animate_from_video.bl_idname, icon='SEQUENCE'))
+            if settings.source == 'FILE':
+                op.filepath = settings.filepath
+            else:
+                op.filepath = bpy.path.abspath(settings.clip.filepath) if settings.clip is not None else ""
+            if settings.device != 'PREFS':
+                op.device = settings.device
+            if settings.backbone != 'PREFS':
+                op.backbone = settings.backbone
+            op.frame_start, op.frame_stop, op.stride = settings.frame_start, settings.frame_stop, settings.stride
+            op.smoothing, op.min_cutoff, op.beta = settings.smoothing, settings.min_cutoff, settings.beta
+        layout.separator()
+        layout.label(text="Live Link Face (.csv)")
+        row = layout.row(align=True)
+        row.operator(IMPORT_ANIM_OT_live_link_face.bl_idname, text="Import", icon='IMPORT')
+        row.operator(EXPORT_ANIM_OT_live_link_face.bl_idname, text="Export", icon='EXPORT')
+
+
+_CLASSES = (NV3DMMAnimationSettings, VIEW3D_PT_nv3dmm_animation)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMAnimationSettings))  # type: ignore[func-returns-value]
+
+
+def unregister() -> None:
+    delattr(Scene, SETTINGS_ATTRIBUTE)
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
