@@ -4,27 +4,32 @@
                        [--device auto|cuda|mps|cpu] [--backbone resnet50|mobilenetv3]
                        [--box X1,Y1,X2,Y2] [--batch N] [--space posed|model]
                        [--no-copy-photo] [--cache-dir DIR] [--quiet]
-    python -m tddfa_v3 check-assets DIR
+    python -m tddfa_v3 check-assets DIR [--quick] [--cache-dir DIR]
 
 Per photo it writes into --out: ``<name>.npz`` (every array of the result,
 keys in `tddfa_v3.export.NPZ_KEY_DOCS`), ``<name>.obj`` + ``<name>.mtl``
 (the face mesh with the photo as texture through per-vertex UVs) and
-``<name>_landmarks.json`` (landmarks in photo pixels). Exit status: 0 all
-photos done, 1 some photos failed (no face, unreadable), 2 bad arguments,
-3 assets missing or broken, 4 a dependency missing, 5 device failure,
-130 interrupted.
+``<name>_landmarks.json`` (landmarks in photo pixels). Every argument, the
+assets (loaded, with the face detector unless --box is given) and the output
+folder are checked before anything is written. Exit status: 0 all photos
+done, 1 some photos failed (no face, unreadable or unusable image: each is one
+line on stderr), 2 bad arguments, 3 assets missing or broken, 4 a dependency
+missing, 5 device failure or cancelled, 130 interrupted. Errors are one line,
+never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+from .backbones import BACKBONE_TABLE, DEFAULT_BACKBONE, BACKBONE_NAMES, find_backbone
 from .errors import (
-    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, PhotoError, ReconstructionError,
+    AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, PhotoError, ReconstructionError,
 )
 
 EXIT_OK = 0
@@ -61,6 +66,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _backbone(text: str) -> str:
+    try:
+        return find_backbone(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_BACKBONE_HELP = "regressor network: " + ", ".join(
+    f"{b.name} ({b.description.lower()}" + (f"; also {', '.join(b.aliases)}" if b.aliases else "") + ")"
+    for b in BACKBONE_TABLE) + f"; default {DEFAULT_BACKBONE}"
+
+
 def _reconstruct_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tddfa_v3",
@@ -73,8 +90,8 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
     parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
                         help="auto: CUDA when available, else Apple Silicon MPS, else CPU (default)")
-    parser.add_argument("--backbone", choices=("resnet50", "mobilenetv3"), default="resnet50",
-                        help="regressor network (default resnet50, the more accurate)")
+    parser.add_argument("--backbone", type=_backbone, default=DEFAULT_BACKBONE,
+                        metavar="{" + ",".join(BACKBONE_NAMES) + "}", help=_BACKBONE_HELP)
     parser.add_argument("--box", type=_parse_box, metavar="X1,Y1,X2,Y2",
                         help="face box in photo pixels for every photo (skips the face detector)")
     parser.add_argument("--batch", type=_positive_int, default=1, metavar="N",
@@ -92,14 +109,21 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
 
 
 def _check_assets_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tddfa_v3 check-assets",
-                                     description="Check a 3DDFA-V3 assets folder: every file present and loadable.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tddfa_v3 check-assets",
+        description="Check a 3DDFA-V3 assets folder: every file present and loaded as a reconstruction loads it "
+                    "(checkpoints fitted to their networks, weights finite, face model validated), so a folder "
+                    "that passes will load.")
     parser.add_argument("folder", metavar="DIR")
+    parser.add_argument("--quick", action="store_true",
+                        help="only look at names, sizes and file headers (what the add-on's preferences show)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="where the converted face model is cached (default: the user cache folder)")
     args = parser.parse_args(argv)
     from .assets import check_assets
 
     try:
-        report = check_assets(args.folder)
+        report = check_assets(args.folder, load=not args.quick, cache_dir=args.cache_dir)
     except AssetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ASSETS
@@ -107,8 +131,9 @@ def _check_assets_main(argv: Sequence[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DEPENDENCY
     for status in report.files.values():
+        state = "loads" if status.ok and not args.quick else status.state
         detail = f": {status.reason}" if status.reason else ""
-        print(f"  {status.state:<9s} {status.name}{detail}")
+        print(f"  {state:<9s} {status.name}{detail}")
     print(report.message)
     return EXIT_OK if report.ok else EXIT_ASSETS
 
@@ -180,11 +205,27 @@ _EXIT_FOR: tuple[tuple[type[ReconstructionError], int], ...] = (
     (DeviceError, EXIT_DEVICE),
     (Cancelled, EXIT_DEVICE),
     (FaceBoxError, EXIT_USAGE),
+    (PhotoError, EXIT_SOME_FAILED),
+    (NoFaceError, EXIT_SOME_FAILED),
 )
 
 
 def _exit_status(error: ReconstructionError) -> int:
     return next((status for kind, status in _EXIT_FOR if isinstance(error, kind)), EXIT_SOME_FAILED)
+
+
+def _output_folder_problem(out_dir: Path) -> str:
+    """Why `out_dir` cannot become the output folder, or "" (nothing is created here)."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            return f"the output {out_dir} exists and is not a folder"
+        return "" if os.access(out_dir, os.W_OK | os.X_OK) else f"the output folder {out_dir} is not writable"
+    parent = next((p for p in out_dir.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir():
+        return f"cannot create the output folder {out_dir}: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the output folder {out_dir}: {parent} is not writable"
+    return ""
 
 
 def _reconstruct_main(argv: Sequence[str]) -> int:
@@ -196,23 +237,33 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
     if not photos:
         return EXIT_SOME_FAILED
     out_dir = Path(args.out)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"error: cannot create the output folder {out_dir}: {exc}", file=sys.stderr)
+    problem = _output_folder_problem(out_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
 
+    # Everything is checked (the assets loaded, the detector too when it will be needed)
+    # before the output folder is made: a run that cannot work leaves nothing behind.
     try:
+        from .assets import check_assets
         from .pipeline import Reconstructor
         from .preprocess import load_photo
 
+        check_assets(args.assets).raise_unless_ok_for(args.backbone, detector=args.box is None)
         started = time.perf_counter()
         reconstructor = Reconstructor(args.assets, device=args.device, backbone=args.backbone,
                                       cache_dir=args.cache_dir)
+        if args.box is None:
+            reconstructor.load_detector()
         say(f"loaded {args.backbone} on {reconstructor.device_name} in {time.perf_counter() - started:.1f} s")
     except ReconstructionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return _exit_status(exc)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot create the output folder {out_dir}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     stems = _output_stems(photos)
     failures = len(problems)

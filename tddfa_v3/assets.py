@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import contextlib
 import hashlib
 import logging
 import os
@@ -25,11 +26,12 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from .backbones import BACKBONE_TABLE, find_backbone
 from .dependencies import require_scipy_io, require_torch
 from .errors import AssetError, DependencyError
 
@@ -67,8 +69,8 @@ ASSET_FILES: tuple[str, ...] = (
     LM3D_FILE,
 )
 
-#: Regressor backbones (the reference's ``--backbone`` values) and their network kind.
-BACKBONE_KINDS: dict[str, str] = {"resnet50": "recon_resnet50", "mbnetv3": "recon_mbnetv3"}
+#: Regressor backbones (their printed names, `tddfa_v3.backbones`) and their network kind.
+BACKBONE_KINDS: dict[str, str] = {b.name: b.kind for b in BACKBONE_TABLE}
 
 #: Float32 parameter count of each network (from its state-dict layout). A file
 #: holding less than about half of that (fp16 would be exactly half) is a
@@ -80,6 +82,24 @@ _PARAMETER_COUNTS: dict[str, int] = {
     "retinaface": 27_351_584,
 }
 _MIN_SIZE_FRACTION = 0.45
+
+#: What each asset file is for and about how big it is (float32 checkpoints: 4 bytes per
+#: parameter), for the messages that say what to download.
+ASSET_FILE_INFO: dict[str, tuple[str, str]] = {
+    FACE_MODEL_FILE: ("the face model, the BFM09 front crop of 35,709 vertices", "about 100-200 MB"),
+    CHECKPOINT_FILES["recon_resnet50"]: ("the ResNet-50 regressor, backbone resnet50", "about 92 MB"),
+    CHECKPOINT_FILES["recon_mbnetv3"]: ("the MobileNet-V3 regressor, backbone mobilenetv3", "about 12 MB"),
+    CHECKPOINT_FILES["retinaface"]: ("the RetinaFace face detector, not needed with a given face box",
+                                     "about 104 MB"),
+    CHECKPOINT_FILES["landmark106"]: ("the 106-point landmark network", "about 7 MB"),
+    LM3D_FILE: ("the 5-point alignment template", "about 1 KB"),
+}
+
+
+def asset_listing() -> str:
+    """Every asset file with what it is, its size and where it comes from, in one sentence."""
+    files = "; ".join(f"{name} ({ASSET_FILE_INFO[name][0]}, {ASSET_FILE_INFO[name][1]})" for name in ASSET_FILES)
+    return f"The 3DDFA-V3 assets are {len(ASSET_FILES)} files: {files}; download them from {ASSET_SOURCE_HINT}."
 
 #: torch.save before zip archives (PyTorch < 1.6) starts with a pickle (PROTO opcode 0x80)
 #: of the magic number 0x1950a86a20f9469cfc6c (a LONG1, little-endian bytes below).
@@ -144,10 +164,9 @@ class AssetReport:
         return all(s.ok for s in self.files.values())
 
     def required_for(self, backbone: str, detector: bool = True) -> list[str]:
-        """The files a reconstruction with `backbone` needs (with or without the face detector)."""
-        if backbone not in BACKBONE_KINDS:
-            raise ValueError(f"unknown backbone {backbone!r}; expected one of {sorted(BACKBONE_KINDS)}")
-        names = [FACE_MODEL_FILE, LM3D_FILE, CHECKPOINT_FILES[BACKBONE_KINDS[backbone]],
+        """The files a reconstruction with `backbone` (any accepted name) needs, with or
+        without the face detector."""
+        names = [FACE_MODEL_FILE, LM3D_FILE, find_backbone(backbone).checkpoint,
                  CHECKPOINT_FILES["landmark106"]]
         if detector:
             names.append(CHECKPOINT_FILES["retinaface"])
@@ -180,7 +199,7 @@ class AssetReport:
             lines.append(f"Usable backbones: {', '.join(usable)}.")
         else:
             lines.append("No backbone can run yet.")
-        lines.append(f"Download the files from {ASSET_SOURCE_HINT} into that folder.")
+        lines.append(asset_listing())
         return " ".join(lines)
 
     def __str__(self) -> str:
@@ -197,8 +216,8 @@ class AssetReport:
         """Raise AssetError with the report's message unless `backbone` can run."""
         if not self.ok_for(backbone, detector):
             names = [n for n in self.required_for(backbone, detector) if not self.files[n].ok]
-            raise AssetError(f"3DDFA-V3 with backbone {backbone!r} cannot run: {', '.join(names)} "
-                             f"missing or broken. {self.message}")
+            raise AssetError(f"3DDFA-V3 with backbone {find_backbone(backbone).name} cannot run: "
+                             f"{', '.join(names)} missing or broken. {self.message}")
 
 
 def resolve_assets_folder(folder: str | os.PathLike[str]) -> Path:
@@ -210,17 +229,60 @@ def resolve_assets_folder(folder: str | os.PathLike[str]) -> Path:
     return path
 
 
-def check_assets(folder: str | os.PathLike[str]) -> AssetReport:
-    """Quickly check an assets folder (for a live preferences display).
+def check_assets(folder: str | os.PathLike[str], *, load: bool = False,
+                 cache_dir: str | os.PathLike[str] | None = None) -> AssetReport:
+    """Check an assets folder.
 
-    Looks at existence, size, and the first bytes / archive directory of each
-    file; loads nothing large. Deeper validation happens when a file is loaded.
+    The quick check (the default, for a live preferences display) looks at
+    existence, size, and the first bytes / archive directory of each file and
+    loads nothing large. With `load=True` every file that passes it is then
+    loaded exactly as a reconstruction loads it (`verify_asset_file`): the
+    checkpoints read, checked for NaN / infinite weights and fitted key by key
+    and shape by shape to their network, the face model parsed and validated
+    (and its cache written to `cache_dir`), the template read; a file that
+    fails is reported "malformed" with the loader's message. So a folder that
+    passes the loading check will load. Raises DependencyError when a loader
+    needs a package (torch, SciPy) that is missing.
     """
     root = resolve_assets_folder(folder)
     statuses: dict[str, AssetFileStatus] = {}
     for name in ASSET_FILES:
-        statuses[name] = _check_file(root / name, name)
+        status = _check_file(root / name, name)
+        if load and status.ok:
+            try:
+                verify_asset_file(root, name, cache_dir=cache_dir)
+            except AssetError as exc:
+                status = AssetFileStatus(name, status.path, "malformed", str(exc).rstrip("."), status.size)
+        statuses[name] = status
     return AssetReport(root, statuses)
+
+
+def verify_asset_file(folder: str | os.PathLike[str], name: str,
+                      cache_dir: str | os.PathLike[str] | None = None) -> None:
+    """Load one asset file as reconstruction does and run the same checks; AssetError if it fails.
+
+    Checkpoints go through `load_state_dict` (safe load, finite weights) and
+    the same key and shape fit as `load_asset_network`, against the network
+    built on torch's "meta" device (no memory, no time); the face model
+    through `load_face_model_arrays`; the template through `load_five_point_template`.
+    """
+    root = resolve_assets_folder(folder)
+    if name == FACE_MODEL_FILE:
+        load_face_model_arrays(root / name, cache_dir=cache_dir)
+    elif name == LM3D_FILE:
+        load_five_point_template(root / name)
+    else:
+        kind = next((k for k, v in CHECKPOINT_FILES.items() if v == name), None)
+        if kind is None:
+            raise ValueError(f"{name} is not a 3DDFA-V3 asset file; expected one of {', '.join(ASSET_FILES)}")
+        torch = require_torch()
+        from .networks import build_network, normalize_state_dict
+
+        state_dict = load_state_dict(root / name, kind)
+        with torch.device("meta"):
+            layout = build_network(kind)
+        with _fit_errors(name, kind):
+            normalize_state_dict(state_dict, layout, kind)
 
 
 def _check_file(path: Path, name: str) -> AssetFileStatus:
@@ -374,7 +436,38 @@ def unwrap_state_dict(loaded: Any, name: str) -> dict[str, "torch.Tensor"]:
         raise AssetError(
             f"{name} is laid out unexpectedly: entries {', '.join(bad[:5])} are not named tensors. "
             f"Download it again from {ASSET_SOURCE_HINT}.")
+    check_finite_weights(state, name)
     return dict(state)
+
+
+def check_finite_weights(state: Mapping[str, "torch.Tensor"], name: str) -> None:
+    """AssetError naming the file and its tensors when any floating weight is NaN or infinite
+    (such a network loads, then turns every photo into NaN)."""
+    torch = require_torch()
+    bad = [key for key, tensor in state.items()
+           if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise AssetError(f"{name} holds NaN or infinite weights (in {shown}): the file is damaged; "
+                         f"download it again from {ASSET_SOURCE_HINT}.")
+
+
+@contextlib.contextmanager
+def _fit_errors(name: str, kind: str) -> Iterator[None]:
+    """Turn a checkpoint that does not fit its network into one AssetError naming the file."""
+    try:
+        yield
+    except (DependencyError, MemoryError):
+        raise
+    except Exception as exc:
+        detail = getattr(exc, "details", None) or (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        detail = detail.rstrip(".")
+        if len(detail) > 400:
+            detail = detail[:400] + "..."
+        raise AssetError(
+            f"{name} does not fit the {kind} network: {detail}. It is probably another model's file "
+            f"or damaged; download it again from {ASSET_SOURCE_HINT}.") from exc
 
 
 def load_asset_network(folder: str | os.PathLike[str], kind: str, device: Any = None) -> "torch.nn.Module":
@@ -389,20 +482,8 @@ def load_asset_network(folder: str | os.PathLike[str], kind: str, device: Any = 
     state_dict = load_state_dict(path, kind)
     from .networks import load_network
 
-    name = path.name
-    try:
+    with _fit_errors(path.name, kind):
         network = load_network(kind, state_dict)
-    except (DependencyError, MemoryError):
-        raise
-    except Exception as exc:
-        detail = getattr(exc, "details", None) or (
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        detail = detail.rstrip(".")
-        if len(detail) > 400:
-            detail = detail[:400] + "..."
-        raise AssetError(
-            f"{name} does not fit the {kind} network: {detail}. It is probably another model's file "
-            f"or damaged; download it again from {ASSET_SOURCE_HINT}.") from exc
     if device is not None:
         network = network.to(device)
     return network.eval()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .backbones import BACKBONE_TABLE, find_backbone
 from .dependencies import require_torch
 from .errors import (
     AssetError, Cancelled, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
@@ -53,9 +54,8 @@ ProgressCallback = Callable[[str, float], None]
 CancelCallback = Callable[[], bool]
 PhotoInput = Any  # a path (str / PathLike) or an H x W x C array
 
-#: Accepted backbone names -> network kind.
-BACKBONES: dict[str, str] = {"resnet50": "recon_resnet50", "mobilenetv3": "recon_mbnetv3",
-                             "mbnetv3": "recon_mbnetv3"}
+#: Accepted backbone names (printed names and aliases, `tddfa_v3.backbones`) -> network kind.
+BACKBONES: dict[str, str] = {spelling: b.kind for b in BACKBONE_TABLE for spelling in (b.name, *b.aliases)}
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
 #: The reference's detector threshold.
@@ -65,6 +65,9 @@ DETECTION_THRESHOLD = 0.7
 DETECTION_TOP_K = 16
 
 _T = TypeVar("_T")
+
+#: Result fields that must be finite (NaN there means the networks are broken, not the photo).
+_FINITE_FIELDS = ("vertices_model", "vertices_camera", "projection_photo", "photo_uv", "rotation")
 
 
 def resolve_device(device: str) -> "torch.device":
@@ -181,8 +184,7 @@ def _load(assets: Path, backbone_kind: str, device: "torch.device", cache_dir: s
         from .face_model import ParametricFaceModel
 
         report = check_assets(assets)
-        backbone_name = "resnet50" if backbone_kind == "recon_resnet50" else "mbnetv3"
-        report.raise_unless_ok_for(backbone_name, detector=False)
+        report.raise_unless_ok_for(backbone_kind, detector=False)
         arrays = load_face_model_arrays(report.folder, cache_dir=cache_dir)
         loaded = _Loaded(
             device=device,
@@ -271,10 +273,9 @@ class Reconstructor:
                  tf32: bool = False, channels_last: bool = True, visibility: bool = True,
                  detection_threshold: float = DETECTION_THRESHOLD, compile_networks: bool = False) -> None:
         torch = require_torch()
-        if backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of resnet50, mobilenetv3; got {backbone!r}")
+        chosen = find_backbone(backbone)   # ValueError naming the accepted names
         self.requested_device = device
-        self.backbone = "mobilenetv3" if BACKBONES[backbone] == "recon_mbnetv3" else "resnet50"
+        self.backbone = chosen.name
         self.fallback_to_cpu = fallback_to_cpu
         self.detection_threshold = float(detection_threshold)
         self.visibility = visibility
@@ -289,14 +290,14 @@ class Reconstructor:
             set_tf32(tf32)
             torch.backends.cudnn.benchmark = True
         try:
-            self._models = _load(self.assets_dir, BACKBONES[backbone], device_obj, self._cache_dir)
+            self._models = _load(self.assets_dir, chosen.kind, device_obj, self._cache_dir)
         except ReconstructionError:
             raise
         except Exception as exc:
             if device_obj.type != "cpu" and _is_device_failure(exc):
                 if device == "auto" and fallback_to_cpu:
                     log.warning("loading on CUDA failed (%s); using the CPU", exc)
-                    self._models = _load(self.assets_dir, BACKBONES[backbone], resolve_device("cpu"),
+                    self._models = _load(self.assets_dir, chosen.kind, resolve_device("cpu"),
                                          self._cache_dir)
                     self.fell_back_to_cpu = True
                 else:
@@ -367,6 +368,12 @@ class Reconstructor:
                 net.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ public API
+
+    def load_detector(self) -> None:
+        """Load RetinaFace now rather than on the first photo without a face box (AssetError
+        when its file is missing or broken): callers that check everything before writing
+        anything call this first."""
+        self._models.ensure_detector()
 
     def reconstruct(self, photo: PhotoInput, face_box: Sequence[float] | npt.ArrayLike | None = None,
                     landmarks5: npt.ArrayLike | None = None, *, progress: ProgressCallback | None = None,
@@ -458,6 +465,13 @@ class Reconstructor:
             batch = self.detector_batch(np.stack([p[0] for p in prepared[start:stop]]), pads)
             with torch.inference_mode():
                 loc, conf, landm = self._network("detector")(batch)
+                finite = bool(torch.isfinite(conf).all()) and bool(torch.isfinite(loc).all())
+            if not finite:
+                from .assets import ASSET_SOURCE_HINT, CHECKPOINT_FILES
+
+                raise AssetError(f"{CHECKPOINT_FILES['retinaface']} produced NaN or infinite face scores: its "
+                                 f"weights are damaged or not 3DDFA-V3's; download it again from "
+                                 f"{ASSET_SOURCE_HINT}, or give a face box.")
             found.extend(first_faces(loc, conf, landm, models.priors, list(pads),
                                      [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]],
                                      self.detection_threshold))
@@ -546,7 +560,13 @@ class Reconstructor:
                     x = x.contiguous(memory_format=torch.channels_last)
                 points = soft_argmax(self._network("landmarker")(x)) * LANDMARK_SIZE
             out.append(points.float().cpu().numpy())
-        return np.concatenate(out, axis=0).astype(np.float32, copy=False)
+        found = np.concatenate(out, axis=0).astype(np.float32, copy=False)
+        if not np.isfinite(found).all():
+            from .assets import ASSET_SOURCE_HINT, CHECKPOINT_FILES
+
+            raise AssetError(f"{CHECKPOINT_FILES['landmark106']} produced NaN or infinite landmarks: its "
+                             f"weights are damaged or not 3DDFA-V3's; download it again from {ASSET_SOURCE_HINT}.")
+        return found
 
     def crops_to_tensor(self, crops: U8) -> "torch.Tensor":
         """(B, 224, 224, 3) uint8 aligned crops -> (B, 3, 224, 224) float32 / 255 on the device."""
@@ -658,12 +678,27 @@ class Reconstructor:
         for start, stop in _chunks(len(live), chunk):
             stages.report("regress", start / len(live))
             alpha = self.regress(self.crops_to_tensor(crops[start:stop]))
+            if not bool(require_torch().isfinite(alpha).all()):
+                raise self._non_finite(find_backbone(self.backbone).checkpoint, "coefficients", live[start:stop])
             stages.report("face model", start / len(live))
             host = self.face_model_outputs(alpha, trans[start:stop])
             for row, job in enumerate(live[start:stop]):
-                results[id(job)] = self._assemble(job, host, row)
+                result = self._assemble(job, host, row)
+                if not all(np.isfinite(getattr(result, key)).all() for key in _FINITE_FIELDS):
+                    raise self._non_finite(f"{find_backbone(self.backbone).checkpoint} with face_model.npy",
+                                           "face geometry", [job])
+                results[id(job)] = result
         stages.report("done", 1.0)
         return [results[id(job)] if job.error is None else job.error for job in jobs]
+
+    @staticmethod
+    def _non_finite(asset: str, what: str, jobs: Sequence[_Job]) -> AssetError:
+        """The error for NaN / infinite network output: the weights, not the photo, are at fault."""
+        from .assets import ASSET_SOURCE_HINT
+
+        names = ", ".join(job.name for job in jobs[:3]) + (" ..." if len(jobs) > 3 else "")
+        return AssetError(f"{asset} produced NaN or infinite {what} (for {names}): its weights are damaged "
+                          f"or not 3DDFA-V3's; download it again from {ASSET_SOURCE_HINT}.")
 
     def _make_jobs(self, photos: Sequence[PhotoInput],
                    face_boxes: Sequence[Sequence[float] | npt.ArrayLike | None] | None,

@@ -316,7 +316,7 @@ def test_full_folder_is_ok_and_quick(full_assets: Path) -> None:
     report = assets.check_assets(full_assets)
     elapsed = time.perf_counter() - start
     assert report.ok, str(report)
-    assert report.usable_backbones == ("resnet50", "mbnetv3")
+    assert report.usable_backbones == ("resnet50", "mobilenetv3")
     assert "All 3DDFA-V3 assets found" in report.message
     assert "present" in str(report) and "net_recon.pth" in str(report)
     assert elapsed < 5.0      # generous: it must not load the networks (it takes milliseconds)
@@ -327,9 +327,9 @@ def test_one_backbone_usable(tmp_path: Path, full_assets: Path) -> None:
         if name != "net_recon.pth":
             (tmp_path / name).symlink_to(full_assets / name)
     report = assets.check_assets(tmp_path)
-    assert report.usable_backbones == ("mbnetv3",)
+    assert report.usable_backbones == ("mobilenetv3",)
     assert report.missing == ["net_recon.pth"]
-    assert "Usable backbones: mbnetv3" in report.message and "net_recon.pth" in report.message
+    assert "Usable backbones: mobilenetv3" in report.message and "net_recon.pth" in report.message
     assert report.ok_for("mbnetv3") and not report.ok_for("resnet50")
 
 

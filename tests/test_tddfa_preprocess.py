@@ -208,4 +208,4 @@ def test_load_photo_errors(tmp_path: Path) -> None:
     with pytest.raises(PhotoError):
         P.load_photo(np.zeros((4, 4, 5), np.uint8))
     with pytest.raises(PhotoError, match="outside"):
-        P.load_photo(np.full((4, 4, 3), 3.0))
+        P.load_photo(np.full((10, 10, 3), 3.0))
