@@ -308,3 +308,34 @@ def test_cancelled_job_keeps_frames_done_and_bad_targets(clean_scene: None, addo
     with pytest.raises(RuntimeError, match="fit_expressions"):
         bpy.ops.object.animate_from_video(filepath=str(clip), assets_dir=str(assets), device='CPU')
     assert len(bpy.data.objects) == count and maxine.data.shape_keys.animation_data is None
+
+
+# --- command line -----------------------------------------------------------------------
+
+def test_command_line_video_and_csv(clip: Path, assets: Path, tmp_path: Path, capsys: Any) -> None:
+    import json
+
+    from animation.cli import main
+    from animation.live_link import Take, format_timecode, write_csv
+
+    out = tmp_path / "anim.npz"
+    # The synthetic detector does not see the drawn face: the first frame's box is given.
+    box = ",".join(str(v) for v in _face_box())
+    assert main(["video", str(clip), "--assets", str(assets), "--out", str(out), "--backbone", "mobilenetv3",
+                 "--device", "cpu", "--stop", "3", "--box", box, "--no-smooth"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 3 and summary["skipped"] == []
+    saved = np.load(out)
+    assert saved["frames"].tolist() == [0, 1, 2] and saved["expression"].shape == (3, 64)
+    assert np.array_equal(saved["expression"], saved["coefficients"][:, 80:144])
+    assert main(["video", str(tmp_path / "missing.mp4"), "--assets", str(assets), "--out", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["video", str(clip), "--assets", str(assets), "--out", str(out), "--box", "1,2,3"])
+    take = Take([format_timecode(60 + i, 60) for i in range(4)], np.zeros((4, 52)), np.zeros((4, 9)), decimals=3)
+    write_csv(take, tmp_path / "take.csv")
+    assert main(["check-csv", str(tmp_path / "take.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 4
+    (tmp_path / "bad.csv").write_text("Timecode,BlendShapeCount\n")
+    assert main(["check-csv", str(tmp_path / "bad.csv")]) == 1
+    assert "lacks the column" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""Command line: a video to per-frame expression and head pose, and Live Link Face checks.
+
+    python -m animation video CLIP --assets DIR --out ANIM.npz
+                        [--device auto|cuda|cpu] [--backbone resnet50|mobilenetv3]
+                        [--start N] [--stop N] [--stride N] [--batch N]
+                        [--no-smooth] [--min-cutoff HZ] [--beta B] [--identity-frame N]
+                        [--sequence-fps FPS] [--box X1,Y1,X2,Y2]
+    python -m animation check-csv TAKE.csv [--fps 30|60]
+
+`video` tracks the clip (see animation.tracking) and writes an .npz with the
+tracked frames, the locked identity, per-frame expression / angles /
+translation, the skipped frames and the camera; it prints a JSON summary
+(frames, skipped, detections, frames per second). Run from a clone's root with
+the reconstruction requirements installed. Exit status: 0 done, 1 the input
+cannot be used (video, CSV, no face anywhere), 2 bad arguments, 3 assets or a
+dependency missing, 130 interrupted. Errors are one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Sequence
+
+from .errors import AnimationError
+from .live_link import read_csv
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        x1, y1, x2, y2 = (float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, pixels); got {text!r}") from None
+    if x2 <= x1 or y2 <= y1:
+        raise argparse.ArgumentTypeError(f"box {text!r} is empty: it needs X2 > X1 and Y2 > Y1")
+    return x1, y1, x2, y2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m animation", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    video = sub.add_parser("video", help="track a video into per-frame expression and head pose (.npz)")
+    video.add_argument("clip", help="movie file, image-sequence folder or one image of a sequence")
+    video.add_argument("--assets", required=True, help="the 3DDFA-V3 assets folder")
+    video.add_argument("--out", required=True, help="the .npz to write")
+    video.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    video.add_argument("--backbone", default="resnet50", choices=("resnet50", "mobilenetv3"))
+    video.add_argument("--cache-dir", default=None, help="where the converted face model is cached")
+    video.add_argument("--start", type=int, default=0, help="first video frame (0-based)")
+    video.add_argument("--stop", type=int, default=None, help="stop before this frame (default: the end)")
+    video.add_argument("--stride", type=int, default=1, help="track every n-th frame")
+    video.add_argument("--batch", type=int, default=16, help="frames per regression pass")
+    video.add_argument("--no-smooth", action="store_true", help="raw per-frame values, no One Euro filter")
+    video.add_argument("--min-cutoff", type=float, default=1.0, help="One Euro min cutoff (Hz)")
+    video.add_argument("--beta", type=float, default=5.0, help="One Euro speed coefficient")
+    video.add_argument("--identity-frame", type=int, default=None,
+                       help="frame whose identity is used (default: the median over the clip)")
+    video.add_argument("--sequence-fps", type=float, default=30.0, help="frame rate of an image sequence")
+    video.add_argument("--box", type=_box, default=None, help="the face on the first frame: X1,Y1,X2,Y2")
+    check = sub.add_parser("check-csv", help="read a Live Link Face CSV whole and describe it")
+    check.add_argument("csv")
+    check.add_argument("--fps", type=float, default=60.0, help="the take's timecode rate")
+    return parser
+
+
+def _video(args: argparse.Namespace) -> int:
+    from .one_euro import OneEuroParams
+    from .tracking import TrackOptions, track_video
+    from .video import FrameRange, VideoSource
+
+    out = os.path.abspath(args.out)
+    if not os.path.isdir(os.path.dirname(out)):
+        print(f"error: the folder of --out ({os.path.dirname(out)}) does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        smoothing = None if args.no_smooth else OneEuroParams(args.min_cutoff, args.beta)
+        options = TrackOptions(frames=FrameRange(args.start, args.stop, args.stride), batch_size=args.batch,
+                               smoothing=smoothing, identity_frame=args.identity_frame, face_box=args.box)
+    except (ValueError, AnimationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        source = VideoSource(args.clip, sequence_fps=args.sequence_fps)
+        errors = importlib.import_module("tddfa_v3.errors")
+        pipeline = importlib.import_module("tddfa_v3.pipeline")
+    except AnimationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except ImportError as error:
+        print(f"error: {error} (run from the repository root with requirements-reconstruction.txt installed)",
+              file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        reconstructor = pipeline.Reconstructor(args.assets, device=args.device, backbone=args.backbone,
+                                               cache_dir=args.cache_dir)
+    except (errors.AssetError, errors.DependencyError, errors.DeviceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        track = track_video(source, reconstructor, options)
+    except (AnimationError, errors.ReconstructionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    track.save_npz(out)
+    print(json.dumps({"out": out, "frames": len(track), "skipped": track.skipped, "detections": track.detections,
+                      "reference_frame": track.reference_frame, "video_fps": track.fps,
+                      "frames_per_second": round((len(track) + len(track.skipped)) / max(track.seconds, 1e-9), 2)}))
+    return EXIT_OK
+
+
+def _check_csv(args: argparse.Namespace) -> int:
+    try:
+        take = read_csv(args.csv)
+        frames = take.frames(args.fps)
+    except AnimationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    print(json.dumps({"rows": len(take), "first": take.timecodes[0], "last": take.timecodes[-1],
+                      "seconds": round(float(frames[-1] - frames[0]) / args.fps, 3), "decimals": take.decimals}))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _video(args) if args.command == "video" else _check_csv(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
