@@ -33,6 +33,7 @@ def _imported_modules(package: str) -> dict[str, set[str]]:
     ("tddfa_v3", {"bpy", "bmesh", "mathutils"}),
     ("animation", {"bpy", "bmesh", "mathutils"}),
     ("installer", {"bpy", "bmesh", "mathutils", "torch", "numpy"}),
+    ("fitting", {"bpy", "bmesh", "mathutils", "torch"}),
 ])
 def test_layer_never_imports(package: str, forbidden: set[str]) -> None:
     offenders = {path: sorted(names & forbidden) for path, names in _imported_modules(package).items()
@@ -64,6 +65,17 @@ def test_the_installer_is_standard_library_only() -> None:
     code = ("import sys\n"
             "import installer, installer.builds, installer.pip, installer.download, installer.task\n"
             "print(','.join(sorted(m for m in ('bpy', 'torch', 'numpy', 'tddfa_v3') if m in sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"imported eagerly: {done.stdout.strip()}"
+
+
+def test_importing_fitting_loads_neither_bpy_torch_nor_scipy() -> None:
+    """The fitting layer imports SciPy (and, for a photo on the command line, tddfa_v3) only
+    when it fits: the .nvf import/export and the demo never need them."""
+    code = ("import sys\n"
+            "import fitting, fitting.cli, fitting.ground_truth, fitting.personal\n"
+            "print(','.join(sorted(m for m in ('bpy', 'torch', 'scipy', 'tddfa_v3') if m in sys.modules)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported eagerly: {done.stdout.strip()}"

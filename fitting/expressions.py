@@ -1,0 +1,240 @@
+"""`fit_expressions`: the identity held fixed, only the pose and the blend-shape weights,
+fast enough to run per video frame.
+
+A target in the model's own topology is taken vertex for vertex; a target in the
+topology a `fit_model` correspondence was found on (a reconstruction per video
+frame) is resampled to the model's topology in one gather; any other target is
+registered by closest points like `fit_model`. The first two solve a bounded
+least-squares problem whose matrix is computed once per model, identity and
+correspondence (`ExpressionFitter` keeps it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+from .basis import ModelBasis, model_basis
+from .engine import Pose, Problem, Target, final_matches, register
+from .errors import FittingError
+from .fit import LandmarkInput, make_target, target_landmarks
+from .geometry import check_points, similarity
+from .result import Correspondence, Fit, FitOptions
+from .solve import bounded_quadratic
+
+if TYPE_CHECKING:
+    # Only for annotations: the package is imported as `io_nv3dmm` from a clone and as
+    # the add-on's subpackage inside Blender; the fits only read the model's arrays.
+    from ..io_nv3dmm import FaceModel
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+#: What ExpressionFitter precomputes per vertex set: the blend shapes there per axis
+#: (3, K, B) and flat (3K, B), J'J + prior, their sum over the vertices, the neutral shape there.
+Gram = tuple[F64, F64, F64, F64, F64]
+
+
+class ExpressionFitter:
+    """Per-frame expression fits of one model with one identity.
+
+    identity: the mode coefficients (M,), or a `Fit` (its coefficients and residual).
+    Keep one fitter for a whole clip: the precomputed matrices and the previous frame's
+    weights (a warm start) make each frame a few small solves.
+    """
+
+    def __init__(self, model: FaceModel, identity: Any, options: FitOptions | None = None) -> None:
+        self.options = options or FitOptions()
+        self.options.check()
+        self.basis: ModelBasis = model_basis(model)
+        basis = self.basis
+        residual = None
+        if isinstance(identity, Fit):
+            residual = identity.residual
+            identity = identity.coefficients
+        coefficients = np.asarray(identity, dtype=np.float64).reshape(-1)
+        if coefficients.shape != (basis.mode_count,):
+            raise FittingError(f"the identity must hold the model's {basis.mode_count} mode coefficients, "
+                               f"got {coefficients.shape[0]}")
+        if not np.isfinite(coefficients).all():
+            raise FittingError("the identity coefficients contain NaN or infinite values")
+        self.coefficients = coefficients
+        neutral = basis.mean + basis.modes @ coefficients
+        if residual is not None:
+            residual = np.asarray(residual, dtype=np.float64)
+            if residual.shape != neutral.shape:
+                raise FittingError("the identity's residual does not match the model's vertices")
+            neutral = neutral + residual
+        self.residual = np.zeros_like(neutral) if residual is None else residual
+        count = basis.blend_count
+        self.problem = Problem(neutral=neutral, columns=basis.blend, precision=np.full(count, self.options.expression_sigma ** -2),
+                               lower=np.zeros(count), upper=np.ones(count), triangles=basis.triangles, skin=basis.skin)
+        self._flat = basis.blend.reshape(-1, count)                       # (3V, B)
+        self._all = self._gram(np.arange(basis.vertex_count))
+        self._subset: tuple[Correspondence, I64, Gram] | None = None
+        self.previous: F64 | None = None
+        self._previous_pose: Pose | None = None
+
+    def _gram(self, vertices: I64) -> Gram:
+        """What the vertex-for-vertex solve on `vertices` reuses every frame: the blend
+        shapes there (K, 3, B), J'J / sigma^2 + prior (B, B), their sum over vertices (3, B)
+        and the neutral shape there (K, 3)."""
+        count = self.basis.blend_count
+        blend = np.ascontiguousarray(self.basis.blend[vertices])
+        flat = blend.reshape(-1, count)
+        weight = self.options.dense_sigma ** -2
+        hessian = weight * (flat.T @ flat) + np.diag(self.problem.precision)
+        axes = np.ascontiguousarray(blend.transpose(1, 0, 2))
+        return axes, flat, hessian, blend.sum(axis=0), self.problem.neutral[vertices]
+
+    def fit(self, vertices: Any, triangles: Any = None, landmarks: LandmarkInput = None,
+            correspondence: Correspondence | None = None) -> Fit:
+        """One frame: see `fit_expressions`."""
+        basis = self.basis
+        points = check_points("vertices", vertices)
+        if correspondence is not None and correspondence.valid.shape[0] != basis.vertex_count:
+            raise FittingError("the correspondence was found for another model (vertex count differs)")
+        if correspondence is not None and correspondence.matches(points.shape[0], triangles):
+            resampled = correspondence.resample(points)
+            used = np.flatnonzero(correspondence.valid)
+            if used.size < 3:
+                raise FittingError("the correspondence places fewer than 3 model vertices on the target")
+            if self._subset is None or self._subset[0] is not correspondence:
+                self._subset = (correspondence, used, self._gram(used))
+            subset = self._subset
+            return self._fit_direct(resampled, subset[1], subset[2])
+        target = make_target(basis, points, triangles)
+        if target.direct is not None:
+            return self._fit_direct(points, np.arange(basis.vertex_count), self._all)
+        return self._fit_surface(target, landmarks)
+
+    def _fit_direct(self, points: F64, used: I64, gram: Gram) -> Fit:
+        """Vertex-for-vertex: Gauss-Newton on the pose (a small rotation, scale and shift
+        about the current one) and the weights together, the weights bounded to [0, 1].
+        Pose and weights are solved jointly because jaw and mouth shapes look partly like a
+        head turn: alternating the two converges slowly."""
+        axes, flat, weights_hessian, blend_sum, neutral = gram
+        count = self.basis.blend_count
+        weight = self.options.dense_sigma ** -2
+        precision = self.problem.precision
+        target = points[used]
+        z = np.zeros(count) if self.previous is None else self.previous.copy()
+        shape = neutral + (flat @ z).reshape(-1, 3)
+        # The previous frame's pose is the start when it is still close (a video); else Umeyama.
+        pose = self._previous_pose
+        if pose is None or float(np.mean(np.abs(pose.inverse(target) - shape))) > 0.5:
+            pose = Pose(*similarity(shape, target))
+        lower = np.concatenate([np.full(7, -np.inf), np.zeros(count)])
+        upper = np.concatenate([np.full(7, np.inf), np.ones(count)])
+        hessian = np.zeros((7 + count, 7 + count))
+        hessian[7:, 7:] = weights_hessian
+        done = 0
+        for done in range(1, self.options.expression_iterations + 1):
+            rest = pose.inverse(target) - shape                          # (K, 3)
+            x = shape
+            sx = x.sum(axis=0)
+            sq = float((x * x).sum())
+            rigid = np.zeros((7, 7))
+            rigid[:3, :3] = sq * np.eye(3) - x.T @ x
+            rigid[:3, 4:7] = _skew(sx)
+            rigid[3, 3] = sq
+            rigid[3, 4:7] = sx
+            rigid[4:7, 4:7] = x.shape[0] * np.eye(3)
+            rigid = np.triu(rigid) + np.triu(rigid, 1).T
+            cross = np.empty((7, count))
+            xs = np.ascontiguousarray(x.T)
+            cross[0] = xs[1] @ axes[2] - xs[2] @ axes[1]
+            cross[1] = xs[2] @ axes[0] - xs[0] @ axes[2]
+            cross[2] = xs[0] @ axes[1] - xs[1] @ axes[0]
+            cross[3] = x.ravel() @ flat
+            cross[4:7] = blend_sum
+            hessian[:7, :7] = weight * rigid
+            hessian[:7, 7:] = weight * cross
+            hessian[7:, :7] = weight * cross.T
+            gradient = np.empty(7 + count)
+            gradient[:3] = weight * np.cross(x, rest).sum(axis=0)
+            gradient[3] = weight * float((x * rest).sum())
+            gradient[4:7] = weight * rest.sum(axis=0)
+            gradient[7:] = weight * (rest.ravel() @ flat) - precision * z
+            lower[7:], upper[7:] = -z, 1.0 - z
+            step = bounded_quadratic(hessian, gradient, lower, upper)
+            z = np.clip(z + step[7:], 0.0, 1.0)
+            pose = Pose(pose.scale * (1.0 + step[3]), pose.rotation @ _rotation(step[:3]),
+                        pose.translation + pose.scale * pose.rotation @ step[4:7])
+            shape = neutral + (flat @ z).reshape(-1, 3)
+            if float(np.abs(step[7:]).max(initial=0.0)) < 1e-4 and float(np.abs(step[:4]).max()) < 1e-6:
+                break
+        self.previous = z
+        self._previous_pose = pose
+        full = self.problem.neutral + (self._flat @ z).reshape(-1, 3)
+        posed = pose.apply(full)
+        dense = np.full(self.basis.vertex_count, np.nan)
+        dense[used] = np.linalg.norm(posed[used] - points[used], axis=1)
+        return Fit(scale=pose.scale, rotation=pose.rotation, translation=pose.translation,
+                   coefficients=self.coefficients.copy(),
+                   expression_weights=dict(zip(self.basis.blend_names, map(float, z))), vertices=posed,
+                   residual=self.residual, landmark_errors={}, dense_errors=dense, iterations=done)
+
+    def _fit_surface(self, target: Target, landmarks: LandmarkInput) -> Fit:
+        """Any other topology: closest points, as fit_model does, with the identity fixed."""
+        lms, notes = target_landmarks(self.basis, landmarks)
+        problem = self.problem
+        from .engine import initial_pose
+        pose, start_notes = initial_pose(problem, target, lms)
+        start = np.zeros(self.basis.blend_count) if self.previous is None else self.previous
+        reg = register(problem, target, lms, pose, start, self.options, self.options.iterations)
+        self.previous = reg.z
+        dense, correspondence = final_matches(problem, target, reg.shape, reg.pose, reg.threshold, self.options)
+        posed = reg.pose.apply(reg.shape)
+        errors: dict[int, float] = {}
+        if lms is not None:
+            distances = np.linalg.norm(posed[lms.vertices] - lms.points, axis=1)
+            errors = {int(n): float(d) for n, d in zip(lms.numbers, distances)}
+        return Fit(scale=reg.pose.scale, rotation=reg.pose.rotation, translation=reg.pose.translation,
+                   coefficients=self.coefficients.copy(),
+                   expression_weights=dict(zip(self.basis.blend_names, map(float, reg.z))), vertices=posed,
+                   residual=self.residual, landmark_errors=errors, dense_errors=dense,
+                   correspondence=correspondence, iterations=reg.iterations, notes=notes + start_notes)
+
+
+def _skew(v: F64) -> F64:
+    return np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+
+
+def _rotation(omega: F64) -> F64:
+    """Rodrigues: the rotation by |omega| radians about omega."""
+    angle = float(np.linalg.norm(omega))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = _skew(omega / angle)
+    result: F64 = np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+    return result
+
+
+_FITTERS: dict[tuple[int, bytes, int], ExpressionFitter] = {}
+
+
+def fit_expressions(model: FaceModel, identity: Any, vertices: Any, triangles: Any = None,
+                    landmarks: LandmarkInput = None, correspondence: Correspondence | None = None,
+                    options: FitOptions | None = None) -> Fit:
+    """Fit only the pose and the blend-shape weights of `model` with `identity` (the mode
+    coefficients (M,), or a Fit) held fixed.
+
+    vertices (N, 3) / triangles (T, 3): the target. The model's own topology (N = V, its
+    triangles or None) is taken vertex for vertex; with `correspondence` (a Fit's, found on
+    this target topology) the target is resampled in one gather; otherwise closest points.
+    Fitters are cached per (model, identity, options), so calling this per frame reuses
+    the precomputed matrices; `ExpressionFitter` does the same explicitly.
+    """
+    coefficients = identity.coefficients if isinstance(identity, Fit) else np.asarray(identity, dtype=np.float64)
+    residual_key = identity.residual.tobytes() if isinstance(identity, Fit) else b""
+    key = (id(model), np.asarray(coefficients, dtype=np.float64).tobytes() + residual_key, id(options))
+    fitter = _FITTERS.get(key)
+    if fitter is None or fitter.basis is not model_basis(model):
+        if len(_FITTERS) > 8:
+            _FITTERS.clear()
+        fitter = ExpressionFitter(model, identity, options)
+        _FITTERS[key] = fitter
+    return fitter.fit(vertices, triangles, landmarks, correspondence)
