@@ -23,6 +23,7 @@ from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, UILayout
 
 from .bridge.bpy_typed import lookup
+from .tddfa_v3.backbones import enum_items
 from .installer import builds as installer_builds
 from .installer.download import DEFAULT_BASE_URL as ASSETS_BASE_URL
 
@@ -52,10 +53,8 @@ DEVICE_ITEMS = [
     ("MPS", "MPS", "An Apple Silicon GPU through Metal (MPS)"),
     ("CPU", "CPU", "The processor (slower, always works)"),
 ]
-BACKBONE_ITEMS = [
-    ("RESNET50", "ResNet-50", "The more accurate regressor (net_recon.pth)"),
-    ("MOBILENETV3", "MobileNet-V3", "The lighter, faster regressor (net_recon_mbnet.pth)"),
-]
+#: From the one table of backbone names (tddfa_v3.backbones: light, no torch).
+BACKBONE_ITEMS = enum_items()
 
 
 def missing_dependencies() -> list[str]:

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..tddfa_v3 import errors as core_errors
+from ..tddfa_v3.backbones import BACKBONE_TABLE
 from ..tddfa_v3.result import PART_NAMES, FaceResult
 from .bpy_typed import (has_id_property, id_property, image_pixels, lookup, new_node, object_camera,
                         object_mesh, required)
@@ -62,8 +63,8 @@ _AXES = MODEL_TO_BLENDER * 10.0
 #: Blender clamps a shape key's slider range to [-10, 10].
 SLIDER_LIMIT = 10.0
 
-#: Backbone names the core accepts, by operator identifier.
-BACKBONES: dict[str, str] = {"RESNET50": "resnet50", "MOBILENETV3": "mbnetv3"}
+#: Backbone names the core accepts, by operator identifier (the one table, tddfa_v3.backbones).
+BACKBONES: dict[str, str] = {b.identifier: b.name for b in BACKBONE_TABLE}
 #: Device names the core accepts, by operator identifier.
 DEVICES: dict[str, str] = {"AUTO": "auto", "CUDA": "cuda", "MPS": "mps", "CPU": "cpu"}
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringProperty
-from bpy.types import Context, Event, Image, Operator, Timer
+from bpy.types import Context, Event, Image, Menu, Operator, Timer
 
 from .. import preferences
 from ..bridge import reconstruction as bridge
@@ -62,6 +62,8 @@ class OBJECT_OT_reconstruct_face(Operator):
 
     bl_idname = "object.reconstruct_face"
     bl_label = "Reconstruct Face from Photo"
+    bl_description = ("Reconstruct a 3D face from a photo with 3DDFA-V3: a mesh with fitted shape keys, "
+                      "the head pose, a camera matching the photo and the photo as texture")
     bl_options = {'REGISTER', 'UNDO'}
 
     if TYPE_CHECKING:
@@ -73,6 +75,8 @@ class OBJECT_OT_reconstruct_face(Operator):
         device: str
         backbone: str
         face_box: bpy.types.bpy_prop_array[float]
+        filter_image: bool
+        filter_folder: bool
         create_texture: bool
         create_landmarks: bool
         create_segmentation: bool
@@ -82,6 +86,9 @@ class OBJECT_OT_reconstruct_face(Operator):
         filepath: StringProperty(  # type: ignore[valid-type]
             name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
             subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED)
+        # The file browser shows only images (and folders) when the menus open it for a photo.
+        filter_image: BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
+        filter_folder: BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
         image_name: StringProperty(  # type: ignore[valid-type]
             name="Image", description="Name of an image already loaded in Blender to reconstruct", default="",
             options=_NOT_REMEMBERED)
@@ -114,6 +121,7 @@ class OBJECT_OT_reconstruct_face(Operator):
     _job: bridge.ReconstructionJob | None = None
     _prepared: _Prepared | None = None
     _timer: Timer | None = None
+    _browsing: bool = False
 
     # ------------------------------------------------------------------ inputs
     def _choice(self, name: str, context: Context) -> str:
@@ -183,6 +191,11 @@ class OBJECT_OT_reconstruct_face(Operator):
 
     # ------------------------------------------------------------------ synchronous
     def execute(self, context: Context) -> OperatorResult:
+        if self._browsing:
+            # The file browser (opened by invoke from a menu) returned with a photo:
+            # reconstruct off the main thread as a button press would.
+            self._browsing = False
+            return self._start(context)
         try:
             prepared = self._prepare(context)
             job = bridge.ReconstructionJob(prepared.options, prepared.photo)
@@ -201,6 +214,21 @@ class OBJECT_OT_reconstruct_face(Operator):
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         wm = context.window_manager
         if bpy.app.background or context.window is None or wm is None:
+            return self.execute(context)
+        if RUN_STATE.running:
+            self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
+            return {'CANCELLED'}
+        if not self.filepath and not self.image_name:
+            # From a menu or F3 search: ask for the photo first.
+            self._browsing = True
+            wm.fileselect_add(self)
+            return {'RUNNING_MODAL'}
+        return self._start(context)
+
+    def _start(self, context: Context) -> OperatorResult:
+        """Check the inputs, then run the reconstruction on a worker thread (modal)."""
+        wm = context.window_manager
+        if wm is None or context.window is None:
             return self.execute(context)
         if RUN_STATE.running:
             self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
@@ -299,14 +327,36 @@ def _redraw_sidebars(context: Context) -> None:
             area.tag_redraw()
 
 
+def _menu_add_face_from_photo(self: Menu, context: Context) -> None:
+    """Add > Face from Photo (Object Mode's Add menu)."""
+    if self.layout is not None:
+        self.layout.operator(OBJECT_OT_reconstruct_face.bl_idname, text="Face from Photo", icon='USER')
+
+
+def _menu_import_face_from_photo(self: Menu, context: Context) -> None:
+    """File > Import > Face from Photo (3DDFA-V3)."""
+    if self.layout is not None:
+        self.layout.operator(OBJECT_OT_reconstruct_face.bl_idname, text="Face from Photo (3DDFA-V3)")
+
+
+#: (menu, entry): where users look for the operator besides the sidebar and F3 search.
+MENUS: tuple[tuple[str, Callable[[Menu, Context], None]], ...] = (
+    ("VIEW3D_MT_add", _menu_add_face_from_photo),
+    ("TOPBAR_MT_file_import", _menu_import_face_from_photo),
+)
+
 _CLASSES = (OBJECT_OT_reconstruct_face,)
 
 
 def register() -> None:
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    for menu, entry in MENUS:
+        getattr(bpy.types, menu).append(entry)
 
 
 def unregister() -> None:
+    for menu, entry in reversed(MENUS):
+        getattr(bpy.types, menu).remove(entry)
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

@@ -571,7 +571,7 @@ def test_ui_runs_do_not_inherit_the_last_run_s_box_backbone_or_assets(clean_scen
     assert bpy.ops.object.reconstruct_face('EXEC_DEFAULT', True, assets_dir=str(synthetic_assets), device='CPU',
                                            backbone='MOBILENETV3', face_box=FACE_BOX, **common) == {'FINISHED'}
     first = bpy.context.view_layer.objects.active
-    assert first["tddfa_backbone"] == "mbnetv3"
+    assert first["tddfa_backbone"] == "mobilenetv3"
     # No assets folder and no preferences: this run must fail instead of reusing the last folder.
     with pytest.raises(RuntimeError, match="No 3DDFA-V3 assets folder"):
         bpy.ops.object.reconstruct_face('EXEC_DEFAULT', True, **common)
@@ -747,3 +747,98 @@ def test_reconstruction_exports_as_a_valid_nvf(clean_scene: None, synthetic_asse
     pairs = np.asarray(model.ibug.pairs)
     np.testing.assert_array_equal(pairs[:, 0], np.arange(1, 69))
     np.testing.assert_array_equal(pairs[:, 1], core_result.landmark_indices["68"])
+
+
+# ---------------------------------------------------------------- menus and the folder tool (issue 10)
+
+def test_reconstruct_is_in_the_add_and_import_menus_and_searchable(addon: Any) -> None:
+    import bpy
+    from types import SimpleNamespace
+
+    operators = sys.modules[f"{addon.__name__}.operators.reconstruct"]
+    add_menu = bpy.types.VIEW3D_MT_add._dyn_ui_initialize()
+    import_menu = bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
+    assert operators._menu_add_face_from_photo in add_menu
+    assert operators._menu_import_face_from_photo in import_menu
+    drawn: list[tuple[str, str]] = []
+
+    class Layout:
+        def operator(self, idname: str, text: str = "", icon: str = "NONE") -> None:
+            drawn.append((idname, text))
+
+    for entry in (operators._menu_add_face_from_photo, operators._menu_import_face_from_photo):
+        entry(SimpleNamespace(layout=Layout()), bpy.context)
+    assert drawn == [("object.reconstruct_face", "Face from Photo"),
+                     ("object.reconstruct_face", "Face from Photo (3DDFA-V3)")]
+    # F3 searches menus and registered operators by their label and description.
+    rna = bpy.ops.object.reconstruct_face.get_rna_type()
+    assert rna.name == "Reconstruct Face from Photo" and "3DDFA-V3" in rna.description
+    # From a menu the photo comes from a file browser showing images (hidden filter options).
+    assert rna.properties["filepath"].subtype == 'FILE_PATH'
+    assert rna.properties["filter_image"].default and rna.properties["filter_image"].is_hidden
+
+
+def test_backbone_names_come_from_the_core_table(addon: Any) -> None:
+    from tddfa_v3.backbones import BACKBONE_TABLE
+
+    preferences = sys.modules[f"{addon.__name__}.preferences"]
+    bridge = _bridge_module()
+    assert [item[0] for item in preferences.BACKBONE_ITEMS] == [b.identifier for b in BACKBONE_TABLE]
+    assert bridge.BACKBONES == {b.identifier: b.name for b in BACKBONE_TABLE}
+    assert "mbnetv3" not in bridge.BACKBONES.values()
+
+
+def _folder_tool() -> Any:
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("reconstruct_folder_tool", REPO_ROOT / "tools" / "reconstruct_folder.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_folder_tool_with_missing_assets_fails_once_and_writes_nothing(
+        clean_scene: None, tmp_path: Path, photo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(photo, photos / "a.png")
+    shutil.copy(photo, photos / "b.png")
+    out = tmp_path / "faces.blend"
+    status = _folder_tool().main(["reconstruct_folder.py", "--photos", str(photos), "--assets",
+                                  str(tmp_path / "no_assets"), "--out", str(out), "--device", "CPU"])
+    captured = capsys.readouterr()
+    assert status == 3 and not out.exists()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: 3DDFA-V3 with backbone resnet50 cannot run")
+    assert "Error:" not in captured.err and "a.png" not in captured.err + captured.out
+    assert "retinaface_resnet50_2020-07-20_old_torch.pth" in lines[0]
+
+
+def test_folder_tool_reports_each_failed_photo_once_with_the_core_message(
+        clean_scene: None, tmp_path: Path, photo: Path, synthetic_assets: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+    from PIL import Image
+    from tddfa_v3 import preprocess
+    from tddfa_v3.errors import PhotoError
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(photo, photos / "a.png")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(photos / "one.png")
+    with pytest.raises(PhotoError) as core:
+        preprocess.load_photo(photos / "one.png")
+    out = tmp_path / "faces.blend"
+    status = _folder_tool().main(["reconstruct_folder.py", "--photos", str(photos), "--assets",
+                                  str(synthetic_assets), "--out", str(out), "--device", "CPU", "--no-texture"])
+    captured = capsys.readouterr()
+    assert status == 1 and out.is_file()
+    assert captured.err.strip().splitlines() == [f"one.png: FAILED: {core.value}"]
+    assert "Error:" not in captured.out
+    # The operator says the same sentence (Blender adds its "Error: " prefix only when printing).
+    import bpy
+    import re
+    with pytest.raises(RuntimeError, match=re.escape(str(core.value))):
+        bpy.ops.object.reconstruct_face(filepath=str(photos / "one.png"), assets_dir=str(synthetic_assets),
+                                        device='CPU')
