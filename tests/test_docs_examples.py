@@ -1,0 +1,231 @@
+"""Every example the README and docs/*.md tell a user to run is run here, as
+written, so no example can rot (issue 10 item 13).
+
+A fenced code block is marked on the line just before its fence:
+
+    <!-- runnable -->                          run it
+    <!-- runnable: needs face_model2.nvf extension -->
+                                               run it once these are in place
+    <!-- not runnable: REASON -->              never run; REASON says why (e.g. it
+                                               needs the real 3DDFA-V3 weights)
+
+Every ```python / ```sh block must carry one of the markers (blocks without a
+language, such as command synopses and sample output, are not examples).
+
+Blocks run in one workspace per test session: a copy of the checkout's files
+(tracked and untracked, not ignored: what a clone holds), with `.venv` linked
+to this Python's environment, and a Blender user folder of its own
+(BLENDER_USER_RESOURCES), so nothing outside the workspace changes. `python`
+blocks run with the workspace's `.venv/bin/python` reading the block from
+stdin in the workspace (as from a script run in the repository root); `sh`
+blocks run with bash (-e -u -o pipefail) in the workspace, `.venv/bin` first
+on PATH. Blocks of one document run in document order and share the
+workspace, so a block may use what an earlier one made.
+
+Needs:
+- face_model2.nvf: NVIDIA's model from NVF_SAMPLES, copied into the workspace
+  (the block skips, saying why, when NVF_SAMPLES is unset);
+- extension: the extension zip built and installed into the workspace's Blender
+  user folder with the README's own commands.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+LANGUAGES = {"python": "python", "py": "python", "sh": "sh", "bash": "sh", "shell": "sh", "console": "sh"}
+KNOWN_NEEDS = {"face_model2.nvf", "extension"}
+#: The README's commands that build and install the extension for the bpy module.
+BUILD_COMMAND = ".venv/bin/python tools/build_extension.py"
+INSTALL_SNIPPET = "bpy.ops.extensions.package_install_files("
+
+_FENCE = re.compile(r"^(?P<indent> {0,8})(?P<fence>```+|~~~+)\s*(?P<info>[^`\s]*)")
+_RUNNABLE = re.compile(r"^<!--\s*runnable(?:\s*:\s*needs\s+(?P<needs>[^>]*?))?\s*-->\s*$")
+_NOT_RUNNABLE = re.compile(r"^<!--\s*not runnable\s*:\s*(?P<why>\S.*?)\s*-->\s*$")
+
+
+@dataclass(frozen=True)
+class Block:
+    document: Path
+    line: int                # 1-based line of the opening fence
+    language: str            # "python", "sh", or "" for blocks that are not examples
+    code: str
+    runnable: bool
+    needs: tuple[str, ...]
+    why_not: str
+    marker_error: str        # a malformed or missing marker, "" when fine
+
+    @property
+    def name(self) -> str:
+        return f"{self.document.relative_to(REPO_ROOT).as_posix()}:{self.line}"
+
+
+def parse_blocks(document: Path) -> list[Block]:
+    lines = document.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        fence, indent = opening["fence"], len(opening["indent"])
+        end = i + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            end += 1
+        # A block inside a list item is indented: its code is the lines less that indent.
+        code = "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip()
+                         for line in lines[i + 1:end]) + "\n"
+        language = LANGUAGES.get(opening["info"].lower(), "")
+        before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+        runnable, not_runnable = _RUNNABLE.match(before), _NOT_RUNNABLE.match(before)
+        needs = tuple((runnable["needs"] or "").replace(",", " ").split()) if runnable else ()
+        error = ""
+        if before.startswith("<!--") and "runnable" in before and not (runnable or not_runnable):
+            error = f"malformed marker {before!r}"
+        elif language and not (runnable or not_runnable):
+            error = "no <!-- runnable --> or <!-- not runnable: REASON --> marker before it"
+        elif unknown := sorted(set(needs) - KNOWN_NEEDS):
+            error = f"unknown needs {unknown} (known: {sorted(KNOWN_NEEDS)})"
+        blocks.append(Block(document, i + 1, language, code,
+                            bool(runnable), needs, not_runnable["why"] if not_runnable else "", error))
+        i = end + 1
+    return blocks
+
+
+ALL_BLOCKS = [block for document in DOCUMENTS for block in parse_blocks(document)]
+RUNNABLE = [block for block in ALL_BLOCKS if block.runnable]
+
+
+def test_every_example_is_marked() -> None:
+    problems = [f"{block.name}: {block.marker_error}" for block in ALL_BLOCKS if block.marker_error]
+    assert not problems, "\n".join(problems)
+    # The README's examples are the newcomer's path: most of them must run.
+    assert sum(block.document.name == "README.md" for block in RUNNABLE) >= 4
+
+
+def test_markers_are_parsed() -> None:
+    """The marker grammar itself, on a small document (a test of this test)."""
+    assert _RUNNABLE.match("<!-- runnable -->")
+    assert _RUNNABLE.match("<!-- runnable: needs face_model2.nvf extension -->")["needs"] == \
+        "face_model2.nvf extension"
+    assert _NOT_RUNNABLE.match("<!-- not runnable: needs a Blender binary -->")["why"] == "needs a Blender binary"
+    assert not _NOT_RUNNABLE.match("<!-- not runnable: -->")
+
+
+def test_parse_blocks_flags_unmarked_examples(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("text\n\n<!-- runnable -->\n```python\nprint(1)\n```\n\n```sh\nls\n```\n\n"
+                   "```\nsynopsis\n```\n<!-- not runnable: needs weights -->\n```python\nx\n```\n"
+                   "- item\n\n  <!-- runnable -->\n  ```sh\n  echo  a\n    b\n  ```\n")
+    blocks = parse_blocks(doc)
+    assert [(b.language, b.runnable, b.why_not, bool(b.marker_error)) for b in blocks] == [
+        ("python", True, "", False), ("sh", False, "", True), ("", False, "", False),
+        ("python", False, "needs weights", False), ("sh", True, "", False)]
+    assert blocks[-1].code == "echo  a\n  b\n"
+    assert blocks[0].code == "print(1)\n" and blocks[0].line == 4
+
+
+# --------------------------------------------------------------------------- running the blocks
+
+class Workspace:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.user = root / ".blender_user"
+        self.user.mkdir()
+        self.ready: set[str] = set()
+        self.env = dict(os.environ, BLENDER_USER_RESOURCES=str(self.user),
+                        PATH=f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.env.pop("PYTHONPATH", None)
+
+    def run(self, block: Block, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        if block.language == "python":
+            command = [str(self.root / ".venv" / "bin" / "python"), "-"]
+        else:
+            command = ["bash", "-e", "-u", "-o", "pipefail", "-s"]
+        return subprocess.run(command, input=block.code, cwd=self.root, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def provide(self, need: str) -> None:
+        if need in self.ready:
+            return
+        if need == "face_model2.nvf":
+            samples = os.environ.get("NVF_SAMPLES")
+            if not samples or not (Path(samples) / "face_model2.nvf").is_file():
+                pytest.skip("needs NVIDIA's face_model2.nvf: set NVF_SAMPLES to a folder holding it "
+                            "(.ci/run sets ../shared/fixtures/nvf)")
+            shutil.copyfile(Path(samples) / "face_model2.nvf", self.root / "face_model2.nvf")
+        elif need == "extension":
+            # The README's own build and install blocks, as a user runs them.
+            steps = [b for b in RUNNABLE if b.document.name == "README.md"
+                     and (BUILD_COMMAND in b.code or INSTALL_SNIPPET in b.code)]
+            assert steps, f"the README has no runnable block with {BUILD_COMMAND!r} or {INSTALL_SNIPPET!r}"
+            for step in steps:
+                result = self.run(step)
+                assert result.returncode == 0, f"{step.name}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        self.ready.add(need)
+
+
+def _python_environment() -> Path:
+    """The environment (venv) of the Python running the tests: the workspace's .venv."""
+    return Path(sys.prefix)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    pytest.importorskip("bpy", reason="the examples use the bpy module (pip install bpy==5.0.1)")
+    root = tmp_path_factory.mktemp("docs_workspace") / "nv3dmm-face-tools"
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO_ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip(f"the examples run in a copy of a git checkout: {listed.stderr.strip()}")
+    for name in filter(None, listed.stdout.split("\0")):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    (root / ".venv").symlink_to(_python_environment(), target_is_directory=True)
+    return Workspace(root)
+
+
+@pytest.mark.parametrize("block", RUNNABLE, ids=[block.name for block in RUNNABLE])
+def test_example_runs(block: Block, workspace: Workspace) -> None:
+    for need in block.needs:
+        workspace.provide(need)
+    result = workspace.run(block)
+    assert result.returncode == 0, (
+        f"{block.name} failed (exit {result.returncode}):\n{block.code}\n--- stdout\n{result.stdout[-4000:]}"
+        f"\n--- stderr\n{result.stderr[-4000:]}")
+
+
+def test_readme_documents_the_install() -> None:
+    """The headless examples need the extension installed and enabled: the README says how."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    for needed in (BUILD_COMMAND, INSTALL_SNIPPET, "blender --command extension build",
+                   "blender --command extension install-file -r user_default -e",
+                   'ADDON = "bl_ext.user_default.nv3dmm_face_tools"', "addon_utils.enable(ADDON)"):
+        assert needed in readme, needed
+
+
+def test_readme_limits_match_the_codec() -> None:
+    """The format limits the README states are the codec's (io_nv3dmm.limits)."""
+    from io_nv3dmm import limits
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {match["name"]: int(match["value"].replace(",", ""))
+            for match in re.finditer(r"^\|\s*`(?P<name>MAX_[A-Z_]+)`[^|]*\|\s*(?P<value>[\d,]+)", readme, re.M)}
+    assert rows, "the README has no limits table (| `MAX_...` | value | ...)"
+    for name, value in rows.items():
+        assert getattr(limits, name) == value, name
+    for name in ("MAX_VERTICES", "MAX_TRIANGLES", "MAX_BLEND_SHAPES", "MAX_PARTITIONS", "MAX_NAME_BYTES"):
+        assert name in rows, name
