@@ -37,6 +37,7 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from tddfa_v3 import preprocess as P  # noqa: E402
+from tddfa_v3.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE  # noqa: E402
 from tddfa_v3.errors import NoFaceError  # noqa: E402
 from tddfa_v3.pipeline import Reconstructor, clear_cache  # noqa: E402
 
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128, help="photos per batch for the GPU throughput figure")
     parser.add_argument("--cpu-batch", type=int, default=8, help="photos / crops per batch for the CPU throughput")
     parser.add_argument("--assets", help="a real 3DDFA-V3 assets folder (default: synthetic)")
-    parser.add_argument("--backbone", choices=("resnet50", "mobilenetv3"), default="resnet50")
+    parser.add_argument("--backbone", choices=BACKBONE_NAMES, default=DEFAULT_BACKBONE)
     parser.add_argument("--mesh", choices=("real", "small"), default="real",
                         help="synthetic face model size: real (~35.7k vertices, default) or small (2009)")
     parser.add_argument("--photo", help="photo to time (default: the fixtures' photo or a generated one)")
