@@ -132,7 +132,11 @@ def initial_pose(problem: Problem, target: Target, landmarks: Landmarks | None) 
         return Pose(*similarity(problem.neutral[vertices], target.direct[vertices])), notes
     if target.surface is None:
         raise FittingError("a landmarks-only fit needs at least 3 landmarks the model has (iBUG-68 numbers)")
-    source = problem.neutral[problem.skin]
+    # The front of the face (normals towards +Z) against the whole target: a target is
+    # usually a face seen from the front, not a whole head.
+    normals = vertex_normals(problem.neutral, problem.triangles)[problem.skin]
+    front = problem.skin[normals[:, 2] > 0.5]
+    source = problem.neutral[front if front.size >= 3 else problem.skin]
     points = target.surface.vertices[np.unique(target.surface.triangles)]
     size_s = float(np.sqrt(((source - source.mean(0)) ** 2).sum(1).mean()))
     size_t = float(np.sqrt(((points - points.mean(0)) ** 2).sum(1).mean()))
@@ -237,7 +241,8 @@ class Registration:
 
 
 def register(problem: Problem, target: Target, landmarks: Landmarks | None, pose: Pose, z: F64,
-             options: FitOptions, iterations: int, solve_shape: bool = True) -> Registration:
+             options: FitOptions, iterations: int, solve_shape: bool = True,
+             fix_scale: bool = False) -> Registration:
     """Rounds of correspondences, then one Gauss-Newton step on the pose and the columns
     together (bounded), `iterations` times (fewer for a vertex-for-vertex target once it
     has converged)."""
@@ -246,6 +251,9 @@ def register(problem: Problem, target: Target, landmarks: Landmarks | None, pose
     count = problem.columns.shape[2] if solve_shape else 0
     lower = np.concatenate([np.full(7, -np.inf), problem.lower[:count]])
     upper = np.concatenate([np.full(7, np.inf), problem.upper[:count]])
+    if fix_scale:
+        # Closest points alone pull a free scale down (a smaller face fits inside the target).
+        lower[3] = upper[3] = 0.0
     done = 0
     for done in range(1, iterations + 1):
         matches = target.match(problem, shape, pose, threshold, options)

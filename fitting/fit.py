@@ -123,7 +123,16 @@ def fit_model(model: FaceModel, vertices: Any, triangles: Any, landmarks: Landma
                       triangles=basis.triangles, skin=basis.skin)
     pose, start_notes = initial_pose(problem, target, lms)
     notes += start_notes
-    reg = register(problem, target, lms, pose, np.zeros(count), options, options.iterations)
+    free_scale = lms is not None and lms.vertices.size >= 3
+    if not free_scale and target.surface is not None:
+        # No landmarks to hold the pose: a few rigid rounds first, so the first shape solve
+        # does not chase correspondences from a rough start; and the scale stays the one
+        # from the target's size (closest points alone trade it for the modes, and drift).
+        pose = register(problem, target, lms, pose, np.zeros(count), options, 5, solve_shape=False,
+                        fix_scale=True).pose
+        notes.append("no landmarks: the scale is fixed from the target's size; the modes fit the rest")
+    reg = register(problem, target, lms, pose, np.zeros(count), options, options.iterations,
+                   fix_scale=not free_scale and target.surface is not None)
     residual = np.zeros_like(basis.mean)
     if options.residual and target.surface is not None:
         residual = smooth_residual(problem, target, lms, reg, options)
