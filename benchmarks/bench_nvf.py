@@ -1,7 +1,19 @@
 """Speed of the .nvf codec, measured side by side in one run.
 
-    python benchmarks/bench_nvf.py [FILE] [--repeat N]
+    python benchmarks/bench_nvf.py [FILE] [--repeat N] [--rounds R]
 
+Part 1, side by side with NVIDIA's own C++ reader and writer (FaceIO.cpp, built
+from $NVIDIA_FACEIO or ../shared/tools/nvidia-faceio with its build.sh; skipped,
+saying why, without it or g++): for face_model2.nvf (or FILE) and a
+partition-heavy model built here (134 partitions with MTRL only sharing a dozen
+materials, names without NUL padding, 51 IBUG pairs), R rounds that each time N
+reads and N writes to memory with NVIDIA's `nvf_check time` and then N of ours
+(io_nv3dmm.read(path) interleaved with a bare read of the file's bytes, and
+to_bytes); the figures are medians over rounds of per-round medians. Goals:
+read <= 1.0x NVIDIA's and <= 2x a bare read, write to memory <= 1.0x NVIDIA's
+(its writer writes to /dev/shm).
+
+Part 2, the codec alone on FILE:
 FILE defaults to $NVF_SAMPLES/face_model2.nvf when NVF_SAMPLES is set, else the
 synthetic demo model written to a temporary file. Prints medians over many
 repetitions (page cache warm) of: a bare read of the file's bytes, io_nv3dmm.read
@@ -16,13 +28,16 @@ from __future__ import annotations
 import argparse
 import gc
 import io
+import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,6 +45,114 @@ import io_nv3dmm as nvf  # noqa: E402
 
 NVIDIA_READ_MS = 0.45
 NVIDIA_WRITE_MS = 1.9
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _nvidia_binary() -> tuple[Path | None, str]:
+    """NVIDIA's reader/writer harness, built (idempotent), or None and why not."""
+    folder = Path(os.environ.get("NVIDIA_FACEIO") or REPO_ROOT.parent / "shared" / "tools" / "nvidia-faceio")
+    if not (folder / "build.sh").is_file():
+        return None, f"no NVIDIA harness at {folder} (set NVIDIA_FACEIO)"
+    if shutil.which("g++") is None:
+        return None, "no C++ compiler (g++) to build NVIDIA's reader"
+    build_dir = Path(tempfile.gettempdir()) / "nvidia-faceio-build"
+    run = subprocess.run(["bash", str(folder / "build.sh"), str(build_dir)], capture_output=True, text=True)
+    if run.returncode != 0:
+        return None, f"building NVIDIA's reader failed: {run.stderr[-300:]}"
+    return Path(run.stdout.split()[-1]), ""
+
+
+def _nvidia_time(binary: Path, path: str, n: int) -> tuple[float, float | None]:
+    """Median ms of n NVIDIA reads and n NVIDIA writes (None when its writer cannot write the model)."""
+    run = subprocess.run([str(binary), "time", path, str(n)], capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(run.stdout)
+    write = result.get("write_us")
+    return result["read_us"]["median"] / 1e3, (write["median"] / 1e3 if write else None)
+
+
+def _partition_model(base: "nvf.FaceModel") -> "nvf.FaceModel":
+    """`base` with 134 partitions (MTRL only, a dozen shared materials whose names fill
+    whole 4-byte words, so no NUL padding) and 51 IBUG pairs."""
+    import dataclasses
+
+    triangles = base.triangle_count
+    materials = [f"Material{i:04d}" for i in range(12)]          # 12 bytes: no NUL
+    count = 134
+    step = max(triangles // count, 1)
+    parts = []
+    for i in range(count):
+        start = min(i * step, triangles)
+        faces = step if i < count - 1 else max(triangles - start, 0)
+        faces = min(faces, triangles - start)
+        parts.append(nvf.Partition(index=i, face_start=start, face_count=faces, vertex_start=3 * start,
+                                   vertex_count=3 * faces, smoothing_group=i % 4, name=None,
+                                   material=materials[i % len(materials)]))
+    ibug = base.ibug
+    if ibug is not None:
+        ibug = nvf.LandmarkSet(pairs=ibug.pairs[:51], right_contour=ibug.right_contour,
+                               left_contour=ibug.left_contour)
+    return dataclasses.replace(base, partitions=parts, ibug=ibug, source_layout=None, toc=None)
+
+
+def _side_by_side(binary: Path, path: str, label: str, n: int, rounds: int) -> dict[str, float]:
+    model = nvf.read(path)
+    for _ in range(20):
+        _bare_read(path)
+        nvf.read(path)
+        nvf.to_bytes(model)
+    per_round: dict[str, list[float]] = {k: [] for k in ("nv_read", "nv_write", "read", "bare", "ratio", "write")}
+    for _ in range(rounds):
+        nv_read, nv_write = _nvidia_time(binary, path, n)
+        per_round["nv_read"].append(nv_read)
+        if nv_write is not None:
+            per_round["nv_write"].append(nv_write)
+        gc.collect()
+        bare, ours = [], []
+        for _ in range(n):
+            started = time.perf_counter()
+            _bare_read(path)
+            middle = time.perf_counter()
+            nvf.read(path)
+            ended = time.perf_counter()
+            bare.append(middle - started)
+            ours.append(ended - middle)
+        per_round["bare"].append(statistics.median(bare) * 1e3)
+        per_round["read"].append(statistics.median(ours) * 1e3)
+        per_round["ratio"].append(statistics.median([o / b for o, b in zip(ours, bare)]))
+        per_round["write"].append(_median_ms(lambda: nvf.to_bytes(model), n))
+    figures = {k: statistics.median(v) for k, v in per_round.items() if v}
+    size = os.path.getsize(path)
+    parts = len(model.partitions or [])
+    print(f"{label}: {size:,} bytes, {model.vertex_count:,} vertices, {parts} partitions, "
+          f"{len(model.blend_shapes.names) if model.blend_shapes else 0} blend shapes")
+    read_vs_nv = figures["read"] / figures["nv_read"]
+    print(f"  NVIDIA read          {figures['nv_read']:8.3f} ms")
+    print(f"  io_nv3dmm.read(path) {figures['read']:8.3f} ms   {read_vs_nv:.2f}x NVIDIA's "
+          f"(goal <= 1.0x: {'met' if read_vs_nv <= 1.0 else 'NOT met'}), {figures['ratio']:.2f}x a bare read "
+          f"(goal <= 2x: {'met' if figures['ratio'] <= 2.0 else 'NOT met'})")
+    print(f"  bare read            {figures['bare']:8.3f} ms")
+    if "nv_write" in figures:
+        write_vs_nv = figures["write"] / figures["nv_write"]
+        print(f"  NVIDIA write (tmpfs) {figures['nv_write']:8.3f} ms")
+        print(f"  io_nv3dmm.to_bytes   {figures['write']:8.3f} ms   {write_vs_nv:.2f}x NVIDIA's "
+              f"(goal <= 1.0x: {'met' if write_vs_nv <= 1.0 else 'NOT met'})")
+    else:
+        print(f"  io_nv3dmm.to_bytes   {figures['write']:8.3f} ms   (NVIDIA's writer cannot write this model)")
+    return figures
+
+
+def _part1(path: str, n: int, rounds: int, temp: str) -> None:
+    binary, why = _nvidia_binary()
+    if binary is None:
+        print(f"side by side with NVIDIA's reader: skipped ({why})")
+        return
+    print(f"side by side with NVIDIA's FaceIO.cpp ({binary}), {rounds} rounds of {n}, "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    _side_by_side(binary, path, os.path.basename(path), n, rounds)
+    heavy = os.path.join(temp, "partitions.nvf")
+    nvf.write(_partition_model(nvf.read(path)), heavy, fsync=False)
+    _side_by_side(binary, heavy, "partition-heavy model", n, rounds)
+    print()
 
 
 def _median_ms(action: Callable[[], object], repeat: int) -> float:
@@ -50,6 +173,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", help="an .nvf file (default: see above)")
     parser.add_argument("--repeat", type=int, default=300, help="repetitions per measurement (default 300)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds side by side with NVIDIA (default 5)")
+    parser.add_argument("--nvidia-only", action="store_true", help="only part 1 (side by side with NVIDIA)")
     args = parser.parse_args()
 
     temp_dir = tempfile.TemporaryDirectory()
@@ -65,6 +190,10 @@ def main() -> int:
         path = os.path.join(temp_dir.name, "demo.nvf")
         nvf.write(build_demo_model(), path)
         source = "synthetic demo model"
+    _part1(path, max(args.repeat // 3, 20), args.rounds, temp_dir.name)
+    if args.nvidia_only:
+        temp_dir.cleanup()
+        return 0
     data = _bare_read(path)
     model = nvf.read(path)
     out_path = os.path.join(temp_dir.name, "out.nvf")

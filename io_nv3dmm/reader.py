@@ -46,8 +46,6 @@ _LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
 _CONTOUR_TAGS = frozenset({b"RCTR", b"LCTR"})
 _TOPO_TAGS = frozenset({b"AJFC", b"AJVX"})
 _MODL_TAGS = frozenset({b"SHAP", b"COLR", b"TXCO"})
-_PART_TAG = frozenset({b"PART"})
-_STRING_TAGS = frozenset({b"NAME", b"MTRL"})
 
 
 def tag_text(tag: bytes) -> str:
@@ -85,10 +83,6 @@ def _canonical_ascii(raw: bytes) -> str | None:
     text = raw.rstrip(b"\0")
     if len(raw) == (len(text) + 3) & ~3 and text.isascii() and text.find(0) < 0:
         return text.decode("ascii")
-    return None
-
-
-def _never(raw: Any) -> None:
     return None
 
 
@@ -187,11 +181,10 @@ class _Reader:
 
     # --- primitives -------------------------------------------------------
 
-    def children(self, start: int, end: int, where: str, cost: int = CHUNK_COST,
-                 cheap: frozenset[bytes] = frozenset()) -> list[_Chunk]:
+    def children(self, start: int, end: int, where: str) -> list[_Chunk]:
         """The chunks laid back to back in [start, end); each must fit exactly.
 
-        Each is charged CHUNK_COST against the budget, those with a tag in `cheap` `cost`.
+        Each is charged CHUNK_COST against the budget (io_nv3dmm.limits).
         """
         found: list[_Chunk] = []
         pos = start
@@ -199,10 +192,10 @@ class _Reader:
         buf = self.buf
         left = self.budget_left
         while end - pos >= 8:
-            tag, size = unpack(buf, pos)
-            left -= cost if tag in cheap else CHUNK_COST
+            left -= CHUNK_COST
             if left < 0:
                 raise self.too_many_chunks(pos)
+            tag, size = unpack(buf, pos)
             if size > end - pos - 8:
                 raise NvfError(
                     f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
@@ -459,39 +452,56 @@ class _Reader:
             raise NvfError(f"BLND declares {declared:,} blend shapes, more than the format's limit of "
                            f"{MAX_BLEND_SHAPES:,}", chunk.start)
         # BLND holds most of a file's chunks: walked here in one tight loop, names decoded after.
+        # The usual NAME, SHAP pairs take one step (one budget charge) each; anything else is
+        # walked chunk by chunk with the same checks.
         name_at: list[int] = []
         name_end: list[int] = []
         shapes: list[int] = []
-        tags: list[bytes] = []
+        unknown = 0
+        irregular = False
         shape_bytes = 12 * self.vertices
+        pair_cost = 2 * BLEND_CHUNK_COST
         buf, unpack = self.buf, _CHUNK.unpack_from
         pos, end = chunk.start + 4, chunk.end
         left = self.budget_left
         while end - pos >= 8:
+            tag, size = unpack(buf, pos)
+            after = pos + 8 + size
+            if tag == b"NAME" and end - after >= 8:
+                tag2, size2 = unpack(buf, after)
+                if tag2 == b"SHAP" and size2 == shape_bytes and after + 8 + size2 <= end:
+                    left -= pair_cost
+                    if left < 0:
+                        raise self.too_many_chunks(pos)
+                    name_at.append(pos + 8)
+                    name_end.append(after)
+                    shapes.append(after + 8)
+                    pos = after + 8 + size2
+                    continue
             left -= BLEND_CHUNK_COST
             if left < 0:
                 raise self.too_many_chunks(pos)
-            tag, size = unpack(buf, pos)
-            after = pos + 8 + size
             if after > end:
                 raise NvfError(
                     f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
                     f"remain in BLND (truncated or overflowing chunk)", pos + 4)
-            tags.append(tag)
             if tag == b"SHAP":
                 if size != shape_bytes:
                     raise NvfError(
                         f"BLND/SHAP #{len(shapes)} is {size} bytes but {self.vertices} vertices "
                         f"need {shape_bytes} (array lengths disagree)", pos + 4)
                 shapes.append(pos + 8)
+                irregular = True
             elif tag == b"NAME":
                 name_at.append(pos + 8)
                 name_end.append(after)
+                irregular = True
             else:
                 left -= CHUNK_COST - BLEND_CHUNK_COST
                 if left < 0:
                     raise self.too_many_chunks(pos)
-                self.unknown_chunk(_Chunk(tag, pos, size), "BLND", len(tags) - 1)
+                self.unknown_chunk(_Chunk(tag, pos, size), "BLND", len(name_at) + len(shapes) + unknown)
+                unknown += 1
             pos = after
         self.budget_left = left
         if pos != end:
@@ -502,9 +512,12 @@ class _Reader:
             raise NvfError(
                 f"BLND declares {declared} shapes but holds {len(name_at)} NAME and {len(shapes)} "
                 f"SHAP chunks (counts disagree)", chunk.start)
-        if tags != [b"NAME", b"SHAP"] * declared:
-            self.layout.child_orders["BLND"] = tuple(
-                t.decode("latin-1") for t in tags if t == b"NAME" or t == b"SHAP")
+        if irregular:
+            # Not strictly NAME, SHAP, NAME, SHAP, ...: remember the order for the writer.
+            merged = sorted([(at, "NAME") for at in name_at] + [(at, "SHAP") for at in shapes])
+            order = tuple(kind for _, kind in merged)
+            if order != ("NAME", "SHAP") * declared:
+                self.layout.child_orders["BLND"] = order
         return FileBlendShapes.from_file(self.names(name_at, name_end), buf, shapes, self.vertices)
 
     def names(self, starts: list[int], ends: list[int]) -> list[str]:
@@ -532,22 +545,37 @@ class _Reader:
         if declared > MAX_PARTITIONS:
             raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
                            f"{MAX_PARTITIONS:,}", chunk.start)
+        # Partition-heavy files have hundreds of PARTs: one tight walk (like BLND's) with the
+        # same checks and charges as children(), and each distinct NAME/MTRL payload decoded once.
         result: list[Partition] = []
         canonical = True
-        buf, unpack_part = self.buf, _PART.unpack_from
-        plain = _canonical_ascii if self.is_bytes else _never
+        buf, unpack, unpack_part = self.buf, _CHUNK.unpack_from, _PART.unpack_from
+        cache: dict[bytes, str] | None = {} if self.is_bytes else None
         triangles = self.triangles
         corners = 3 * triangles
-        for position, child in enumerate(self.children(chunk.start + 4, chunk.end, "PRTS", PART_COST, _PART_TAG)):
-            if child.tag != b"PART":
-                self.unknown_chunk(child, "PRTS", position)
+        left = self.budget_left
+        pos, end = chunk.start + 4, chunk.end
+        position = -1
+        while end - pos >= 8:
+            position += 1
+            tag, size = unpack(buf, pos)
+            after = pos + 8 + size
+            left -= PART_COST if tag == b"PART" else CHUNK_COST
+            if left < 0:
+                raise self.too_many_chunks(pos)
+            if after > end:
+                raise NvfError(
+                    f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
+                    f"remain in PRTS (truncated or overflowing chunk)", pos + 4)
+            if tag != b"PART":
+                self.unknown_chunk(_Chunk(tag, pos, size), "PRTS", position)
                 canonical = False
+                pos = after
                 continue
             index = len(result)
-            if child.size < 24:
-                raise NvfError(f"PART #{index} is {child.size} bytes, shorter than its 24-byte record",
-                               child.offset + 4)
-            start = child.start
+            if size < 24:
+                raise NvfError(f"PART #{index} is {size} bytes, shorter than its 24-byte record", pos + 4)
+            start = pos + 8
             pidx, fstart, fcount, vstart, vcount, smooth = unpack_part(buf, start)
             if fstart + fcount > triangles:
                 raise NvfError(
@@ -559,28 +587,60 @@ class _Reader:
                     f"model has {corners} (partition beyond the triangle list)", start + 12)
             name = material = None
             kinds = ""
-            for sub_position, sub in enumerate(
-                    self.children(start + 24, child.end, f"PART #{index}", PART_STRING_COST, _STRING_TAGS)):
-                if sub.tag == b"NAME":
-                    if name is not None:
-                        raise NvfError(f"second NAME chunk in PART #{index}", sub.offset)
-                    name = plain(buf[sub.start:sub.end]) if sub.size <= MAX_NAME_BYTES else None
-                    if name is None:
-                        name = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/NAME")
-                    kinds += "N"
-                elif sub.tag == b"MTRL":
-                    if material is not None:
-                        raise NvfError(f"second MTRL chunk in PART #{index}", sub.offset)
-                    material = plain(buf[sub.start:sub.end]) if sub.size <= MAX_NAME_BYTES else None
-                    if material is None:
-                        material = self.text(sub.start, sub.end, sub.tag, "PRTS/PART", index, "/MTRL")
-                    kinds += "M"
+            sub = start + 24
+            sub_position = -1
+            while after - sub >= 8:
+                sub_position += 1
+                stag, ssize = unpack(buf, sub)
+                safter = sub + 8 + ssize
+                if stag == b"NAME" or stag == b"MTRL":
+                    left -= PART_STRING_COST
                 else:
-                    self.unknown_chunk(sub, f"PRTS/PART[{index}]", sub_position)
-            if kinds != "NM":
-                self.layout.child_orders[f"PRTS/PART[{index}]"] = tuple(
-                    "NAME" if k == "N" else "MTRL" for k in kinds)
+                    left -= CHUNK_COST
+                if left < 0:
+                    raise self.too_many_chunks(sub)
+                if safter > after:
+                    raise NvfError(
+                        f"{tag_text(stag)} chunk claims {ssize} payload bytes but only {after - sub - 8} "
+                        f"remain in PART #{index} (truncated or overflowing chunk)", sub + 4)
+                if stag == b"NAME" or stag == b"MTRL":
+                    value = None
+                    if cache is not None:
+                        raw = buf[sub + 8:safter]
+                        value = cache.get(raw)
+                        if value is None and ssize <= MAX_NAME_BYTES:
+                            value = _canonical_ascii(raw)
+                            if value is not None:
+                                cache[raw] = value
+                    if value is None:   # odd padding, UTF-8, over the limit: remembered or refused
+                        suffix = "/NAME" if stag == b"NAME" else "/MTRL"
+                        value = self.text(sub + 8, safter, stag, "PRTS/PART", index, suffix)
+                    if stag == b"NAME":
+                        if name is not None:
+                            raise NvfError(f"second NAME chunk in PART #{index}", sub)
+                        name = value
+                        kinds += "N"
+                    else:
+                        if material is not None:
+                            raise NvfError(f"second MTRL chunk in PART #{index}", sub)
+                        material = value
+                        kinds += "M"
+                else:
+                    self.unknown_chunk(_Chunk(stag, sub, ssize), f"PRTS/PART[{index}]", sub_position)
+                sub = safter
+            if sub != after:
+                raise NvfError(
+                    f"{after - sub} stray byte(s) at the end of PART #{index}: too few for a chunk "
+                    f"header (truncated file or wrong size field)", sub)
+            if kinds == "MN":      # any other order is the canonical one for the chunks present
+                self.layout.child_orders[f"PRTS/PART[{index}]"] = ("MTRL", "NAME")
             result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            pos = after
+        self.budget_left = left
+        if pos != end:
+            raise NvfError(
+                f"{end - pos} stray byte(s) at the end of PRTS: too few for a chunk header "
+                f"(truncated file or wrong size field)", pos)
         if declared != len(result):
             raise NvfError(
                 f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "

@@ -435,11 +435,63 @@ class _Writer:
         assert parts is not None
         if len(parts) > MAX_PARTITIONS:
             raise NvfError(f"{len(parts):,} partitions, more than the format's limit of {MAX_PARTITIONS:,}")
+        fast = self.plain_partitions(parts)
+        if fast is not None:
+            return fast
         nodes = [self.partition(i, part) for i, part in enumerate(parts)]
         # Unknown chunks of partitions that no longer exist go with them.
         for path in [p for p in self.unknown if _PART_PATH.match(p)]:
             self.unknown.pop(path)
         return _container("PRTS", self.with_unknown("PRTS", nodes), struct.pack("<I", len(nodes)))
+
+    def plain_partitions(self, parts: Sequence[Partition]) -> _Node | None:
+        """PRTS in one buffer, for the usual case (no unknown chunks in PRTS or its PARTs, no
+        remembered MTRL-before-NAME order); None otherwise. Partition-heavy models have
+        hundreds of PARTs: each is packed straight into the buffer, each distinct name or
+        material encoded once. Anything that fails a check goes through `partition`, which
+        raises the error it would raise."""
+        if any(p == "PRTS" or _PART_PATH.match(p) for p in self.unknown):
+            return None
+        layout = self.layout
+        if layout is not None and any(k.startswith("PRTS/PART[") for k in layout.child_orders):
+            return None
+        remembered_strings = layout is not None and bool(layout.strings)
+        out = bytearray()
+        cost = CHUNK_COST
+        encoded: dict[str, bytes] = {}
+        triangles, corners = self.triangles, 3 * self.triangles
+        pack_part, pack_header = _PART.pack, _PACK_HEADER
+        for i, part in enumerate(parts):
+            if type(part) is not Partition:
+                self.partition(i, part)         # raises
+            try:
+                record = pack_part(part.index, part.face_start, part.face_count, part.vertex_start,
+                                   part.vertex_count, part.smoothing_group)
+            except (struct.error, TypeError):
+                self.partition(i, part)         # raises the precise error
+                raise
+            if (part.face_start + part.face_count > triangles
+                    or part.vertex_start + part.vertex_count > corners):
+                self.partition(i, part)         # raises
+            payloads: list[bytes] = []
+            for tag, text, label in ((b"NAME", part.name, "name"), (b"MTRL", part.material, "material")):
+                if text is None:
+                    continue
+                raw = None if remembered_strings or type(text) is not str else encoded.get(text)
+                if raw is None:
+                    raw = self.string(f"PRTS/PART[{i}]/{tag.decode()}", text, f"partitions[{i}].{label}")
+                    if not remembered_strings and type(text) is str:
+                        encoded[text] = raw
+                payloads.append(pack_header(tag, len(raw)))
+                payloads.append(raw)
+                cost += PART_STRING_COST
+            out += pack_header(b"PART", 24 + sum([len(p) for p in payloads]))
+            out += record
+            out += b"".join(payloads)
+            cost += PART_COST
+        body = bytes(out)
+        count = struct.pack("<I", len(parts))
+        return _Node("PRTS", [_header("PRTS", 4 + len(body)), count, body], 12 + len(body), cost)
 
     # --- the file -------------------------------------------------------------
 

@@ -584,3 +584,55 @@ def test_error_pickles() -> None:
     error = NvfError("something", 42)
     copy = pickle.loads(pickle.dumps(error))
     assert copy.offset == 42 and str(copy) == str(error)
+
+
+# --- partition-heavy models (the reader's and writer's one-buffer PRTS paths) ----------
+
+def _prts_file(parts: list[bytes]) -> bytes:
+    """A minimal file around a hand-made PRTS (no TOC)."""
+    mean = chunk(b"MEAN", f32(MEAN))
+    shap = chunk(b"SHAP", mean + chunk(b"TRNG", u16(TRIANGLES)))
+    prts = chunk(b"PRTS", struct.pack("<I", len(parts)) + b"".join(parts))
+    header = b"NFAC" + struct.pack("<I", 8) + b"\xe4\x20\x10\x00" + struct.pack("<I", 0)
+    return header + chunk(b"MODL", shap) + prts
+
+
+def test_partition_orders_and_paddings_round_trip_byte_for_byte() -> None:
+    record = struct.Struct("<IIIIIi")
+    parts = [
+        chunk(b"PART", record.pack(0, 0, 1, 0, 3, 0) + chunk(b"MTRL", string(b"Skin")) + chunk(b"NAME", string(b"A"))),
+        chunk(b"PART", record.pack(1, 1, 1, 3, 3, 0) + chunk(b"NAME", b"Bb\0\0\0\0\0\0") + chunk(b"MTRL", b"Skin")),
+        chunk(b"PART", record.pack(2, 2, 1, 6, 3, 0) + chunk(b"MTRL", b"Skin")),
+        chunk(b"PART", record.pack(3, 3, 1, 9, 3, 0) + chunk(b"NAME", string("é".encode()))),
+        chunk(b"PART", record.pack(4, 0, 0, 0, 0, 0) + chunk(b"NAME", b"") + chunk(b"MTRL", b"")),
+    ]
+    data = _prts_file(parts)
+    model = nvf.read(data)
+    assert model.partitions is not None
+    assert [(p.name, p.material) for p in model.partitions] == [
+        ("A", "Skin"), ("Bb", "Skin"), (None, "Skin"), ("é", None), ("", "")]
+    assert nvf.to_bytes(model) == data
+    assert model.source_layout.child_orders["PRTS/PART[0]"] == ("MTRL", "NAME")
+    assert "PRTS/PART[1]" not in model.source_layout.child_orders     # canonical for what it holds
+
+
+def test_many_partitions_sharing_materials_round_trip() -> None:
+    v = 6
+    model = nvf.read(_prts_file([]))
+    model.partitions = [Partition(index=i, face_start=i % 4, face_count=1, vertex_start=3 * (i % 4),
+                                  vertex_count=3, smoothing_group=i % 3 - 1, name=None if i % 2 else f"p{i:03d}",
+                                  material=f"Material{i % 12:04d}") for i in range(150)]
+    data = nvf.to_bytes(model)
+    back = nvf.read(data)
+    assert back.partitions == model.partitions and back.vertex_count == v
+    assert nvf.to_bytes(back) == data
+    # Bad fields are refused with the same messages as before, by index.
+    for field, value, words in (("face_count", 9, "beyond the triangle list"), ("index", -1, "index must be"),
+                                ("smoothing_group", 2**31, "int32"), ("material", "a\0b", "NUL"),
+                                ("vertex_start", 1.5, "vertex_start must be")):
+        bad = nvf.read(data)
+        assert bad.partitions is not None
+        setattr(bad.partitions[77], field, value)
+        with pytest.raises(NvfError, match=words) as info:
+            nvf.to_bytes(bad)
+        assert "partitions[77]" in str(info.value)
