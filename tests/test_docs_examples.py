@@ -181,15 +181,23 @@ def _python_environment() -> Path:
     return Path(sys.prefix)
 
 
+def _git_files(*options: str) -> list[str]:
+    listed = subprocess.run(["git", "ls-files", "-z", *options], cwd=REPO_ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip(f"the examples run in a copy of a git checkout: {listed.stderr.strip()}")
+    return [name for name in listed.stdout.split("\0") if name]
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     pytest.importorskip("bpy", reason="the examples use the bpy module (pip install bpy==5.0.1)")
     root = tmp_path_factory.mktemp("docs_workspace") / "nv3dmm-face-tools"
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO_ROOT, capture_output=True, text=True)
-    if listed.returncode != 0:
-        pytest.skip(f"the examples run in a copy of a git checkout: {listed.stderr.strip()}")
-    for name in filter(None, listed.stdout.split("\0")):
+    tracked = _git_files("--cached")
+    # Untracked files not ignored too (new modules not yet committed), but no hidden
+    # folders such as a developer's second virtual environment.
+    untracked = [name for name in _git_files("--others", "--exclude-standard")
+                 if not any(part.startswith(".") for part in Path(name).parts)]
+    for name in tracked + untracked:
         source = REPO_ROOT / name
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
