@@ -167,7 +167,9 @@ class _Tracker:
     def __init__(self, reconstructor: Any, detector: Detector | None, options: TrackOptions) -> None:
         self.rec = reconstructor
         self.pre = core_module(reconstructor, "preprocess")
-        self.face_box_error = core_module(reconstructor, "errors").FaceBoxError
+        errors = core_module(reconstructor, "errors")
+        self.face_box_error = errors.FaceBoxError
+        self.reconstruction_error = errors.ReconstructionError
         self.detector = detector or reconstructor.detect_faces
         self.options = options
         self.detections = 0
@@ -218,20 +220,19 @@ def track_video(source: VideoSource, reconstructor: Any, options: TrackOptions =
     alphas: list[np.ndarray] = []
     trans: list[np.ndarray] = []
     five: list[np.ndarray] = []
-    pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+    pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []   # index, crop, trans, lm5
     cancelled = False
     done = 0
 
     def flush() -> None:
         if not pending:
             return
-        aligned = [tracker.align(image, points) for _, image, points in pending]
-        crops = np.stack([a[0] for a in aligned])
+        crops = np.stack([crop for _, crop, _, _ in pending])
         alpha = reconstructor.regress(reconstructor.crops_to_tensor(crops))
         alphas.append(np.asarray(alpha.detach().cpu().numpy(), dtype=np.float64))
-        trans.extend(a[1] for a in aligned)
-        five.extend(a[2] for a in aligned)
-        frames.extend(index for index, _, _ in pending)
+        trans.extend(t for _, _, t, _ in pending)
+        five.extend(lm5 for _, _, _, lm5 in pending)
+        frames.extend(index for index, _, _, _ in pending)
         pending.clear()
 
     previous: np.ndarray | None = None
@@ -262,13 +263,19 @@ def track_video(source: VideoSource, reconstructor: Any, options: TrackOptions =
                     points = _second_pass(tracker, image, points)
         first = False
         done += 1
-        if points is None:
+        aligned = None
+        if points is not None:
+            try:
+                aligned = tracker.align(image, points)
+            except tracker.reconstruction_error:
+                aligned = None     # landmarks that give no usable crop: as if no face was found
+        if points is None or aligned is None:
             skipped.append(index)
             previous = None
         else:
             since_detection += 1
             previous = points
-            pending.append((index, image, points))
+            pending.append((index, *aligned))
             if len(pending) >= options.batch_size:
                 flush()
         if progress is not None:

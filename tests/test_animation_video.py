@@ -339,3 +339,24 @@ def test_command_line_video_and_csv(clip: Path, assets: Path, tmp_path: Path, ca
     (tmp_path / "bad.csv").write_text("Timecode,BlendShapeCount\n")
     assert main(["check-csv", str(tmp_path / "bad.csv")]) == 1
     assert "lacks the column" in capsys.readouterr().err
+
+
+def test_frames_whose_landmarks_give_no_crop_are_skipped(clip: Path, reconstructor: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The alignment refuses landmarks that give an unusable crop scale (seen on a 720p clip):
+    # that frame is skipped like a frame without a face, never fatal.
+    from tddfa_v3 import preprocess
+    from tddfa_v3.errors import ReconstructionError
+
+    real = preprocess.align_photo
+    calls = {"n": 0}
+
+    def align(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ReconstructionError("The face points give an unusable crop scale (157.6)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(preprocess, "align_photo", align)
+    track = _track(clip, reconstructor, frames=FrameRange(0, 4), smoothing=None)
+    assert track.skipped == [1] and track.frames.tolist() == [0, 2, 3]
