@@ -49,6 +49,7 @@ KNOWN_NEEDS = {"face_model2.nvf", "extension"}
 BUILD_COMMAND = ".venv/bin/python tools/build_extension.py"
 INSTALL_SNIPPET = "bpy.ops.extensions.package_install_files("
 
+_COMMAND = re.compile(r"^(blender|python\S*|\.venv/bin/\S+|bash|sh|pip\S*)\s")
 _FENCE = re.compile(r"^(?P<indent> {0,8})(?P<fence>```+|~~~+)\s*(?P<info>[^`\s]*)")
 _RUNNABLE = re.compile(r"^<!--\s*runnable(?:\s*:\s*needs\s+(?P<needs>[^>]*?))?\s*-->\s*$")
 _NOT_RUNNABLE = re.compile(r"^<!--\s*not runnable\s*:\s*(?P<why>\S.*?)\s*-->\s*$")
@@ -77,6 +78,17 @@ def parse_blocks(document: Path) -> list[Block]:
     while i < len(lines):
         opening = _FENCE.match(lines[i])
         if not opening:
+            if _indented_block_starts(lines, i):
+                # An indented code block (four spaces after a paragraph, not in a list):
+                # in these documents always shell commands.
+                end = i
+                while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
+                    end += 1
+                while not lines[end - 1].strip():
+                    end -= 1
+                blocks.append(_block(document, lines, i, "sh", "\n".join(l[4:] for l in lines[i:end]) + "\n"))
+                i = end
+                continue
             i += 1
             continue
         fence, indent = opening["fence"], len(opening["indent"])
@@ -86,21 +98,33 @@ def parse_blocks(document: Path) -> list[Block]:
         # A block inside a list item is indented: its code is the lines less that indent.
         code = "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip()
                          for line in lines[i + 1:end]) + "\n"
-        language = LANGUAGES.get(opening["info"].lower(), "")
-        before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-        runnable, not_runnable = _RUNNABLE.match(before), _NOT_RUNNABLE.match(before)
-        needs = tuple((runnable["needs"] or "").replace(",", " ").split()) if runnable else ()
-        error = ""
-        if before.startswith("<!--") and "runnable" in before and not (runnable or not_runnable):
-            error = f"malformed marker {before!r}"
-        elif language and not (runnable or not_runnable):
-            error = "no <!-- runnable --> or <!-- not runnable: REASON --> marker before it"
-        elif unknown := sorted(set(needs) - KNOWN_NEEDS):
-            error = f"unknown needs {unknown} (known: {sorted(KNOWN_NEEDS)})"
-        blocks.append(Block(document, i + 1, language, code,
-                            bool(runnable), needs, not_runnable["why"] if not_runnable else "", error))
+        blocks.append(_block(document, lines, i, LANGUAGES.get(opening["info"].lower(), ""), code))
         i = end + 1
     return blocks
+
+
+def _indented_block_starts(lines: list[str], i: int) -> bool:
+    if not lines[i].startswith("    ") or not lines[i].strip() or (i > 0 and lines[i - 1].strip()):
+        return False
+    paragraph = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+    # Not inside a list item (whose text is indented), and a command, not a formula.
+    return (not paragraph[:1].isspace() and not re.match(r"^([-*+]|\d+\.)\s", paragraph)
+            and bool(_COMMAND.match(lines[i].strip())))
+
+
+def _block(document: Path, lines: list[str], i: int, language: str, code: str) -> Block:
+    before = next((lines[j].strip() for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+    runnable, not_runnable = _RUNNABLE.match(before), _NOT_RUNNABLE.match(before)
+    needs = tuple((runnable["needs"] or "").replace(",", " ").split()) if runnable else ()
+    error = ""
+    if before.startswith("<!--") and "runnable" in before and not (runnable or not_runnable):
+        error = f"malformed marker {before!r}"
+    elif language and not (runnable or not_runnable):
+        error = "no <!-- runnable --> or <!-- not runnable: REASON --> marker before it"
+    elif unknown := sorted(set(needs) - KNOWN_NEEDS):
+        error = f"unknown needs {unknown} (known: {sorted(KNOWN_NEEDS)})"
+    return Block(document, i + 1, language, code, bool(runnable), needs,
+                 not_runnable["why"] if not_runnable else "", error)
 
 
 ALL_BLOCKS = [block for document in DOCUMENTS for block in parse_blocks(document)]
@@ -127,12 +151,15 @@ def test_parse_blocks_flags_unmarked_examples(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
     doc.write_text("text\n\n<!-- runnable -->\n```python\nprint(1)\n```\n\n```sh\nls\n```\n\n"
                    "```\nsynopsis\n```\n<!-- not runnable: needs weights -->\n```python\nx\n```\n"
-                   "- item\n\n  <!-- runnable -->\n  ```sh\n  echo  a\n    b\n  ```\n")
+                   "- item\n\n  <!-- runnable -->\n  ```sh\n  echo  a\n    b\n  ```\n"
+                   "\nRun:\n\n    bash one\n      --more\n\nafter\n- list\n\n    bash continuation\n\n"
+                   "A formula:\n\n    (x, y) -> (y, x)\n")
     blocks = parse_blocks(doc)
     assert [(b.language, b.runnable, b.why_not, bool(b.marker_error)) for b in blocks] == [
         ("python", True, "", False), ("sh", False, "", True), ("", False, "", False),
-        ("python", False, "needs weights", False), ("sh", True, "", False)]
-    assert blocks[-1].code == "echo  a\n  b\n"
+        ("python", False, "needs weights", False), ("sh", True, "", False), ("sh", False, "", True)]
+    assert blocks[-2].code == "echo  a\n  b\n"
+    assert blocks[-1].code == "bash one\n  --more\n" and blocks[-1].line == 29
     assert blocks[0].code == "print(1)\n" and blocks[0].line == 4
 
 
