@@ -169,6 +169,12 @@ class _Reader:
         self.triangles = 0
         self.budget_left = chunk_budget(self.length)     # bytes of reader memory, see limits
 
+    @staticmethod
+    def part_overflow(tag: bytes, size: int, remain: int, index: int, offset: int) -> NvfError:
+        return NvfError(
+            f"{tag_text(tag)} chunk claims {size} payload bytes but only {remain} remain in "
+            f"PART #{index} (truncated or overflowing chunk)", offset + 4)
+
     def too_many_chunks(self, offset: int) -> NvfError:
         """The error for a file with more chunks than its size pays for (see io_nv3dmm.limits)."""
         return NvfError(
@@ -588,22 +594,15 @@ class _Reader:
             name = material = None
             kinds = ""
             sub = start + 24
-            sub_position = -1
             while after - sub >= 8:
-                sub_position += 1
                 stag, ssize = unpack(buf, sub)
                 safter = sub + 8 + ssize
-                if stag == b"NAME" or stag == b"MTRL":
+                if stag == b"MTRL" or stag == b"NAME":
                     left -= PART_STRING_COST
-                else:
-                    left -= CHUNK_COST
-                if left < 0:
-                    raise self.too_many_chunks(sub)
-                if safter > after:
-                    raise NvfError(
-                        f"{tag_text(stag)} chunk claims {ssize} payload bytes but only {after - sub - 8} "
-                        f"remain in PART #{index} (truncated or overflowing chunk)", sub + 4)
-                if stag == b"NAME" or stag == b"MTRL":
+                    if left < 0:
+                        raise self.too_many_chunks(sub)
+                    if safter > after:
+                        raise self.part_overflow(stag, ssize, after - sub - 8, index, sub)
                     value = None
                     if cache is not None:
                         raw = buf[sub + 8:safter]
@@ -615,24 +614,31 @@ class _Reader:
                     if value is None:   # odd padding, UTF-8, over the limit: remembered or refused
                         suffix = "/NAME" if stag == b"NAME" else "/MTRL"
                         value = self.text(sub + 8, safter, stag, "PRTS/PART", index, suffix)
-                    if stag == b"NAME":
-                        if name is not None:
-                            raise NvfError(f"second NAME chunk in PART #{index}", sub)
-                        name = value
-                        kinds += "N"
-                    else:
+                    if stag == b"MTRL":
                         if material is not None:
                             raise NvfError(f"second MTRL chunk in PART #{index}", sub)
                         material = value
                         kinds += "M"
+                    else:
+                        if name is not None:
+                            raise NvfError(f"second NAME chunk in PART #{index}", sub)
+                        name = value
+                        kinds += "N"
                 else:
-                    self.unknown_chunk(_Chunk(stag, sub, ssize), f"PRTS/PART[{index}]", sub_position)
+                    left -= CHUNK_COST
+                    if left < 0:
+                        raise self.too_many_chunks(sub)
+                    if safter > after:
+                        raise self.part_overflow(stag, ssize, after - sub - 8, index, sub)
+                    self.unknown_chunk(_Chunk(stag, sub, ssize), f"PRTS/PART[{index}]", len(kinds))
+                    kinds += "?"
                 sub = safter
             if sub != after:
                 raise NvfError(
                     f"{after - sub} stray byte(s) at the end of PART #{index}: too few for a chunk "
                     f"header (truncated file or wrong size field)", sub)
-            if kinds == "MN":      # any other order is the canonical one for the chunks present
+            if kinds == "MN" or ("?" in kinds and kinds.replace("?", "") == "MN"):
+                # Any other order is the canonical one for the chunks present.
                 self.layout.child_orders[f"PRTS/PART[{index}]"] = ("MTRL", "NAME")
             result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
             pos = after
