@@ -19,5 +19,16 @@ echo "== mypy"
 echo "== pytest, Blender 4.2 (keyframes and Live Link Face)"
 VENV=.venv-bpy42 bash tools/bootstrap.sh requirements-bpy42.txt
 .venv-bpy42/bin/python -m pytest -q -p no:cacheprovider tests/test_animation_blender.py
+# Blender 5.1 and later run Python 3.13 with numpy 2 (4.2-5.0: numpy 1, as .venv): the
+# Blender-free layers' numpy-level tests (format, core, installer) also run under numpy 2 in
+# .venv-np2 (no bpy there; Blender tests skip). Creating it took 2.4 min here (then pip skips
+# it: 5 s); the tests ~53 s of CPU.
+echo "== pytest, numpy 2 (Blender-free layers)"
+VENV=.venv-np2 bash tools/bootstrap.sh requirements-np2.txt
+.venv-np2/bin/python -m pytest -q -p no:cacheprovider -m "not blender" \
+  tests/test_nvf_codec.py tests/test_nvf_hostile.py tests/test_nvf_topology.py tests/test_nvf_samples.py \
+  tests/test_nvf_atomic.py tests/test_tddfa_assets.py tests/test_tddfa_preprocess.py \
+  tests/test_tddfa_face_model.py tests/test_tddfa_detection.py tests/test_tddfa_devices.py \
+  tests/test_animation.py tests/test_installer.py tests/test_installer_download.py tests/test_layers.py
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
