@@ -264,3 +264,11 @@ def test_readme_limits_match_the_codec() -> None:
         assert getattr(limits, name) == value, name
     for name in ("MAX_VERTICES", "MAX_TRIANGLES", "MAX_BLEND_SHAPES", "MAX_PARTITIONS", "MAX_NAME_BYTES"):
         assert name in rows, name
+
+
+def test_readme_names_every_asset_file() -> None:
+    """Issue 10 item 18 (README part): a user can tell which files to get before anything fails."""
+    from tddfa_v3.assets import ASSET_FILES
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert [name for name in ASSET_FILES if f"`{name}`" not in readme] == []
