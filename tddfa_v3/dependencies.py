@@ -12,7 +12,8 @@ from typing import Any
 
 from .errors import DependencyError
 
-_WHERE = ("into the Python that runs this; for Blender, its own Python: "
+_WHERE = ("into the Python that runs this; in Blender, press Install Dependencies in the add-on's "
+          "preferences, or install into Blender's own Python: "
           "`<blender>/<version>/python/bin/python* -m pip install {pip}` "
           "(on Windows from an administrator prompt), then restart Blender")
 
