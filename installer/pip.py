@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import importlib.metadata
+import importlib.util
 import os
 import queue
 import re
@@ -259,6 +260,10 @@ def install(plan: InstallPlan, site_dir: str | os.PathLike[str], *, progress: Pr
     `isolated`: ignore pip's environment variables and user configuration.
     `environ`: the environment pip runs in (default: this process's).
     """
+    if python == sys.executable and importlib.util.find_spec("pip") is None:
+        raise PipError(f"This Python ({python}) has no pip. Blender's own builds include it; for a "
+                       f"Blender packaged without it run `\"{python}\" -m ensurepip`, or install the "
+                       "packages from a terminal (see the installation docs).")
     site = Path(site_dir).resolve()
     site.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(site)

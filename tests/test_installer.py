@@ -267,3 +267,12 @@ def test_merge_replaces_an_older_version(tmp_path: Path) -> None:
     pip.install(_plan(["nvfake_lib==2.0"], str(new)), site_dir, environ=support.pip_env())
     assert sorted(p.name for p in site_dir.glob("*.dist-info")) == ["nvfake_lib-2.0.dist-info"]
     assert (site_dir / "nvfake_lib" / "__init__.py").read_text() == "VALUE = 2\n"
+
+
+def test_a_python_without_pip_is_told_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "pip" else real(name, *args))
+    with pytest.raises(PipError, match="has no pip.*ensurepip"):
+        pip.install(_plan(["nvfake_app"], str(tmp_path)), tmp_path / "site-packages")
+    assert not (tmp_path / "site-packages").exists()
