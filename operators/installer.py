@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import bpy
@@ -61,6 +62,15 @@ def online_access() -> bool:
 
 def install_job(context: Context, wheels_dir: str) -> tuple[Callable[[ProgressCallback, CancelCheck], Any], str]:
     """The install to run (a job for Task or a direct call) and its one-line plan."""
+    missing = builds.missing_packages()
+    override = requirements_override()
+    if not missing and override is None:
+        site = Path(preferences.site_packages_dir(create=False))
+
+        def nothing(progress: ProgressCallback, cancel: CancelCheck) -> pip.InstallResult:
+            return pip.InstallResult(site, (), ())
+
+        return nothing, "every dependency is already installed"
     prefs = preferences.get_preferences(context)
     folder = wheels_dir or (prefs.wheels_dir if prefs is not None else "")
     folder = os.path.abspath(bpy.path.abspath(folder)) if folder else ""
@@ -71,11 +81,9 @@ def install_job(context: Context, wheels_dir: str) -> tuple[Callable[[ProgressCa
             "Online access is off in Blender (Preferences > System > Network), so pip cannot download. "
             "Turn it on, or set a Wheel Folder (a folder of downloaded .whl files) in the add-on "
             "preferences and install from it.")
-    packages = builds.missing_packages() or None
     info = builds.detect_platform()
     choice = prefs.torch_build if prefs is not None else "AUTO"
-    plan = builds.plan_install(info, packages, torch_choice=choice, wheels_dir=folder,
-                               requirements=requirements_override())
+    plan = builds.plan_install(info, missing, torch_choice=choice, wheels_dir=folder, requirements=override)
     site_dir = preferences.site_packages_dir(create=True)
 
     def job(progress: ProgressCallback, cancel: CancelCheck) -> pip.InstallResult:
@@ -286,7 +294,10 @@ class NV3DMM_OT_install_dependencies(_BackgroundJob):
         if missing:
             raise InstallerError(f"pip finished ({installed}), but Python still cannot find "
                                  f"{', '.join(missing)}; restart Blender and check the preferences.")
-        self.report({'INFO'}, f"Installed {installed} into {result.site_dir}")
+        if result.installed:
+            self.report({'INFO'}, f"Installed {installed} into {result.site_dir}")
+        else:
+            self.report({'INFO'}, "Every reconstruction dependency is already installed")
 
 
 class NV3DMM_OT_download_assets(_BackgroundJob):

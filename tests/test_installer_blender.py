@@ -102,6 +102,15 @@ def test_install_dependencies_from_a_wheel_folder(ops: SimpleNamespace, wheels: 
     assert importlib.import_module("numpy").__version__ == before and not list(site_dir.glob("numpy*"))
 
 
+def test_nothing_missing_runs_no_pip(ops: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = importlib.import_module(ops.module.__package__.rpartition(".")[0] + ".installer.builds")
+    monkeypatch.setattr(builds, "missing_packages", lambda: [])
+    monkeypatch.setattr(ops.module, "requirements_override", lambda: None)
+    ops.bpy.context.preferences.system.use_online_access = False     # would refuse if it tried
+    assert ops.bpy.ops.nv3dmm.install_dependencies() == {'FINISHED'}
+    assert not (ops.user / "site-packages").exists()
+
+
 def test_install_with_online_access_off_says_what_to_do(ops: SimpleNamespace) -> None:
     ops.bpy.context.preferences.system.use_online_access = False
     with pytest.raises(RuntimeError, match="Online access is off.*Wheel Folder"):
