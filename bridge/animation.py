@@ -403,6 +403,45 @@ class VideoProgress:
 class VideoFinished:
     track: Any                     # animation.tracking.Track
     reference: Any                 # bridge.reconstruction.ReconstructionOutput, or None
+    maxine: Any = None             # animation.maxine.MaxineAnimation for a Maxine target
+
+
+@dataclass(frozen=True)
+class MaxineTarget:
+    """What a Maxine model object gives the worker: its .nvf model, its identity (the
+    PCA.* key values) and the shape-key name of each blend shape."""
+
+    model: Any
+    identity: np.ndarray
+    key_names: list[str]
+
+
+def maxine_target(obj: Object) -> MaxineTarget:
+    """The Maxine model behind an imported (or personal) .nvf object; AnimationError otherwise."""
+    from .bpy_typed import object_mesh
+    from .nvf_import import model_of
+    from .nvf_mapping import MODE_KEY, NvfBridgeError, blend_shape_key_name
+
+    try:
+        original = model_of(object_mesh(obj))
+    except NvfBridgeError as error:
+        raise AnimationError(str(error)) from error
+    if original is None or original.model.blend_shapes is None:
+        raise AnimationError(f'"{obj.name}" has ARKit/Maxine-named keys but was not imported from an .nvf model '
+                             "with blend shapes: animating it from video needs the model (import the .nvf, or "
+                             "select a reconstruction)")
+    model = original.model
+    blend_shapes = model.blend_shapes
+    assert blend_shapes is not None
+    blocks = getattr(obj.data, "shape_keys").key_blocks
+    modes = int(model.shape.modes.shape[0])
+    identity = np.array([blocks[MODE_KEY.format(i)].value if MODE_KEY.format(i) in blocks else 0.0
+                         for i in range(modes)], dtype=np.float64)
+    names = [blend_shape_key_name(name, i) for i, name in enumerate(blend_shapes.names)]
+    missing = [name for name in names if name not in blocks]
+    if missing:
+        raise AnimationError(f'"{obj.name}" lacks the blend-shape keys {", ".join(missing[:5])}: re-import the model')
+    return MaxineTarget(model=model, identity=identity, key_names=names)
 
 
 @dataclass(frozen=True)
@@ -431,7 +470,8 @@ class VideoJob:
     """
 
     def __init__(self, options: VideoOptions, reconstruct_reference: bool,
-                 reconstructor_factory: Any = None, detector: Any = None) -> None:
+                 reconstructor_factory: Any = None, detector: Any = None,
+                 maxine: MaxineTarget | None = None) -> None:
         import queue
         import threading
 
@@ -441,6 +481,7 @@ class VideoJob:
         self._cancel = threading.Event()
         self._factory = reconstructor_factory or _video_reconstructor
         self._detector = detector
+        self.maxine = maxine
         self.thread: Any = None
 
     def start(self) -> None:
@@ -474,13 +515,33 @@ class VideoJob:
                                 progress=lambda d, t, f: self.messages.put(VideoProgress(d, t, f)),
                                 cancel=self._cancel.is_set)
             reference = None
-            if self.reconstruct_reference:
+            if self.reconstruct_reference or self.maxine is not None:
                 frame = track.reference_frame
                 image = next(img for _, img in source.frames(FrameRange(frame, frame + 1)))
                 reference = _reference_output(reconstructor, self.options, image, track)
-            self.messages.put(VideoFinished(track, reference))
+            maxine = None
+            if self.maxine is not None:
+                maxine = self._solve_maxine(track, reference)
+                reference = None
+            self.messages.put(VideoFinished(track, reference, maxine))
         except BaseException as error:  # noqa: BLE001 - every failure is reported
             self.messages.put(VideoFailed(str(error) or type(error).__name__, error))
+
+
+    def _solve_maxine(self, track: Any, reference: Any) -> Any:
+        """The Maxine weights per frame (fitting on the clip's reconstruction)."""
+        from ..animation.maxine import FaceShapes, solve_maxine
+        from ..animation.one_euro import OneEuroParams
+
+        assert self.maxine is not None
+        result, bases = reference.result, reference.bases
+        shapes = FaceShapes(mean=bases.mean, identity=bases.identity, expression=bases.expression,
+                            triangles=np.asarray(result.triangles), landmarks68=np.asarray(result.landmark_indices["68"]))
+        smoothing = OneEuroParams(self.options.min_cutoff, self.options.beta) if self.options.smoothing else None
+        total = len(track)
+        return solve_maxine(self.maxine.model, self.maxine.identity, track, shapes, smoothing=smoothing,
+                            progress=lambda d, t: self.messages.put(VideoProgress(total, total, 0.0)),
+                            cancel=self._cancel.is_set)
 
 
 def _reference_output(reconstructor: Any, options: VideoOptions, image: np.ndarray, track: Any) -> Any:
@@ -522,7 +583,8 @@ def is_reconstruction(obj: Object | None) -> bool:
 
 def video_target(obj: Object | None) -> str:
     """What `animate_from_video` does with the active object: 'RECONSTRUCTION' (animate it),
-    'MAXINE' (a mesh with Maxine/ARKit keys: not yet supported) or 'NEW' (reconstruct one)."""
+    'MAXINE' (a mesh with Maxine/ARKit keys: its blend shapes, solved per frame) or 'NEW'
+    (reconstruct one from the clip)."""
     if is_reconstruction(obj):
         return "RECONSTRUCTION"
     if obj is not None and obj.type == 'MESH' and map_keys(_mesh_key_names(obj)).keys:
@@ -530,12 +592,11 @@ def video_target(obj: Object | None) -> str:
     return "NEW"
 
 
-def check_video_target(obj: Object | None) -> None:
-    if video_target(obj) == "MAXINE":
-        raise AnimationError(
-            f'"{obj.name if obj is not None else ""}" is a Maxine/ARKit-keyed mesh: animating it from video needs '
-            "the fitting layer's fit_expressions, which this version does not have yet. Deselect it to "
-            "reconstruct a face from the clip and animate that, or select a reconstruction")
+def check_video_target(obj: Object | None) -> MaxineTarget | None:
+    """The Maxine model to solve for when the active object is one (checked before any work)."""
+    if obj is not None and video_target(obj) == "MAXINE":
+        return maxine_target(obj)
+    return None
 
 
 def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinished) -> tuple[Object, str]:
@@ -545,8 +606,14 @@ def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinis
 
     scene = context.scene
     obj = context.view_layer.objects.active if context.view_layer is not None else None
-    check_video_target(obj)
     track = finished.track
+    if finished.maxine is not None:
+        if obj is None or video_target(obj) != "MAXINE":
+            raise AnimationError("the Maxine model the clip was solved for is no longer active")
+        keys = apply_maxine(scene, obj, track, finished.maxine, options)
+        message = (f'animated the {len(finished.maxine.names)} blend shapes of "{obj.name}" from '
+                   f"{Path(options.filepath).name}: {len(finished.maxine.frames)} frames, {keys} keys")
+        return obj, _with_skips(message, track)
     if not is_reconstruction(obj):
         if finished.reference is None:
             raise AnimationError("no reconstruction is active and none was made from the clip")
@@ -559,12 +626,39 @@ def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinis
     keys = apply_track(scene, obj, track, options)
     done = f"{len(track)} of {len(track) + len(track.skipped)} frames"
     message = f'animated "{obj.name}" from {Path(options.filepath).name}: {done}, {keys} keys'
+    return obj, _with_skips(message, track)
+
+
+def _with_skips(message: str, track: Any) -> str:
     if track.skipped:
         shown = ", ".join(str(i) for i in track.skipped[:10]) + (" ..." if len(track.skipped) > 10 else "")
         message += f"; no face in {len(track.skipped)} frame(s) (no keys there): {shown}"
     if track.cancelled:
         message += "; cancelled: the frames done are kept"
-    return obj, message
+    return message
+
+
+def apply_maxine(scene: Scene, obj: Object, track: Any, solved: Any, options: VideoOptions) -> int:
+    """Keys the Maxine model's blend-shape keys with the solved weights at every solved frame,
+    and its HeadYaw/HeadPitch/HeadRoll properties with the clip's head angles; scene fps and
+    frame range from the video. Returns the keys written."""
+    target = maxine_target(obj)
+    shape_keys = getattr(obj.data, "shape_keys")
+    offset = float(scene.frame_start) - options.start
+    frames = solved.frames.astype(np.float64) + offset
+    if options.set_scene:
+        set_scene_timing(scene, track.fps, frames[0], frames[-1])
+    count = len(frames)
+    channels = [Channel(shape_keys, shape_key_path(key), 0, frames, solved.weights[:, i], GROUP_SHAPES)
+                for i, key in enumerate(target.key_names)]
+    # 3DDFA-V3 angles are (pitch, yaw, roll) of the head seen by the camera.
+    for name, column in (("HeadYaw", 1), ("HeadPitch", 0), ("HeadRoll", 2)):
+        obj[name] = float(track.angles[0, column])
+        channels.append(Channel(obj, property_path(name), 0, frames, track.angles[:count, column], GROUP_ANGLES))
+    keys = write_channels(channels)
+    obj[PROP_VIDEO] = track.source
+    obj[PROP_VIDEO_SKIPPED] = [int(i) for i in track.skipped]
+    return keys
 
 
 def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) -> int:

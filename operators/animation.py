@@ -206,6 +206,7 @@ class OBJECT_OT_animate_from_video(Operator):
 
     _job: bridge.VideoJob | None = None
     _options: bridge.VideoOptions | None = None
+    _maxine: bridge.MaxineTarget | None = None
     _timer: Timer | None = None
 
     def _choice(self, name: str, context: Context) -> str:
@@ -229,7 +230,7 @@ class OBJECT_OT_animate_from_video(Operator):
         if not os.path.exists(path):
             raise AnimationError(f"The video {path} does not exist")
         active = context.view_layer.objects.active if context.view_layer is not None else None
-        bridge.check_video_target(active)
+        self._maxine = bridge.check_video_target(active)
         x1, y1, x2, y2 = (float(v) for v in self.face_box)
         face_box = (x1, y1, x2, y2) if any(abs(v) > 0.0 for v in (x1, y1, x2, y2)) else None
         options = bridge.VideoOptions(
@@ -255,7 +256,7 @@ class OBJECT_OT_animate_from_video(Operator):
     def execute(self, context: Context) -> OperatorResult:
         try:
             options, new = self._prepare(context)
-            finished = bridge.run_video_sync(bridge.VideoJob(options, new))
+            finished = bridge.run_video_sync(bridge.VideoJob(options, new, maxine=self._maxine))
         except (AnimationError, ReconstructionError, OSError) as error:
             self.report({'ERROR'}, f"Animate from video failed: {error}")
             return {'CANCELLED'}
@@ -273,7 +274,7 @@ class OBJECT_OT_animate_from_video(Operator):
         except (AnimationError, ReconstructionError) as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._job = bridge.VideoJob(self._options, new)
+        self._job = bridge.VideoJob(self._options, new, maxine=self._maxine)
         self._job.start()
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.progress_begin(0, 100)

@@ -105,9 +105,8 @@ class VIEW3D_PT_nv3dmm_animation(Panel):
         target = bridge.video_target(active)
         if target == "RECONSTRUCTION" and active is not None:
             layout.label(text=f"Animates {active.name}", icon='OBJECT_DATA')
-        elif target == "MAXINE":
-            layout.label(text="Maxine models: not yet (needs fitting)", icon='ERROR')
-            ready = False
+        elif target == "MAXINE" and active is not None:
+            layout.label(text=f"Animates the blend shapes of {active.name}", icon='SHAPEKEY_DATA')
         else:
             layout.label(text="Makes a face from the clip", icon='ADD')
         if not (prefs.assets_dir if prefs is not None else ""):

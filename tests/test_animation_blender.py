@@ -262,4 +262,4 @@ def test_sidebar_panel_draws_and_passes_its_settings(clean_scene: None, addon: A
     _mesh_with_keys(list(MAXINE_EXPRESSIONS))
     log = {"labels": [], "props": [], "operators": []}
     panels.VIEW3D_PT_nv3dmm_animation.draw(SimpleNamespace(layout=_Layout(log)), bpy.context)
-    assert any("Maxine" in label for label in log["labels"])
+    assert "Animates the blend shapes of Face" in log["labels"]

@@ -296,7 +296,8 @@ def test_cancelled_job_keeps_frames_done_and_bad_targets(clean_scene: None, addo
     curve = _curves(addon, obj.data.shape_keys)[('key_blocks["EXP.10"].value', 0)]
     assert len(curve.keyframe_points) == 3
 
-    # A Maxine-keyed mesh cannot be animated from video yet: a clear error, nothing changed.
+    # A Maxine-keyed mesh that was not imported from an .nvf has no model to solve: a clear error,
+    # nothing changed.
     mesh = bpy.data.meshes.new("Maxine")
     mesh.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [(0, 1, 2)])
     maxine = bpy.data.objects.new("Maxine", mesh)
@@ -305,7 +306,7 @@ def test_cancelled_job_keeps_frames_done_and_bad_targets(clean_scene: None, addo
     maxine.shape_key_add(name="jawOpen")
     bpy.context.view_layer.objects.active = maxine
     count = len(bpy.data.objects)
-    with pytest.raises(RuntimeError, match="fit_expressions"):
+    with pytest.raises(RuntimeError, match="not imported from an .nvf model"):
         bpy.ops.object.animate_from_video(filepath=str(clip), assets_dir=str(assets), device='CPU')
     assert len(bpy.data.objects) == count and maxine.data.shape_keys.animation_data is None
 
@@ -360,3 +361,33 @@ def test_frames_whose_landmarks_give_no_crop_are_skipped(clip: Path, reconstruct
     monkeypatch.setattr(preprocess, "align_photo", align)
     track = _track(clip, reconstructor, frames=FrameRange(0, 4), smoothing=None)
     assert track.skipped == [1] and track.frames.tolist() == [0, 2, 3]
+
+
+@pytest.mark.blender
+def test_operator_solves_a_maxine_model_per_frame(clean_scene: None, addon: Any, clip: Path, assets: Path,
+                                                  tmp_path: Path) -> None:
+    import bpy
+
+    import io_nv3dmm
+    from io_nv3dmm import MAXINE_EXPRESSIONS
+    from io_nv3dmm.demo_model import build_demo_model
+
+    source = tmp_path / "demo.nvf"
+    io_nv3dmm.write(build_demo_model(), source)
+    assert bpy.ops.import_scene.nvf(filepath=str(source)) == {'FINISHED'}
+    face = bpy.context.active_object
+    face.data.shape_keys.key_blocks["PCA.000"].value = 0.5          # its identity: kept fixed
+    objects = len(bpy.data.objects)
+    assert bpy.ops.object.animate_from_video(
+        filepath=str(clip), assets_dir=str(assets), device='CPU', backbone='MOBILENETV3', frame_stop=3,
+        face_box=_face_box(), smoothing=False) == {'FINISHED'}
+    assert len(bpy.data.objects) == objects and bpy.context.active_object == face
+    curves = _curves(addon, face.data.shape_keys)
+    assert sorted(p for p, _ in curves) == sorted(f'key_blocks["{n}"].value' for n in MAXINE_EXPRESSIONS)
+    values = []
+    for curve in curves.values():
+        assert [p.co[0] for p in curve.keyframe_points] == [1.0, 2.0, 3.0]
+        values += [p.co[1] for p in curve.keyframe_points]
+    assert min(values) >= 0.0 and max(values) <= 1.0                 # bounded weights
+    assert face.data.shape_keys.key_blocks["PCA.000"].value == 0.5
+    assert len(_curves(addon, face)[('["HeadYaw"]', 0)].keyframe_points) == 3
