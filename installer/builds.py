@@ -106,9 +106,9 @@ def nvidia_driver_version(system: str | None = None) -> str | None:
             text = Path("/proc/driver/nvidia/version").read_text(errors="replace")
         except OSError:
             text = ""
-        found = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+(?:\.\d+)+)", text)
+        found = driver_from_proc(text)
         if found:
-            return found.group(1)
+            return found
     if system == "Darwin":
         return None
     smi = shutil.which("nvidia-smi")
@@ -124,6 +124,12 @@ def nvidia_driver_version(system: str | None = None) -> str | None:
         return None
     found = re.search(r"\d+(?:\.\d+)+", done.stdout) if done.returncode == 0 else None
     return found.group(0) if found else None
+
+
+def driver_from_proc(text: str) -> str | None:
+    """The driver version in Linux's /proc/driver/nvidia/version (proprietary or open module)."""
+    found = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+(?:\.\d+)+)", text)
+    return found.group(1) if found else None
 
 
 def detect_platform(numpy_version: str | None = None) -> PlatformInfo:

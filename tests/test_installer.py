@@ -136,6 +136,17 @@ def test_driver_found_without_importing_torch(tmp_path: Path) -> None:
     assert done.stdout.split()[0] == "None"
 
 
+@pytest.mark.parametrize("text, version", [
+    ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.54.14  Thu Feb 22 01:44:30 UTC 2024\n"
+     "GCC version:  gcc version 12.3.0", "550.54.14"),
+    ("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.86.15  Release Build  (dvs-builder@U16)", "570.86.15"),
+    ("NVRM version: NVIDIA UNIX aarch64 Kernel Module  535.161.08  Tue Mar  5 22:50:37 UTC 2024", "535.161.08"),
+    ("", None),
+])
+def test_driver_version_from_linux_proc(text: str, version: str | None) -> None:
+    assert builds.driver_from_proc(text) == version
+
+
 def test_dependency_states_and_predicted_device() -> None:
     states = builds.dependency_states()
     assert [s.dependency.pip for s in states] == [d.pip for d in builds.DEPENDENCIES]
