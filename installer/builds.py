@@ -106,9 +106,9 @@ def nvidia_driver_version(system: str | None = None) -> str | None:
             text = Path("/proc/driver/nvidia/version").read_text(errors="replace")
         except OSError:
             text = ""
-        found = driver_from_proc(text)
-        if found:
-            return found
+        version = driver_from_proc(text)
+        if version:
+            return version
     if system == "Darwin":
         return None
     smi = shutil.which("nvidia-smi")
