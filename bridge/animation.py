@@ -538,9 +538,7 @@ class VideoJob:
         shapes = FaceShapes(mean=bases.mean, identity=bases.identity, expression=bases.expression,
                             triangles=np.asarray(result.triangles), landmarks68=np.asarray(result.landmark_indices["68"]))
         smoothing = OneEuroParams(self.options.min_cutoff, self.options.beta) if self.options.smoothing else None
-        total = len(track)
         return solve_maxine(self.maxine.model, self.maxine.identity, track, shapes, smoothing=smoothing,
-                            progress=lambda d, t: self.messages.put(VideoProgress(total, total, 0.0)),
                             cancel=self._cancel.is_set)
 
 
