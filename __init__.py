@@ -16,7 +16,9 @@ _UI_MODULES: tuple[str, ...] = (
     "operators.reconstruct",
     "operators.installer",
     "operators.animation",
+    "operators.fitting",
     "panels.reconstruct",
+    "panels.fitting",
     "panels.animation",
 )
 

@@ -1,0 +1,176 @@
+"""Object > Make Maxine Model: the active reconstruction + an .nvf model -> the person's
+own Maxine model object (bridge/fitting.py does the work).
+
+Scripts and background mode run `execute()` (synchronous; an error report makes
+`bpy.ops` raise RuntimeError there). Interactively `invoke()` reads the inputs on the
+main thread, fits on a worker thread (concurrent.futures), shows progress in the
+status bar (Esc cancels), and builds the object on the main thread: one undo step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import bpy
+from bpy.props import BoolProperty, StringProperty
+from bpy.types import Context, Event, Operator, Timer
+
+from .. import preferences
+from ..bridge import fitting as bridge
+from ..bridge.nvf_mapping import NvfBridgeError
+
+OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+
+
+@dataclass
+class RunState:
+    """What the interactive fit is doing, for the panel to draw."""
+
+    stage: str = ""
+    fraction: float = 0.0
+    running: bool = False
+
+
+RUN_STATE = RunState()
+
+
+class OBJECT_OT_make_maxine_model(Operator):
+    """Fit an NVIDIA Maxine (.nvf) face model to the active reconstruction and add the person's own model: """ \
+        """its shape keys are the model's modes and 53 expressions, set to the fitted values"""
+
+    bl_idname = "object.make_maxine_model"
+    bl_label = "Make Maxine Model"
+    bl_options = {'REGISTER', 'UNDO'}
+
+    if TYPE_CHECKING:
+        filepath: str
+        model_object: str
+        residual: bool
+        landmarks_only: bool
+        name: str
+    else:
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Model", description="The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)",
+            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | {'SKIP_SAVE'})
+        model_object: StringProperty(  # type: ignore[valid-type]
+            name="Model Object", default="", options={'SKIP_SAVE'},
+            description="An object imported from an .nvf file to fit instead of a file")
+        residual: BoolProperty(  # type: ignore[valid-type]
+            name="Detail", default=True,
+            description="Add the smooth detail the model's shape modes cannot express")
+        landmarks_only: BoolProperty(  # type: ignore[valid-type]
+            name="Landmarks Only", default=False,
+            description="Fit the reconstruction's 68 landmarks alone, not its whole surface")
+        name: StringProperty(  # type: ignore[valid-type]
+            name="Name", default="", options={'SKIP_SAVE'},
+            description="Name of the new object (empty: the reconstruction's name + Maxine)")
+
+    _job: bridge.FitJob | None = None
+    _timer: Timer | None = None
+
+    def _options(self) -> bridge.MakeModelOptions:
+        return bridge.MakeModelOptions(model_path=self.filepath, model_object=self.model_object,
+                                       residual=self.residual, landmarks_only=self.landmarks_only, name=self.name)
+
+    def _done(self, obj: bpy.types.Object, output: bridge.FitOutput) -> None:
+        self.report({'INFO'}, f'Made "{obj.name}" ({bridge.describe(output)})')
+
+    def execute(self, context: Context) -> OperatorResult:
+        try:
+            data = bridge.prepare_fit(context, self._options())
+            output = bridge.compute_fit(data)
+            obj = bridge.build_personal_model(context, data, output)
+        except NvfBridgeError as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        self._done(obj, output)
+        return {'FINISHED'}
+
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
+        wm = context.window_manager
+        if bpy.app.background or context.window is None or wm is None:
+            return self.execute(context)
+        if RUN_STATE.running:
+            self.report({'ERROR'}, "A Maxine model is already being made (Esc cancels it)")
+            return {'CANCELLED'}
+        try:
+            data = bridge.prepare_fit(context, self._options())
+        except NvfBridgeError as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        self._job = bridge.FitJob(data)
+        self._job.start()
+        self._timer = wm.event_timer_add(0.1, window=context.window)
+        wm.progress_begin(0, 100)
+        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
+        self._show_status(context)
+        wm.modal_handler_add(self)
+        return {'RUNNING_MODAL'}
+
+    def modal(self, context: Context, event: Event) -> OperatorResult:
+        job = self._job
+        if job is None:
+            return {'CANCELLED'}
+        if event.type == 'ESC' and event.value == 'PRESS':
+            job.cancel()
+            self._finish(context)
+            self.report({'INFO'}, "Make Maxine Model cancelled")
+            return {'CANCELLED'}
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        if not job.done:
+            RUN_STATE.stage, RUN_STATE.fraction = job.stage, job.fraction
+            if context.window_manager is not None:
+                context.window_manager.progress_update(int(100 * job.fraction))
+            self._show_status(context)
+            return {'RUNNING_MODAL'}
+        self._finish(context)
+        try:
+            output = job.result()
+            obj = bridge.build_personal_model(context, job.data, output)
+        except NvfBridgeError as error:
+            self.report({'ERROR'}, str(error))
+            return {'CANCELLED'}
+        self._done(obj, output)
+        return {'FINISHED'}
+
+    def cancel(self, context: Context) -> None:
+        if self._job is not None:
+            self._job.cancel()
+        self._finish(context)
+
+    def _show_status(self, context: Context) -> None:
+        if context.workspace is not None:
+            context.workspace.status_text_set(
+                f"Making Maxine model: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
+        _redraw_sidebars(context)
+
+    def _finish(self, context: Context) -> None:
+        wm = context.window_manager
+        if wm is not None:
+            if self._timer is not None:
+                wm.event_timer_remove(self._timer)
+            wm.progress_end()
+        self._timer = None
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
+        _redraw_sidebars(context)
+
+
+def _redraw_sidebars(context: Context) -> None:
+    screen = context.screen
+    if screen is None:
+        return
+    for area in screen.areas:
+        if area.type == 'VIEW_3D':
+            area.tag_redraw()
+
+
+def register() -> None:
+    bpy.utils.register_class(OBJECT_OT_make_maxine_model)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(OBJECT_OT_make_maxine_model)

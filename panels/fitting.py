@@ -1,0 +1,103 @@
+"""3D View > Sidebar > Face > Maxine Model: the active reconstruction becomes the
+person's own Maxine (.nvf) model. Settings live on the scene (`scene.nv3dmm_fitting`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy.types import Context, Object, Panel, PropertyGroup, Scene
+
+from .. import preferences
+from ..bridge.bpy_typed import has_id_property
+from ..bridge.fitting import find_reconstruction
+from ..bridge.nvf_mapping import PROP_SOURCE
+from ..operators.fitting import RUN_STATE, OBJECT_OT_make_maxine_model
+
+SETTINGS_ATTRIBUTE = "nv3dmm_fitting"
+
+
+def _is_imported_model(_settings: PropertyGroup, obj: Object) -> bool:
+    return obj.type == 'MESH' and isinstance(obj.data, bpy.types.Mesh) and has_id_property(obj.data, PROP_SOURCE)
+
+
+class NV3DMMFittingSettings(PropertyGroup):
+    """The Maxine Model panel's inputs, stored on the scene."""
+
+    if TYPE_CHECKING:
+        source: str
+        filepath: str
+        model_object: Object | None
+        residual: bool
+    else:
+        source: EnumProperty(  # type: ignore[valid-type]
+            name="Model", default="FILE",
+            items=[("FILE", "File", "Fit an .nvf file"),
+                   ("OBJECT", "Object", "Fit a model already imported from an .nvf file")])
+        filepath: StringProperty(  # type: ignore[valid-type]
+            name="Model File", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS,
+            description="The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)")
+        model_object: PointerProperty(  # type: ignore[valid-type]
+            name="Model Object", type=bpy.types.Object, poll=_is_imported_model,
+            description="An object imported from an .nvf file")
+        residual: BoolProperty(  # type: ignore[valid-type]
+            name="Detail", default=True, description="Add the smooth detail the model's modes cannot express")
+
+
+def scene_settings(scene: Scene) -> NV3DMMFittingSettings:
+    return cast(NV3DMMFittingSettings, getattr(scene, SETTINGS_ATTRIBUTE))
+
+
+class VIEW3D_PT_nv3dmm_fitting(Panel):
+    """Make the person's own Maxine model from the active reconstruction."""
+
+    bl_label = "Maxine Model"
+    bl_idname = "VIEW3D_PT_nv3dmm_fitting"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Face"
+
+    def draw(self, context: Context) -> None:
+        layout = self.layout
+        if layout is None or context.scene is None:
+            return
+        settings = scene_settings(context.scene)
+        layout.row().prop(settings, "source", expand=True)
+        if settings.source == 'FILE':
+            layout.prop(settings, "filepath")
+        else:
+            layout.prop(settings, "model_object")
+        layout.prop(settings, "residual")
+        reconstruction = find_reconstruction(context)
+        if reconstruction is None:
+            layout.label(text="Make a reconstruction active", icon='INFO')
+        if RUN_STATE.running:
+            layout.label(text=f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)", icon='SORTTIME')
+            return
+        row = layout.row()
+        row.scale_y = 1.4
+        has_model = bool(settings.filepath) if settings.source == 'FILE' else settings.model_object is not None
+        row.enabled = reconstruction is not None and has_model
+        op = cast(OBJECT_OT_make_maxine_model, row.operator(OBJECT_OT_make_maxine_model.bl_idname, icon='USER'))
+        if settings.source == 'FILE':
+            op.filepath, op.model_object = settings.filepath, ""
+        else:
+            op.filepath = ""
+            op.model_object = settings.model_object.name if settings.model_object is not None else ""
+        op.residual = settings.residual
+
+
+_CLASSES = (NV3DMMFittingSettings, VIEW3D_PT_nv3dmm_fitting)
+
+
+def register() -> None:
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMFittingSettings))  # type: ignore[func-returns-value]
+
+
+def unregister() -> None:
+    delattr(Scene, SETTINGS_ATTRIBUTE)
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
