@@ -132,11 +132,6 @@ def add_site_packages(folder: str | None = None) -> None:
         site.addsitedir(folder)
 
 
-def remove_site_packages() -> None:
-    folder = site_packages_dir(create=False)
-    while folder in sys.path:
-        sys.path.remove(folder)
-
 
 def pip_command(packages: list[str] | None = None) -> str:
     """The command that installs `packages` (default: all dependencies) into Blender's Python."""
