@@ -132,7 +132,6 @@ def add_site_packages(folder: str | None = None) -> None:
         site.addsitedir(folder)
 
 
-
 def pip_command(packages: list[str] | None = None) -> str:
     """The command that installs `packages` (default: all dependencies) into Blender's Python."""
     names = packages if packages is not None else list(DEPENDENCIES.values())
