@@ -60,10 +60,11 @@ class MaxineAnimation:
 def solve_maxine(model: Any, identity: np.ndarray, track: Any, shapes: FaceShapes,
                  smoothing: OneEuroParams | None = None,
                  progress: Callable[[int, int], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> MaxineAnimation:
+                 cancel: Callable[[], bool] | None = None, fitting: Any = None) -> MaxineAnimation:
     """The blend-shape weights of `model` (an io_nv3dmm FaceModel) for each frame of `track`,
-    with `identity` (the model's mode coefficients) fixed. Frames before a cancel are kept."""
-    fitting = sibling("fitting")
+    with `identity` (the model's mode coefficients) fixed. Frames before a cancel are kept.
+    `fitting`: the fitting package (the add-on passes its own; default: the one beside this)."""
+    fitting = fitting if fitting is not None else sibling("fitting")
     names = list(model.blend_shapes.names) if model.blend_shapes is not None else []
     if not names:
         raise TrackingError("the Maxine model has no blend shapes to animate")

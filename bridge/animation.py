@@ -530,6 +530,7 @@ class VideoJob:
 
     def _solve_maxine(self, track: Any, reference: Any) -> Any:
         """The Maxine weights per frame (fitting on the clip's reconstruction)."""
+        from .. import fitting
         from ..animation.maxine import FaceShapes, solve_maxine
         from ..animation.one_euro import OneEuroParams
 
@@ -539,7 +540,7 @@ class VideoJob:
                             triangles=np.asarray(result.triangles), landmarks68=np.asarray(result.landmark_indices["68"]))
         smoothing = OneEuroParams(self.options.min_cutoff, self.options.beta) if self.options.smoothing else None
         return solve_maxine(self.maxine.model, self.maxine.identity, track, shapes, smoothing=smoothing,
-                            cancel=self._cancel.is_set)
+                            cancel=self._cancel.is_set, fitting=fitting)
 
 
 def _reference_output(reconstructor: Any, options: VideoOptions, image: np.ndarray, track: Any) -> Any:
