@@ -11,6 +11,7 @@ correspondence (`ExpressionFitter` keeps it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,9 +33,20 @@ if TYPE_CHECKING:
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
-#: What ExpressionFitter precomputes per vertex set: the blend shapes there per axis
-#: (3, K, B) and flat (3K, B), J'J + prior, their sum over the vertices, the neutral shape there.
-Gram = tuple[F64, F64, F64, F64, F64]
+
+
+@dataclass
+class Gram:
+    """What ExpressionFitter precomputes per vertex set (K vertices, B blend shapes)."""
+
+    flat: F64            # (3K, B) the blend shapes there
+    by_vertex: F64       # (K, 3B) the same, one row per vertex
+    gram: F64            # (B, B) flat' flat
+    cross_z: F64         # (3, B, B) sum_i b_ij x b_ik
+    cross_0: F64         # (3, B) sum_i n_i x b_ik
+    neutral_flat: F64    # (B,) n' flat
+    blend_sum: F64       # (3, B) sum over the vertices
+    neutral: F64         # (K, 3)
 
 
 class ExpressionFitter:
@@ -78,16 +90,24 @@ class ExpressionFitter:
         self._previous_pose: Pose | None = None
 
     def _gram(self, vertices: I64) -> Gram:
-        """What the vertex-for-vertex solve on `vertices` reuses every frame: the blend
-        shapes there (K, 3, B), J'J / sigma^2 + prior (B, B), their sum over vertices (3, B)
-        and the neutral shape there (K, 3)."""
+        """What the vertex-for-vertex solve on `vertices` reuses every frame (see `Gram`)."""
         count = self.basis.blend_count
-        blend = np.ascontiguousarray(self.basis.blend[vertices])
+        blend = np.ascontiguousarray(self.basis.blend[vertices])           # (K, 3, B)
         flat = blend.reshape(-1, count)
-        weight = self.options.dense_sigma ** -2
-        hessian = weight * (flat.T @ flat) + np.diag(self.problem.precision)
-        axes = np.ascontiguousarray(blend.transpose(1, 0, 2))
-        return axes, flat, hessian, blend.sum(axis=0), self.problem.neutral[vertices]
+        axes = np.ascontiguousarray(blend.transpose(1, 0, 2))               # (3, K, B)
+        neutral = np.ascontiguousarray(self.problem.neutral[vertices])
+        gram = flat.T @ flat
+        # sum_i b_ij x b_ik (B x B per axis) and sum_i n_i x b_ik: the rotation rows of the
+        # pose-weights block are then C0 + T z, never a pass over the vertices.
+        t = np.stack([axes[1].T @ axes[2] - axes[2].T @ axes[1],
+                      axes[2].T @ axes[0] - axes[0].T @ axes[2],
+                      axes[0].T @ axes[1] - axes[1].T @ axes[0]])
+        c0 = np.stack([neutral[:, 1] @ axes[2] - neutral[:, 2] @ axes[1],
+                       neutral[:, 2] @ axes[0] - neutral[:, 0] @ axes[2],
+                       neutral[:, 0] @ axes[1] - neutral[:, 1] @ axes[0]])
+        by_vertex = np.ascontiguousarray(blend.reshape(blend.shape[0], -1))  # (K, 3B)
+        return Gram(flat=flat, by_vertex=by_vertex, gram=gram, cross_z=t, cross_0=c0,
+                    neutral_flat=neutral.ravel() @ flat, blend_sum=blend.sum(axis=0), neutral=neutral)
 
     def fit(self, vertices: Any, triangles: Any = None, landmarks: LandmarkInput = None,
             correspondence: Correspondence | None = None) -> Fit:
@@ -115,11 +135,14 @@ class ExpressionFitter:
         about the current one) and the weights together, the weights bounded to [0, 1].
         Pose and weights are solved jointly because jaw and mouth shapes look partly like a
         head turn: alternating the two converges slowly."""
-        axes, flat, weights_hessian, blend_sum, neutral = gram
+        flat, neutral = gram.flat, gram.neutral
         count = self.basis.blend_count
         weight = self.options.dense_sigma ** -2
         precision = self.problem.precision
         target = points[used]
+        # sum_i y_ib b_i[a, k] for this frame (one product over the vertices), so that
+        # sum_i q_i' b_i of the target in the model's frame is a 3 x 3 x B contraction.
+        moments = (target.T @ gram.by_vertex).reshape(3, 3, count)
         z = np.zeros(count) if self.previous is None else self.previous.copy()
         shape = neutral + (flat @ z).reshape(-1, 3)
         # The previous frame's pose is the start when it is still close (a video); else Umeyama.
@@ -129,11 +152,13 @@ class ExpressionFitter:
         lower = np.concatenate([np.full(7, -np.inf), np.zeros(count)])
         upper = np.concatenate([np.full(7, np.inf), np.ones(count)])
         hessian = np.zeros((7 + count, 7 + count))
-        hessian[7:, 7:] = weights_hessian
+        hessian[7:, 7:] = weight * gram.gram + np.diag(precision)
+        count_vertices = target.shape[0]
         done = 0
         for done in range(1, self.options.expression_iterations + 1):
-            rest = pose.inverse(target) - shape                          # (K, 3)
+            q = pose.inverse(target)
             x = shape
+            rest = q - x                                                  # (K, 3)
             sx = x.sum(axis=0)
             sq = float((x * x).sum())
             rigid = np.zeros((7, 7))
@@ -141,31 +166,31 @@ class ExpressionFitter:
             rigid[:3, 4:7] = _skew(sx)
             rigid[3, 3] = sq
             rigid[3, 4:7] = sx
-            rigid[4:7, 4:7] = x.shape[0] * np.eye(3)
+            rigid[4:7, 4:7] = count_vertices * np.eye(3)
             rigid = np.triu(rigid) + np.triu(rigid, 1).T
             cross = np.empty((7, count))
-            xs = np.ascontiguousarray(x.T)
-            cross[0] = xs[1] @ axes[2] - xs[2] @ axes[1]
-            cross[1] = xs[2] @ axes[0] - xs[0] @ axes[2]
-            cross[2] = xs[0] @ axes[1] - xs[1] @ axes[0]
-            cross[3] = x.ravel() @ flat
-            cross[4:7] = blend_sum
+            cross[:3] = gram.cross_0 + np.einsum("ajk,j->ak", gram.cross_z, z)
+            x_b = gram.neutral_flat + gram.gram @ z                      # sum_i x_i' b_i
+            cross[3] = x_b
+            cross[4:7] = gram.blend_sum
             hessian[:7, :7] = weight * rigid
             hessian[:7, 7:] = weight * cross
             hessian[7:, :7] = weight * cross.T
+            shifted = moments - pose.translation[:, None, None] * gram.blend_sum[None]
+            q_b = np.einsum("ba,bak->k", pose.rotation, shifted) / pose.scale   # sum_i q_i' b_i
             gradient = np.empty(7 + count)
             gradient[:3] = weight * np.cross(x, rest).sum(axis=0)
             gradient[3] = weight * float((x * rest).sum())
             gradient[4:7] = weight * rest.sum(axis=0)
-            gradient[7:] = weight * (rest.ravel() @ flat) - precision * z
+            gradient[7:] = weight * (q_b - x_b) - precision * z
             lower[7:], upper[7:] = -z, 1.0 - z
             step = bounded_quadratic(hessian, gradient, lower, upper)
             z = np.clip(z + step[7:], 0.0, 1.0)
             pose = Pose(pose.scale * (1.0 + step[3]), pose.rotation @ _rotation(step[:3]),
                         pose.translation + pose.scale * pose.rotation @ step[4:7])
-            shape = neutral + (flat @ z).reshape(-1, 3)
-            if float(np.abs(step[7:]).max(initial=0.0)) < 1e-4 and float(np.abs(step[:4]).max()) < 1e-6:
+            if float(np.abs(step[7:]).max(initial=0.0)) < 1e-3 and float(np.abs(step[:4]).max()) < 1e-5:
                 break
+            shape = neutral + (flat @ z).reshape(-1, 3)
         self.previous = z
         self._previous_pose = pose
         full = self.problem.neutral + (self._flat @ z).reshape(-1, 3)

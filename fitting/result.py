@@ -32,7 +32,7 @@ class FitOptions:
     residual: bool = True             # add the smooth non-rigid residual after the modes
     residual_smoothness: float = 20.0  # bending stiffness of the residual (larger: smoother)
     residual_iterations: int = 2
-    expression_iterations: int = 3   # pose / weight rounds of fit_expressions
+    expression_iterations: int = 6    # most Gauss-Newton rounds per fit_expressions frame
 
     def check(self) -> None:
         from .errors import FittingError

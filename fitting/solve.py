@@ -31,7 +31,7 @@ def bounded_quadratic(hessian: F64, gradient_at_zero: F64, lower: F64, upper: F6
     def value(point: F64) -> float:
         return float(0.5 * point @ (h @ point) - g @ point)
 
-    f = value(x)
+    f: float | None = None
     for _ in range(max_steps):
         grad = h @ x - g
         projected = x - np.clip(x - grad, lower, upper)
@@ -47,13 +47,21 @@ def bounded_quadratic(hessian: F64, gradient_at_zero: F64, lower: F64, upper: F6
                 step[free] = np.linalg.solve(hf, rhs)
             except np.linalg.LinAlgError:
                 step[free] = np.linalg.lstsq(hf, rhs, rcond=None)[0]
+        full = x + step
+        candidate = np.clip(full, lower, upper)
+        if np.array_equal(candidate, full):
+            # The exact minimiser on this face of the box, inside the box: always a descent.
+            x, f = candidate, None
+            continue
+        if f is None:
+            f = value(x)
         alpha = 1.0
         while True:
-            candidate = np.clip(x + alpha * step, lower, upper)
             f_new = value(candidate)
             if f_new <= f + 1e-4 * float(grad @ (candidate - x)) or alpha < 1e-6:
                 break
             alpha *= 0.5
+            candidate = np.clip(x + alpha * step, lower, upper)
         if f_new > f:
             # No descent along the Newton path (only possible near round-off): a projected
             # gradient step instead.
