@@ -176,6 +176,7 @@ def _fans(triangles: I64, count: int, width: int) -> I64:
     owner = flat[order]
     starts = np.searchsorted(owner, np.arange(count))
     rank = np.arange(flat.size) - starts[owner]
+    width = int(min(width, rank.max(initial=0) + 1))      # the widest fan, at most `width`
     keep = rank < width
     fans = np.full((count, width), -1, dtype=np.int64)
     fans[owner[keep], rank[keep]] = order[keep] // 3
