@@ -42,6 +42,7 @@ import numpy.typing as npt
 
 from ..tddfa_v3 import errors as core_errors
 from ..tddfa_v3.backbones import BACKBONE_TABLE
+from ..tddfa_v3.preprocess import check_photo_size
 from ..tddfa_v3.result import PART_NAMES, FaceResult
 from .bpy_typed import (has_id_property, id_property, image_pixels, lookup, new_node, object_camera,
                         object_mesh, required)
@@ -514,6 +515,8 @@ def image_to_rgb(image: Image) -> U8:
     width, height = int(image.size[0]), int(image.size[1])
     if width == 0 or height == 0:
         raise BridgeError(f'the image "{image.name}" has no pixels (is its file missing?)')
+    # The core's one size rule and message, before reading the pixels.
+    check_photo_size(width, height, f'the image "{image.name}"')
     channels = int(image.channels)
     buffer = np.empty(width * height * channels, dtype=np.float32)
     image_pixels(image).foreach_get(buffer)

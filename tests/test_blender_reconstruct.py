@@ -842,3 +842,18 @@ def test_folder_tool_reports_each_failed_photo_once_with_the_core_message(
     with pytest.raises(RuntimeError, match=re.escape(str(core.value))):
         bpy.ops.object.reconstruct_face(filepath=str(photos / "one.png"), assets_dir=str(synthetic_assets),
                                         device='CPU')
+
+
+def test_a_tiny_blender_image_gets_the_cores_size_message(clean_scene: None, synthetic_assets: Path) -> None:
+    import bpy
+    from tddfa_v3.errors import PhotoError
+    from tddfa_v3.preprocess import check_photo_size
+
+    image = bpy.data.images.new("tiny", 1, 1)
+    with pytest.raises(PhotoError) as core:
+        check_photo_size(1, 1, f'the image "{image.name}"')
+    before = len(bpy.data.objects)
+    import re
+    with pytest.raises(RuntimeError, match=re.escape(str(core.value))):
+        bpy.ops.object.reconstruct_face(image_name=image.name, assets_dir=str(synthetic_assets), device='CPU')
+    assert len(bpy.data.objects) == before
