@@ -561,9 +561,8 @@ class _Reader:
         corners = 3 * triangles
         left = self.budget_left
         pos, end = chunk.start + 4, chunk.end
-        position = -1
+        unknown = 0
         while end - pos >= 8:
-            position += 1
             tag, size = unpack(buf, pos)
             after = pos + 8 + size
             left -= PART_COST if tag == b"PART" else CHUNK_COST
@@ -574,7 +573,8 @@ class _Reader:
                     f"{tag_text(tag)} chunk claims {size} payload bytes but only {end - pos - 8} "
                     f"remain in PRTS (truncated or overflowing chunk)", pos + 4)
             if tag != b"PART":
-                self.unknown_chunk(_Chunk(tag, pos, size), "PRTS", position)
+                self.unknown_chunk(_Chunk(tag, pos, size), "PRTS", len(result) + unknown)
+                unknown += 1
                 canonical = False
                 pos = after
                 continue
@@ -583,11 +583,11 @@ class _Reader:
                 raise NvfError(f"PART #{index} is {size} bytes, shorter than its 24-byte record", pos + 4)
             start = pos + 8
             pidx, fstart, fcount, vstart, vcount, smooth = unpack_part(buf, start)
-            if fstart + fcount > triangles:
-                raise NvfError(
-                    f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
-                    f"has {triangles} (partition beyond the triangle list)", start + 4)
-            if vstart + vcount > corners:
+            if fstart + fcount > triangles or vstart + vcount > corners:
+                if fstart + fcount > triangles:
+                    raise NvfError(
+                        f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
+                        f"has {triangles} (partition beyond the triangle list)", start + 4)
                 raise NvfError(
                     f"PART #{index} covers triangle corners {vstart}..{vstart + vcount - 1} but the "
                     f"model has {corners} (partition beyond the triangle list)", start + 12)
