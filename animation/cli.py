@@ -1,6 +1,6 @@
 """Command line: a video to per-frame expression and head pose, and Live Link Face checks.
 
-    python -m animation video CLIP --assets DIR --out ANIM.npz
+    python -m animation video CLIP --assets DIR --out ANIM.npz [--model FACE.nvf --csv TAKE.csv]
                         [--device auto|cuda|cpu] [--backbone resnet50|mobilenetv3]
                         [--start N] [--stop N] [--stride N] [--batch N]
                         [--no-smooth] [--min-cutoff HZ] [--beta B] [--identity-frame N]
@@ -10,7 +10,10 @@
 `video` tracks the clip (see animation.tracking) and writes an .npz with the
 tracked frames, the locked identity, per-frame expression / angles /
 translation, the skipped frames and the camera; it prints a JSON summary
-(frames, skipped, detections, frames per second). Run from a clone's root with
+(frames, skipped, detections, frames per second). With --model and --csv it
+also solves the .nvf model's blend shapes per frame (animation.maxine, the
+person's identity fitted on the reference frame) and writes them as a Live
+Link Face CSV (ARKit columns, head yaw/pitch/roll). Run from a clone's root with
 the reconstruction requirements installed. Exit status: 0 done, 1 the input
 cannot be used (video, CSV, no face anywhere), 2 bad arguments, 3 assets or a
 dependency missing, 130 interrupted. Errors are one line, never a traceback.
@@ -62,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="frame whose identity is used (default: the median over the clip)")
     video.add_argument("--sequence-fps", type=float, default=30.0, help="frame rate of an image sequence")
     video.add_argument("--box", type=_box, default=None, help="the face on the first frame: X1,Y1,X2,Y2")
+    video.add_argument("--model", default=None, help="an .nvf model whose blend shapes are solved per frame")
+    video.add_argument("--csv", default=None, help="write the solved frames as a Live Link Face CSV (needs --model)")
     check = sub.add_parser("check-csv", help="read a Live Link Face CSV whole and describe it")
     check.add_argument("csv")
     check.add_argument("--fps", type=float, default=60.0, help="the take's timecode rate")
@@ -74,9 +79,23 @@ def _video(args: argparse.Namespace) -> int:
     from .video import FrameRange, VideoSource
 
     out = os.path.abspath(args.out)
-    if not os.path.isdir(os.path.dirname(out)):
-        print(f"error: the folder of --out ({os.path.dirname(out)}) does not exist", file=sys.stderr)
+    for given in (args.out, args.csv):
+        folder = os.path.dirname(os.path.abspath(given)) if given else ""
+        if given and not os.path.isdir(folder):
+            print(f"error: the folder of {given} ({folder}) does not exist", file=sys.stderr)
+            return EXIT_USAGE
+    if args.csv and not args.model:
+        print("error: --csv needs --model: the CSV's ARKit columns come from an .nvf model's blend shapes",
+              file=sys.stderr)
         return EXIT_USAGE
+    model = None
+    if args.model:
+        io_nv3dmm = importlib.import_module("io_nv3dmm")
+        try:
+            model = io_nv3dmm.read(args.model)
+        except (OSError, ValueError) as error:
+            print(f"error: {args.model}: {error}", file=sys.stderr)
+            return EXIT_INPUT
     try:
         smoothing = None if args.no_smooth else OneEuroParams(args.min_cutoff, args.beta)
         options = TrackOptions(frames=FrameRange(args.start, args.stop, args.stride), batch_size=args.batch,
@@ -106,10 +125,29 @@ def _video(args: argparse.Namespace) -> int:
     except (AnimationError, errors.ReconstructionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT
+    summary = {"out": out, "frames": len(track), "skipped": track.skipped, "detections": track.detections,
+               "reference_frame": track.reference_frame, "video_fps": track.fps,
+               "frames_per_second": round((len(track) + len(track.skipped)) / max(track.seconds, 1e-9), 2)}
+    take = None
+    if model is not None:
+        from .maxine import face_shapes, solve_maxine
+        from .live_link import write_csv
+
+        frame = track.reference_frame
+        try:
+            image = next(img for _, img in source.frames(FrameRange(frame, frame + 1)))
+            result = reconstructor.reconstruct(image, landmarks5=track.reference_landmarks5)
+            solved = solve_maxine(model, None, track, face_shapes(reconstructor, result), smoothing=smoothing)
+        except (AnimationError, errors.ReconstructionError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INPUT
+        take = solved.take(track)
+        summary["model_fit"] = {k: v for k, v in solved.fit_report.items() if isinstance(v, (int, float, str))}
     track.save_npz(out)
-    print(json.dumps({"out": out, "frames": len(track), "skipped": track.skipped, "detections": track.detections,
-                      "reference_frame": track.reference_frame, "video_fps": track.fps,
-                      "frames_per_second": round((len(track) + len(track.skipped)) / max(track.seconds, 1e-9), 2)}))
+    if take is not None and args.csv:
+        write_csv(take, args.csv)
+        summary["csv"] = os.path.abspath(args.csv)
+    print(json.dumps(summary))
     return EXIT_OK
 
 

@@ -47,6 +47,22 @@ class FaceShapes:
         return out + np.tensordot(expression, self.expression, axes=1)
 
 
+def face_shapes(reconstructor: Any, result: Any) -> FaceShapes:
+    """The FaceShapes of a tddfa_v3 Reconstructor's face model (arrays u, id, exp as in
+    face_model.npy) with the triangles and iBUG-68 vertices of one of its results."""
+    model = getattr(reconstructor, "face_model")
+    arrays = getattr(model, "arrays", model)
+    mean = np.asarray(getattr(arrays, "u"), dtype=np.float64).reshape(-1, 3)
+    count = mean.shape[0]
+
+    def components(name: str) -> np.ndarray:
+        basis = np.asarray(getattr(arrays, name), dtype=np.float64)
+        return np.ascontiguousarray(basis.T.reshape(-1, count, 3))
+
+    return FaceShapes(mean=mean, identity=components("id"), expression=components("exp"),
+                      triangles=np.asarray(result.triangles), landmarks68=np.asarray(result.landmark_indices["68"]))
+
+
 @dataclass
 class MaxineAnimation:
     """Per tracked frame, the model's blend-shape weights: weights (N, B) in `names` order."""
@@ -56,13 +72,34 @@ class MaxineAnimation:
     weights: np.ndarray
     fit_report: dict[str, Any]
 
+    def take(self, track: Any) -> Any:
+        """A Live Link Face take of these frames: ARKit values from the weights (split halves
+        averaged, tongueOut 0), head yaw/pitch/roll from the track, timecodes from the frame
+        numbers at the video's rate."""
+        from .live_link import Take, format_timecode
+        from .names import ARKIT_SHAPES, HEAD_EYE_ANGLES, maxine_to_arkit
 
-def solve_maxine(model: Any, identity: np.ndarray, track: Any, shapes: FaceShapes,
+        arkit = maxine_to_arkit({name: self.weights[:, i] for i, name in enumerate(self.names)})
+        count = len(self.frames)
+        shapes = np.zeros((count, len(ARKIT_SHAPES)))
+        for i, shape in enumerate(ARKIT_SHAPES):
+            if shape in arkit:
+                shapes[:, i] = arkit[shape]
+        angles = np.zeros((count, len(HEAD_EYE_ANGLES)))
+        pitch_yaw_roll = np.asarray(track.angles[:count], dtype=np.float64)
+        angles[:, 0], angles[:, 1], angles[:, 2] = pitch_yaw_roll[:, 1], pitch_yaw_roll[:, 0], pitch_yaw_roll[:, 2]
+        rate = float(round(track.fps)) or 30.0
+        timecodes = [format_timecode(float(f) * rate / track.fps, rate) for f in self.frames]
+        return Take(timecodes=timecodes, shapes=shapes, angles=angles, decimals=6)
+
+
+def solve_maxine(model: Any, identity: np.ndarray | None, track: Any, shapes: FaceShapes,
                  smoothing: OneEuroParams | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  cancel: Callable[[], bool] | None = None, fitting: Any = None) -> MaxineAnimation:
     """The blend-shape weights of `model` (an io_nv3dmm FaceModel) for each frame of `track`,
-    with `identity` (the model's mode coefficients) fixed. Frames before a cancel are kept.
+    with `identity` (the model's mode coefficients; None: the person's, fitted on the
+    reference frame) fixed. Frames before a cancel are kept.
     `fitting`: the fitting package (the add-on passes its own; default: the one beside this)."""
     fitting = fitting if fitting is not None else sibling("fitting")
     names = list(model.blend_shapes.names) if model.blend_shapes is not None else []
@@ -73,7 +110,8 @@ def solve_maxine(model: Any, identity: np.ndarray, track: Any, shapes: FaceShape
     landmarks = {i + 1: target[int(v)] for i, v in enumerate(shapes.landmarks68)}
     try:
         placed = fitting.fit_model(model, target, shapes.triangles, landmarks)
-        fitter = fitting.ExpressionFitter(model, np.asarray(identity, dtype=np.float64))
+        fixed = placed.coefficients if identity is None else np.asarray(identity, dtype=np.float64)
+        fitter = fitting.ExpressionFitter(model, fixed)
     except fitting.FittingError as error:
         raise TrackingError(f"the Maxine model cannot be fitted to the clip's face: {error}") from error
     weights = np.zeros((len(track), len(names)))

@@ -329,6 +329,25 @@ def test_command_line_video_and_csv(clip: Path, assets: Path, tmp_path: Path, ca
     saved = np.load(out)
     assert saved["frames"].tolist() == [0, 1, 2] and saved["expression"].shape == (3, 64)
     assert np.array_equal(saved["expression"], saved["coefficients"][:, 80:144])
+    # With an .nvf model, its blend shapes are solved per frame and written as a Live Link Face take.
+    import io_nv3dmm
+    from io_nv3dmm.demo_model import build_demo_model
+
+    from animation import ARKIT_SHAPES, read_csv
+
+    io_nv3dmm.write(build_demo_model(), tmp_path / "demo.nvf")
+    take_path = tmp_path / "take.csv"
+    assert main(["video", str(clip), "--assets", str(assets), "--out", str(out), "--backbone", "mobilenetv3",
+                 "--device", "cpu", "--stop", "3", "--box", box, "--model", str(tmp_path / "demo.nvf"),
+                 "--csv", str(take_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["csv"] == str(take_path)
+    solved = read_csv(take_path)
+    assert len(solved) == 3 and solved.timecodes[0] == "00:00:00:00.000" and solved.timecodes[2] == "00:00:00:02.000"
+    assert solved.shapes.min() >= 0.0 and solved.shapes.max() <= 1.0
+    assert not solved.shapes[:, ARKIT_SHAPES.index("tongueOut")].any()
+    assert np.allclose(solved.angles[:, 1], np.load(out)["angles"][:, 0], atol=1e-6)      # HeadPitch
+    assert main(["video", str(clip), "--assets", str(assets), "--out", str(out), "--csv", str(take_path)]) == 2
+    assert "--csv needs --model" in capsys.readouterr().err
     assert main(["video", str(tmp_path / "missing.mp4"), "--assets", str(assets), "--out", str(out)]) == 1
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
