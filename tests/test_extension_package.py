@@ -257,3 +257,21 @@ def test_every_tracked_python_file_has_the_spdx_header() -> None:
         if not any(line.strip() == f"# {SPDX}" for line in head):
             missing.append(name)
     assert missing == [], f"{len(missing)} tracked .py files lack '# {SPDX}' in their first 3 lines"
+
+
+def test_what_the_readme_examples_leave_behind_never_ships() -> None:
+    """Run in the repository root, the README's examples write .nvf, .mtl and .blend files and
+    build/; a developer may have more virtual environments. Blender's builder (its own pattern
+    matcher, on the manifest's patterns) leaves them all out of the zip."""
+    spec = importlib.util.spec_from_file_location("blender_ext", _blender_ext())
+    assert spec is not None and spec.loader is not None
+    blender_ext = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("blender_ext", blender_ext)
+    spec.loader.exec_module(blender_ext)
+    manifest = tomllib.loads((REPO_ROOT / "blender_manifest.toml").read_text(encoding="utf-8"))
+    match = blender_ext.PathPatternMatch(manifest["build"]["paths_exclude_pattern"])
+    for left in ("face_model2.nvf", "copy.nvf", "face_model2_copy.nvf", "face_posed.blend", "face_posed.blend1",
+                 "demo_face.mtl", "build/", "out/", ".venv/", ".venv-np2/", ".git/", "x.zip", "README.md"):
+        assert match.test_path(left), f"{left} would ship in the zip"
+    for kept in ("__init__.py", "io_nv3dmm/reader.py", "bridge/", "LICENSE", "blender_manifest.toml"):
+        assert not match.test_path(kept), f"{kept} would be left out of the zip"
