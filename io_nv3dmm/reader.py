@@ -7,6 +7,7 @@ before anything is allocated, so a hostile file either reads or raises
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 from typing import IO, Any, Union
@@ -34,8 +35,12 @@ _U32 = struct.Struct("<I")
 _PART = struct.Struct("<IIIIIi")
 _F32 = np.dtype("<f4")
 _U16 = np.dtype("<u2")
+_U32N = np.dtype("<u4")
+_I32 = np.dtype("<i4")
+_U64 = np.dtype("<u8")
 _MAX = np.maximum.reduce     # the ufuncs directly: ndarray.max() adds a Python-level wrapper
 _MIN = np.minimum.reduce
+_ADD = operator.add
 
 MAGIC = b"NFAC"
 HEADER_SIZE = 16
@@ -551,6 +556,9 @@ class _Reader:
         if declared > MAX_PARTITIONS:
             raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
                            f"{MAX_PARTITIONS:,}", chunk.start)
+        fast = self.partitions_regular(chunk, declared)
+        if fast is not None:
+            return fast
         # Partition-heavy files have hundreds of PARTs: one tight walk (like BLND's) with the
         # same checks and charges as children(), and each distinct NAME/MTRL payload decoded once.
         result: list[Partition] = []
@@ -654,6 +662,62 @@ class _Reader:
         if not canonical:
             self.layout.child_orders["PRTS"] = ("PART",) * len(result)
         return result
+
+    def partitions_regular(self, chunk: _Chunk, declared: int) -> list[Partition] | None:
+        """PRTS read with numpy when every PART has the same size and the same children
+        (the PART record, then the same NAME and/or MTRL chunk sizes): partition-heavy
+        models written by a tool usually are. None when the layout is anything else, or
+        anything is out of place (the careful walk in partitions() then reads the file or
+        says what is wrong); nothing is changed before it succeeds."""
+        buf = self.buf
+        if not self.is_bytes or declared == 0 or chunk.size < 12:
+            return None
+        start = chunk.start + 4
+        tag, size = _CHUNK.unpack_from(buf, start)
+        stride = 8 + size
+        if tag != b"PART" or size < 24 or chunk.size != 4 + declared * stride:
+            return None
+        # The first PART's children make the template every PART must repeat byte for byte.
+        subs: list[tuple[bytes, int, int]] = []    # (tag, payload offset in the PART, payload size)
+        sub = 32
+        while sub < stride:
+            if stride - sub < 8 or len(subs) == 2:
+                return None
+            stag, ssize = _CHUNK.unpack_from(buf, start + sub)
+            if ssize > stride - sub - 8 or ssize > MAX_NAME_BYTES or stag not in (b"NAME", b"MTRL"):
+                return None
+            subs.append((stag, sub + 8, ssize))
+            sub += 8 + ssize
+        if len(subs) == 2 and subs[0][0] != b"NAME" or len(subs) == 2 and subs[1][0] != b"MTRL":
+            return None        # MTRL before NAME, or two of a kind: the careful walk
+        cost = declared * (PART_COST + PART_STRING_COST * len(subs))
+        if cost > self.budget_left:
+            return None
+        # Headers (PART's and its children's) equal the first PART's in every row.
+        for at in [0] + [at - 8 for _, at, _ in subs]:
+            heads = np.ndarray((declared,), _U64, buf, start + at, (stride,))
+            if _MIN(heads, None) != _MAX(heads, None):
+                return None
+        columns = np.ndarray((declared, 5), _U32N, buf, start + 8, (stride, 4)).T.tolist()
+        if (max(map(_ADD, columns[1], columns[2])) > self.triangles
+                or max(map(_ADD, columns[3], columns[4])) > 3 * self.triangles):
+            return None        # the careful walk says which PART
+        smooth = np.ndarray((declared,), _I32, buf, start + 28, (stride,)).tolist()
+        strings: dict[bytes, list[str | None]] = {}
+        for stag, at, ssize in subs:
+            # Fixed-width numpy strings drop trailing NULs: the text of a canonically padded
+            # payload (its length then rounds up to the payload's size).
+            texts: list[bytes] = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,)).tolist()
+            decoded: dict[bytes, str] = {}
+            for text in set(texts):
+                if (len(text) + 3) & ~3 != ssize or not text.isascii() or text.find(0) >= 0:
+                    return None    # odd padding or UTF-8: the careful walk remembers or refuses it
+                decoded[text] = text.decode("ascii")
+            strings[stag] = list(map(decoded.__getitem__, texts))
+        none: list[str | None] = [None] * declared
+        self.budget_left -= cost
+        return list(map(Partition, columns[0], columns[1], columns[2], columns[3], columns[4],
+                        smooth, strings.get(b"NAME", none), strings.get(b"MTRL", none)))
 
     def toc(self, chunk: _Chunk, objects: list[tuple[_Chunk, Any]]) -> list[tuple[str, int]]:
         if chunk.size < 4:
