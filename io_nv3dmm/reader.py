@@ -462,6 +462,9 @@ class _Reader:
         if declared > MAX_BLEND_SHAPES:
             raise NvfError(f"BLND declares {declared:,} blend shapes, more than the format's limit of "
                            f"{MAX_BLEND_SHAPES:,}", chunk.start)
+        fast = self.blend_pairs(chunk, declared)
+        if fast is not None:
+            return fast
         # BLND holds most of a file's chunks: walked here in one tight loop, names decoded after.
         # The usual NAME, SHAP pairs take one step (one budget charge) each; anything else is
         # walked chunk by chunk with the same checks.
@@ -530,6 +533,41 @@ class _Reader:
             if order != ("NAME", "SHAP") * declared:
                 self.layout.child_orders["BLND"] = order
         return FileBlendShapes.from_file(self.names(name_at, name_end), buf, shapes, self.vertices)
+
+    def blend_pairs(self, chunk: _Chunk, declared: int) -> BlendShapes | None:
+        """BLND read when it is exactly `declared` NAME, SHAP pairs, each SHAP the model's
+        size, from a bytes buffer: the walk only notes where each NAME ends (one test of
+        the next 8 bytes for the SHAP header, no objects per chunk), and the budget is
+        charged once. None for anything else (the careful walk in blend_shapes() then
+        reads the file or says what is wrong); nothing is changed before it succeeds."""
+        buf = self.buf
+        if not self.is_bytes:
+            return None
+        shape_bytes = 12 * self.vertices
+        cost = declared * 2 * BLEND_CHUNK_COST
+        if cost > self.budget_left:
+            return None
+        shap = b"SHAP" + _U32.pack(shape_bytes)
+        is_shap = buf.startswith
+        unpack = _CHUNK.unpack_from
+        step = 8 + shape_bytes
+        pos, end = chunk.start + 4, chunk.end
+        last = end - 16 - shape_bytes       # the last offset where a NAME, SHAP pair still fits
+        ends: list[int] = []                # where each NAME's payload ends (its SHAP header)
+        note = ends.append
+        while pos <= last:
+            tag, size = unpack(buf, pos)
+            after = pos + 8 + size
+            if tag != b"NAME" or after > last + 8 or not is_shap(shap, after):
+                return None
+            note(after)
+            pos = after + step
+        if pos != end or len(ends) != declared:
+            return None
+        starts = [chunk.start + 12] + [at + step + 8 for at in ends[:-1]] if ends else []
+        names = self.names(starts, ends)
+        self.budget_left -= cost
+        return FileBlendShapes.from_file(names, buf, [at + 8 for at in ends], self.vertices)
 
     def names(self, starts: list[int], ends: list[int]) -> list[str]:
         """BLND names; all canonically padded valid UTF-8 ones are decoded in one go."""
@@ -695,7 +733,7 @@ class _Reader:
             return None
         # Headers (PART's and its children's) equal the first PART's in every row.
         for at in [0] + [at - 8 for _, at, _ in subs]:
-            heads = np.ndarray((declared,), _U64, buf, start + at, (stride,))
+            heads: np.ndarray[Any, Any] = np.ndarray((declared,), _U64, buf, start + at, (stride,))
             if _MIN(heads, None) != _MAX(heads, None):
                 return None
         columns = np.ndarray((declared, 5), _U32N, buf, start + 8, (stride, 4)).T.tolist()

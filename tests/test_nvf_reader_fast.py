@@ -17,7 +17,7 @@ import io_nv3dmm as nvf
 from io_nv3dmm import NvfError, reader
 from io_nv3dmm.demo_model import build_demo_model
 
-_FAST_PATHS = ("partitions_regular",)
+_FAST_PATHS = ("partitions_regular", "blend_pairs")
 
 
 @pytest.fixture
