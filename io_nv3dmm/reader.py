@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 import os
 import struct
+from itertools import repeat
 from typing import IO, Any, Union
 
 import numpy as np
@@ -41,6 +42,9 @@ _U64 = np.dtype("<u8")
 _MAX = np.maximum.reduce     # the ufuncs directly: ndarray.max() adds a Python-level wrapper
 _MIN = np.minimum.reduce
 _ADD = operator.add
+_SUB = operator.sub
+_AND = operator.and_
+_STRIP_NUL = operator.methodcaller("rstrip", b"\0")
 
 MAGIC = b"NFAC"
 HEADER_SIZE = 16
@@ -300,7 +304,7 @@ class _Reader:
         if values.size == 0:
             return
         # Unsigned values are never negative: the minimum only matters for low > 0.
-        if _MAX(values, None) < limit and (low == 0 or _MIN(values, None) >= low):
+        if int(_MAX(values, None)) < limit and (low == 0 or int(_MIN(values, None)) >= low):
             return
         flat = values.reshape(-1)
         bad = int(np.flatnonzero((flat >= limit) | (flat < low))[0])
@@ -572,16 +576,23 @@ class _Reader:
     def names(self, starts: list[int], ends: list[int]) -> list[str]:
         """BLND names; all canonically padded valid UTF-8 ones are decoded in one go."""
         buf = self.buf
-        raws = [bytes(buf[a:b]) for a, b in zip(starts, ends)]
-        stripped = [raw.rstrip(b"\0") for raw in raws]
-        joined = b"\0".join(stripped)
-        if raws and max(map(len, raws)) > MAX_NAME_BYTES:
+        if not starts:
+            return []
+        lengths = list(map(_SUB, ends, starts))
+        if max(lengths) > MAX_NAME_BYTES:
             # Some name may be over the limit: the slow path checks each one.
             return [self.text(a, b, b"NAME", "BLND/NAME", i) for i, (a, b) in enumerate(zip(starts, ends))]
-        if list(map(len, raws)) == [(n + 3) & ~3 for n in map(len, stripped)] and (
-                joined.count(0) == max(len(raws) - 1, 0)):
+        raws = [buf[a:b] for a, b in zip(starts, ends)] if self.is_bytes else [
+            bytes(buf[a:b]) for a, b in zip(starts, ends)]
+        stripped = list(map(_STRIP_NUL, raws))
+        joined = b"\0".join(stripped)
+        # Canonical padding: each payload a multiple of 4 bytes, at most 3 of them NULs after
+        # the name, none inside it (then the NULs in `joined` are only the separators).
+        if (max(map(_AND, lengths, repeat(3, len(lengths)))) == 0
+                and max(map(_SUB, lengths, map(len, stripped))) < 4
+                and joined.count(0) == len(raws) - 1):
             try:
-                return joined.decode().split("\0") if raws else []
+                return joined.decode().split("\0")
             except UnicodeDecodeError:
                 pass      # the slow path below finds the offending name
         return [self.text(a, b, b"NAME", "BLND/NAME", i) for i, (a, b) in enumerate(zip(starts, ends))]

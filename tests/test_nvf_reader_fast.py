@@ -149,3 +149,58 @@ def test_fast_path_charges_the_chunk_budget(monkeypatch: pytest.MonkeyPatch, car
         nvf.read(data)
     assert "too many chunks" in str(fast.value)
     assert (str(fast.value), fast.value.offset) == (str(slow.value), slow.value.offset)
+
+
+def _blend_variants() -> Iterator[tuple[str, bytes]]:
+    data = nvf.to_bytes(build_demo_model(shape_modes=2))
+    at = data.index(b"BLND")
+    first = at + 12                       # the first NAME header
+    size = struct.unpack_from("<I", data, first + 4)[0]
+    shap = first + 8 + size               # its SHAP header
+    shape_bytes = struct.unpack_from("<I", data, shap + 4)[0]
+    second = shap + 8 + shape_bytes       # the second NAME header
+    yield "as written", data
+    yield "odd padding", _patched(data, first + 8 + size - 4, b"\0\0\0\0")
+    yield "UTF-8 name", _patched(data, first + 8, "é".encode())
+    yield "invalid UTF-8", _patched(data, first + 8, b"\xff")
+    yield "NUL inside", _patched(data, first + 9, b"\0")
+    yield "SHAP size disagrees", _patched(data, shap + 4, struct.pack("<I", shape_bytes - 12))
+    yield "unknown chunk instead of SHAP", _patched(data, shap, b"XHAP")
+    yield "unknown chunk instead of NAME", _patched(data, second, b"XAME")
+    yield "SHAP before NAME", _patched(_patched(data, second, b"SHAP"), second, b"NAME")
+    yield "NAME size overflows", _patched(data, first + 4, struct.pack("<I", 2**32 - 1))
+    yield "declared count too high", _patched(data, first - 4, struct.pack("<I", 10**4))
+    yield "declared count too low", _patched(data, first - 4, struct.pack("<I", 1))
+    yield "declared count beyond the limit", _patched(data, first - 4, struct.pack("<I", 2**20))
+
+
+@pytest.mark.parametrize("label,data", list(_blend_variants()), ids=[label for label, _ in _blend_variants()])
+def test_odd_or_hostile_blend_shapes_read_exactly_as_the_careful_walk_reads_them(
+        careful: Any, label: str, data: bytes) -> None:
+    try:
+        slow = careful(data)
+    except NvfError as exc:
+        with pytest.raises(NvfError) as caught:
+            nvf.read(data)
+        assert (str(caught.value), caught.value.offset) == (str(exc), exc.offset), label
+        return
+    fast = nvf.read(data)
+    assert fast.blend_shapes is not None and slow.blend_shapes is not None
+    assert fast.blend_shapes.names == slow.blend_shapes.names
+    assert (fast.blend_shapes.deltas == slow.blend_shapes.deltas).all()
+    assert fast.unknown_chunks == slow.unknown_chunks
+    assert fast.source_layout is not None and slow.source_layout is not None
+    assert fast.source_layout.child_orders == slow.source_layout.child_orders
+    assert fast.source_layout.strings == slow.source_layout.strings
+    assert nvf.to_bytes(fast) == nvf.to_bytes(slow) == data, label
+
+
+def test_name_shap_pairs_take_the_fast_path(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    data = nvf.to_bytes(build_demo_model(shape_modes=2))
+    slow = careful(data)
+    seen = _calls(monkeypatch, "blend_pairs")
+    fast = nvf.read(data)
+    assert seen == [True]
+    assert fast.blend_shapes is not None and slow.blend_shapes is not None
+    assert fast.blend_shapes.names == slow.blend_shapes.names and len(fast.blend_shapes.names) > 10
+    assert (fast.blend_shapes.deltas == slow.blend_shapes.deltas).all()
