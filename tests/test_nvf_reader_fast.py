@@ -204,3 +204,19 @@ def test_name_shap_pairs_take_the_fast_path(monkeypatch: pytest.MonkeyPatch, car
     assert fast.blend_shapes is not None and slow.blend_shapes is not None
     assert fast.blend_shapes.names == slow.blend_shapes.names and len(fast.blend_shapes.names) > 10
     assert (fast.blend_shapes.deltas == slow.blend_shapes.deltas).all()
+
+
+def test_empty_partition_names_read_on_the_fast_path(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    """A 0-byte NAME payload (the empty name) in every PART: numpy's 0-width strings."""
+    base = build_demo_model(shape_modes=2)
+    parts = [nvf.Partition(index=i, face_start=i, face_count=1, vertex_start=3 * i, vertex_count=3,
+                           smoothing_group=0, name="", material="Mat0") for i in range(5)]
+    data = nvf.to_bytes(dataclasses.replace(base, partitions=parts, source_layout=None, toc=None))
+    first, stride = _prts(data)
+    assert data[first + 32:first + 40] == b"NAME\0\0\0\0"       # the empty name: no payload
+    slow = careful(data)
+    seen = _calls(monkeypatch, "partitions_regular")
+    fast = nvf.read(data)
+    assert seen == [True]
+    _same(fast, slow)
+    assert fast.partitions == parts
