@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """NV3DMM Face Tools: import, export and reconstruct NVIDIA 3DMM (.nvf) face models.
 
 Blender extension entry point. Each UI module owns its classes and exposes

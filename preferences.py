@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Add-on preferences: where the 3DDFA-V3 assets are, default device and backbone,
 the reconstruction's Python dependencies and assets with their install and
 download buttons (operators/installer.py), and the installer's settings.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Facial animation without Blender: ARKit / Maxine / Live Link Face naming,
 Live Link Face CSV takes, the One Euro smoother, video reading and tracking.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Command line: a video to per-frame expression and head pose, and Live Link Face checks.
 
     python -m animation video CLIP --assets DIR --out ANIM.npz [--model FACE.nvf --csv TAKE.csv]

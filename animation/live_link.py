@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Live Link Face CSV takes: read, check whole, write.
 
 The recorder's CSV has 63 columns: `Timecode` (`HH:MM:SS:FF.fff`: hours,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A tracked clip onto a Maxine (.nvf) model: the model's own blend-shape weights per
 frame, solved with the fitting layer's `fit_expressions` against each frame's 3DDFA-V3
 shape, the model's identity held fixed.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ARKit, Live Link Face and Maxine expression names, and the mapping between
 them and the shape keys of any mesh.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The One Euro filter (Casiez, Roussel and Vogel, CHI 2012), on many channels at once.
 
 A first-order low-pass whose cutoff rises with the signal's speed: slow

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Tracking a face through a video with 3DDFA-V3: per-frame expression and
 head pose, one identity for the whole clip.
 

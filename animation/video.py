@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reading video: movie files (mp4, mov, mkv, webm, avi) through OpenCV's
 bundled FFmpeg, and image sequences (a folder of numbered images, or one image
 of such a sequence). Frames come out as H x W x 3 RGB uint8 arrays.

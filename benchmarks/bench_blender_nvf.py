@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Import/export speed of .nvf in Blender, against floors and Blender's glTF importer.
 
     .venv/bin/python benchmarks/bench_blender_nvf.py [model.nvf] [--repeat 9]

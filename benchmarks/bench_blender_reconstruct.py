@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How long the main thread is blocked when a reconstruction lands in Blender.
 
     .venv/bin/python benchmarks/bench_blender_reconstruct.py [--columns 173 --rows 207]

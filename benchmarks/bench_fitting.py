@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fitting speed on the CPU: fit_model for a Maxine model against a target the size of a
 real 3DDFA-V3 mesh (35,709 vertices), and fit_expressions per frame (goals: <= 0.5 s and
 <= 2 ms per frame), with the accuracy of each run against the known answer.

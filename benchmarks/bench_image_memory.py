@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Peak memory of reading a photo for reconstruction, per image size and format.
 
     python benchmarks/bench_image_memory.py [--sizes 4000x3000,8000x6000,12000x12000] [--formats png,jpg]

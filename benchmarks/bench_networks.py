@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Forward time of each 3DDFA-V3 network, memory layouts and BatchNorm folding side by side.
 
     .venv/bin/python benchmarks/bench_networks.py [--device cpu|cuda] [--threads N]

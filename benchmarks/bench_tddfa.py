@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3DDFA-V3 speed: per-stage and end-to-end time per photo, batch throughput.
 
     .venv/bin/python benchmarks/bench_tddfa.py [--device auto|cpu|cuda] [--batch N]

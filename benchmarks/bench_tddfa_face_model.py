@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Face-model asset loading and per-vertex visibility, on a mesh the size of the real model.
 
     .venv/bin/python benchmarks/bench_tddfa_face_model.py [--device cpu|cuda] [--repeat N]

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Video to animation speed: frames per second of the per-photo path against the
 video path on the same clip, per backbone, measured side by side in one run.
 

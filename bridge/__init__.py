@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Blender bridge: the only code that builds and reads bpy data.
 
 - `mesh`: the shared bulk mesh builder and readers (import and reconstruction);

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Animation in Blender: bulk keyframes on any Blender version we support, Live
 Link Face takes onto and off meshes, scene timing and the video behind the camera.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Typed access to bpy where its stubs cannot say enough on their own.
 
 mypy checks the Blender code against the fake-bpy-module stubs for Blender

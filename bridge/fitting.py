@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Make Maxine model: a reconstruction in the scene + an .nvf model -> the person's own
 Maxine model object, built exactly as an imported .nvf (so it exports with the .nvf
 exporter), placed on the reconstruction so it lines up with the photo camera.

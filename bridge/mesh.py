@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one place that builds and reads Blender mesh data in bulk.
 
 Import (.nvf) and reconstruction (3DDFA-V3) both build their meshes here; the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Exporting a Blender mesh object as an .nvf face model.
 
 Two kinds of meshes are handled the same way:

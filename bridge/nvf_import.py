@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Importing an .nvf face model into Blender: one mesh object per file.
 
 The whole file is read and validated (io_nv3dmm) and every array to be put in

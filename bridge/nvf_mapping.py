@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """How an .nvf `FaceModel` maps onto Blender data, and back (no bpy here).
 
 Both directions share this module so that the exporter can recompute, from

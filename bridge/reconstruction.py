@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3DDFA-V3 reconstructions in Blender: running the core off the main thread, and
 turning its `FaceResult` into Blender data.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fitting NVIDIA 3DMM (.nvf) face models to 3D targets: numpy + SciPy, no bpy, no torch.
 
     import io_nv3dmm, fitting

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A face model's linear basis prepared once for fitting: mean, shape modes and
 blend shapes as float64 columns, their priors and bounds, the skin vertices the
 dense fit uses and the iBUG-68 landmark vertices."""

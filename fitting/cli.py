@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Command line: a photo (or a saved reconstruction) + an .nvf model -> a personal .nvf.
 
     python -m fitting PHOTO --model face_model2.nvf --assets DIR --out me.nvf

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """SciPy, imported on first use so that importing `fitting` (and the .nvf
 importer/exporter that never fits anything) works without it."""
 

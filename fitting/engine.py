@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The registration loop both fits run: correspondences on the target, a similarity
 pose (Umeyama), and a bounded least-squares solve of the free linear columns
 (shape modes and/or blend shapes), repeated; then the optional smooth residual.

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fitting layer's errors: one root, `FittingError` (a ValueError)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`fit_expressions`: the identity held fixed, only the pose and the blend-shape weights,
 fast enough to run per video frame.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`fit_model`: an .nvf face model fitted to a target surface of any topology and units."""
 
 from __future__ import annotations

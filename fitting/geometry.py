@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Geometry the fits share: similarity transforms, normals, closest points on a
 triangle surface, mesh boundaries and the graph Laplacian. numpy (+ SciPy's
 KD-tree and sparse matrices, imported lazily)."""

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Targets whose answer is known, for checking a fit (tests, benchmarks, and anyone
 measuring how well a model fits): a face model posed with random mode coefficients
 and expression weights, re-sampled to another topology (a regular grid cast onto

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`personal_model`: a FaceModel whose mean is the fitted person's neutral face."""
 
 from __future__ import annotations

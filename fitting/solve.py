@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Box-bounded least squares in normal-equation form, small and fast.
 
 The fits reduce every frame to  min 1/2 x'Hx - g'x  with lo <= x <= hi

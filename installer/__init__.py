@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Installs what 3DDFA-V3 reconstruction needs: its Python packages and its asset files.
 
 Blender-free and standard library only (no bpy, no torch, no numpy at import):

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one table of reconstruction dependencies, and the builds chosen for this machine.
 
 `DEPENDENCIES` lists each package reconstruction imports (import name, pip

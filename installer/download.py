@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Download the 3DDFA-V3 asset files, resumably, and verify them before they take their names.
 
 Each file is fetched as `base_url` + its name into a hidden staging folder

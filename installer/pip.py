@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run pip with the running Python in a subprocess, with progress and cancellation.
 
 Packages go into one flat folder (`site_dir`, the extension's user

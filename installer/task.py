@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run an install or a download on a worker thread for a UI to poll.
 
 The UI's timer reads `latest` (the newest Progress) and `done`, asks for

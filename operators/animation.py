@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Animation operators: Object > Animate from Video (a clip tracked into keyframes
 on the active reconstruction, or on a new one made from the clip), and Live Link
 Face CSV import (File > Import, onto the active mesh's ARKit- or Maxine-named

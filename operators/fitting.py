@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Object > Make Maxine Model: the active reconstruction + an .nvf model -> the person's
 own Maxine model object (bridge/fitting.py does the work).
 

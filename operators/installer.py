@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Install Dependencies and Download Assets: the two buttons that make reconstruction work.
 
 `nv3dmm.install_dependencies(wheels_dir="")` runs pip with Blender's own Python

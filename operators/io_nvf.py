@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """File > Import / Export > NVIDIA 3DMM (.nvf), and drag-and-drop of .nvf files.
 
 Thin: each operator turns its properties into `ImportOptions` /

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Object > Reconstruct Face from Photo: 3DDFA-V3 on a photo file or a loaded image.
 
 Scripts and background mode (`blender -b`, the bpy module) run `execute()`,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3D View > Sidebar > Face > Animate from Video, and the Live Link Face buttons.
 
 The settings live on the scene (`scene.nv3dmm_animation`), saved with the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3D View > Sidebar > Face > Maxine Model: the active reconstruction becomes the
 person's own Maxine (.nvf) model. Settings live on the scene (`scene.nv3dmm_fitting`)."""
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3D View > Sidebar > Face > Reconstruct from Photo.
 
 The settings live on the scene (`scene.nv3dmm_reconstruct`), so they are saved

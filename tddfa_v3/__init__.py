@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """3DDFA-V3 (CVPR 2024) single-photo face reconstruction: our own PyTorch implementation.
 
 Pure torch + numpy; never imports bpy. Torch is imported lazily by the modules

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Command line: reconstruct faces from photos, or check an assets folder.
 
     python -m tddfa_v3 PHOTO [PHOTO ...] --assets DIR --out DIR

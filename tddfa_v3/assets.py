@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The user-downloaded 3DDFA-V3 assets: checking, safe loading, and a fast face-model cache.
 
 The assets are the ``assets/`` folder of the Hugging Face dataset

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The regressor backbones: one table of their names, used by the command line,
 the library, the Blender operator, the preferences and every error message.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The optional packages reconstruction needs, imported on first use.
 
 Each `require_*` returns the module or raises DependencyError saying what to

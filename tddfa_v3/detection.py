@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """RetinaFace anchors, box/landmark decoding, NMS and the reference post-processing.
 
 Reproduces the 3DDFA-V3 detector's ``predict_jsons`` (the "ternaus"

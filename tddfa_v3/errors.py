@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Errors of the reconstruction core. Every message says what to do next."""
 
 from __future__ import annotations

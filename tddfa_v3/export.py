@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Writers for a `FaceResult`: a complete .npz, a textured OBJ + MTL, a landmarks JSON.
 
 Every file is written to a temporary name next to its target and renamed into

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 3DDFA-V3 parametric face model in PyTorch (the formulas of the reference's model/recon.py).
 
 Everything is batched: B coefficient vectors (B, 257) go through in one call,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Photo(s) in, `FaceResult`(s) out: the whole 3DDFA-V3 chain, batched on one device.
 
 Stages, as the reference runs them:

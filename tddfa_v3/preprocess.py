@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Image-side steps of 3DDFA-V3: photo loading, detector input, landmark crops, 5-point alignment.
 
 Everything here is numpy + Pillow + OpenCV and reproduces the reference

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The value a 3DDFA-V3 reconstruction returns: plain numpy arrays, no torch.
 
 Coordinate frames (the same as the reference implementation):

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A synthetic stand-in for the 3DDFA-V3 assets folder (face model, template, checkpoints).
 
 The real assets are large user downloads under a non-commercial licence, so

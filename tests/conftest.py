@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared test fixtures.
 
 - `nvf_samples`: the folder named by NVF_SAMPLES (real .nvf files); tests that

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Test helpers for the installer: tiny wheels built here, and local HTTP servers.
 
 No test touches the internet: packages are wheels of a few hundred bytes

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """NVIDIA's own .nvf reader and writer, for tests: the judge of what we write.
 
 The harness lives outside the repository (../shared/tools/nvidia-faceio: NVIDIA's

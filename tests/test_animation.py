@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The Blender-free animation layer: names, Live Link Face CSV, the One Euro filter."""
 
 from __future__ import annotations

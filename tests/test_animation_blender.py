@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Animation in Blender (the real bpy module): bulk keyframes equal keyframe_insert's,
 on 4.2's Action.fcurves and on 4.4+/5.0 layered actions; Live Link Face CSV import
 and export through the operators.

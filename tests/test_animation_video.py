@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Video reading and face tracking (animation.video, animation.tracking) on clips
 the tests draw themselves, with synthetic 3DDFA-V3 weights (no downloads)."""
 

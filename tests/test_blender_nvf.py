@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Blender import/export of .nvf (GitHub issue 3) on the real `bpy` module.
 
 Models are built here in code (a small dome with every object the format has,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile and unusual files around the Blender .nvf import/export (issue 10):
 an empty model, FIFOs and other non-regular files where a file is expected,
 format limits in the export error, and where .nvf files can be dropped.

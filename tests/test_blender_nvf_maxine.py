@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every .nvf the Blender exporter writes is read by NVIDIA's own reader with the
 same data (issue 9), on every path the add-on writes: an imported real model,
 an edited import, a mesh made in Blender (no PCA keys: zero modes), a mesh with

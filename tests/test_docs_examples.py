@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every example the README and docs/*.md tell a user to run is run here, as
 written, so no example can rot (issue 10 item 13).
 

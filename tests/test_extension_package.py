@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The extension builds and validates with Blender's own tool, the built zip
 installs, enables and imports/exports .nvf headless (as `bl_ext.user_default.*`),
 the zip holds exactly the modules the add-on can import, and the licence

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The fitting layer against targets whose answer is known (fitting.ground_truth): a model
 posed with random mode coefficients and expression weights, re-sampled to another topology
 (a front grid cast onto the face), cropped to the front, with noise and outliers, moved by a

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Make Maxine Model in Blender (the real `bpy` module): the operator and the bridge on a
 reconstruction object whose surface is a known target (fitting.ground_truth), so where the
 personal model lands can be checked; its keys, export, errors and the worker."""

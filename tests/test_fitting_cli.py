@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """`python -m fitting`: a saved reconstruction (.npz) or a photo (3DDFA-V3 on the synthetic
 assets) + an .nvf model -> a personal .nvf and a JSON report."""
 

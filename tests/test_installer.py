@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The installer's Blender-free part: the builds table, platform detection, the pip plan
 and pip itself on tiny wheels built here (no internet: a wheel folder or a server on
 127.0.0.1), with progress, the numpy pin and cancellation."""

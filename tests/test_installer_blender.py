@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The installer's operators and preferences in the real bpy module: install from a wheel
 folder into a temp user folder, online access respected, assets downloaded from a local
 server into the add-on's folder (which becomes the assets folder), failures raising

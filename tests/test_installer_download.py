@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The asset downloader on a server on 127.0.0.1: per-file progress, size and sha256
 checks, a corrupted download fetched again, resume with a Range request after a
 dropped connection, offline refusal, cancellation, and the real checks on synthetic

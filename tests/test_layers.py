@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The layering rules of docs/architecture: the format and reconstruction
 layers never import bpy, the format layer never imports torch, and importing
 the reconstruction package does not pull torch in until it is needed."""

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 3DDFA-V3 assets: quick checks, safe loading of pickles and checkpoints, the face-model cache.
 
 Everything here runs on synthetic files written by the tests; no download is

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """RetinaFace anchors, decoding, NMS and the reference post-processing (predict_jsons)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Device choice (issue 11's Apple Silicon part): Auto picks CUDA, then MPS, then the CPU;
 an explicit MPS without one fails clearly; MPS failures count as GPU failures, so the
 CPU fallback covers them. torch's availability checks are stood in for (no GPU here)."""

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 3DDFA-V3 parametric face model: reference conformance and the add-on's extras.
 
 The conformance test rebuilds the fixtures' synthetic face_model.npy, loads it

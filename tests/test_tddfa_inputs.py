@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile and mistaken inputs to the reconstruction core and its command line:
 photos (tiny, elongated, decompression bombs, huge), damaged weights, asset
 folders that only look complete, backbone names, and a run that must fail

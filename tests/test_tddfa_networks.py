@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The four 3DDFA-V3 networks, the synthetic-weight recipe and strict checkpoint loading.
 
 Fixture tests rebuild the reference's synthetic weights from the recorded key

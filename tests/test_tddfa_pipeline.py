@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 3DDFA-V3 pipeline, command line and writers.
 
 Fixture tests build a synthetic assets folder from the fixtures' own key lists,

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The image-side steps of 3DDFA-V3 against the reference fixtures, plus photo loading.
 
 Inputs are read from the fixture files, never hard-coded, so the same tests

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """mypy checks Blender code against the bpy stubs: a misspelt bpy attribute, an
 unchecked `obj.data` union or a wrong node socket name is an error, not `Any`.
 

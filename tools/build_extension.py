@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Builds the extension zip with Blender's own extension builder, the one
 `blender --command extension build` runs, taken from the `bpy` module in
 .venv, so no Blender binary is needed. The zip is the same: the builder reads

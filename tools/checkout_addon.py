@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Registers this checkout as the add-on in the running Blender (`blender -b -P`
 or the `bpy` module), the way Blender imports an installed extension.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The project demo: build the embedded face model, write it as .nvf, import it
 headless with the add-on, pose an expression, save a .blend and render a PNG.
 

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reconstruct every photo of a folder into one .blend file, one face object per photo.
 
 Runs inside Blender or with Blender as a Python module (`pip install bpy`, as in

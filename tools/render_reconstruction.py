@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Make docs/images/reconstruction.png: a photo reconstruction rendered in Blender.
 
     .venv/bin/python tools/render_reconstruction.py [--out docs/images/reconstruction.png]

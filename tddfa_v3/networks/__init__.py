@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The four 3DDFA-V3 networks, written from the published architecture facts.
 
 - `ReconNet`: ResNet-50 or MobileNet-V3 regressor, 224x224 crop -> 257 coefficients;

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small building blocks shared by the networks (conv + BN [+ activation])."""
 
 from __future__ import annotations

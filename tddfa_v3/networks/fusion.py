@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Inference-time folding of BatchNorm into the preceding convolution.
 
 Eval-mode BatchNorm is a per-channel affine map, so it can be folded into the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 106-point landmark network (HRN's "large base" net) and its soft-argmax."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """MobileNet-V3-Large body as used by the 3DDFA-V3 light regressor.
 
 This is the variant popularised by the d-li14 PyTorch port, not torchvision's:

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The 3DDFA-V3 coefficient regressor: a backbone, global average pooling, seven 1x1 heads."""
 
 from __future__ import annotations

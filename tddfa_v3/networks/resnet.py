@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """ResNet-50 v1.5 body (stride in the 3x3 conv), with torchvision's attribute names.
 
 The names (conv1, bn1, layer1..layer4, each block's conv1/bn1/conv2/bn2/conv3/

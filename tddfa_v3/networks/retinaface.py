@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """RetinaFace with a ResNet-50 body (the "ternaus" flavour used by 3DDFA-V3).
 
 ResNet-50 layers 2/3/4 -> FPN (256 channels, nearest-neighbour top-down
