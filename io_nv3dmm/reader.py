@@ -34,6 +34,8 @@ F32Array = np.ndarray[Any, np.dtype[np.float32]]
 _CHUNK = struct.Struct("<4sI")
 _U32 = struct.Struct("<I")
 _PART = struct.Struct("<IIIIIi")
+_PART_HEAD = struct.Struct("<4sIIIIIIi")      # a PART's chunk header and record
+_PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
 _F32 = np.dtype("<f4")
 _U16 = np.dtype("<u2")
 _U32N = np.dtype("<u4")
@@ -606,6 +608,8 @@ class _Reader:
             raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
                            f"{MAX_PARTITIONS:,}", chunk.start)
         fast = self.partitions_regular(chunk, declared)
+        if fast is None:
+            fast = self.partitions_plain(chunk, declared)
         if fast is not None:
             return fast
         # Partition-heavy files have hundreds of PARTs: one tight walk (like BLND's) with the
@@ -767,6 +771,64 @@ class _Reader:
         self.budget_left -= cost
         return list(map(Partition, columns[0], columns[1], columns[2], columns[3], columns[4],
                         smooth, strings.get(b"NAME", none), strings.get(b"MTRL", none)))
+
+    def partitions_plain(self, chunk: _Chunk, declared: int) -> list[Partition] | None:
+        """PRTS read in one lean walk when it holds only PARTs, each its record then a
+        NAME and/or MTRL (in that order) of canonically padded ASCII, all within range:
+        the usual file whose PARTs differ in size. None for anything else (the careful
+        walk in partitions() then reads the file or says what is wrong); the budget is
+        charged as the walk goes, and nothing is changed before it succeeds."""
+        buf = self.buf
+        if not self.is_bytes:
+            return None
+        head, unpack = _PART_HEAD.unpack_from, _CHUNK.unpack_from
+        triangles = self.triangles
+        corners = 3 * triangles
+        cache: dict[bytes, str] = {}
+        result: list[Partition] = []
+        left = self.budget_left
+        pos, end = chunk.start + 4, chunk.end
+        while pos < end:
+            left -= PART_COST
+            if end - pos < 32 or left < 0:
+                return None
+            tag, size, pidx, fstart, fcount, vstart, vcount, smooth = head(buf, pos)
+            after = pos + 8 + size
+            if (tag != b"PART" or size < 24 or after > end or fstart + fcount > triangles
+                    or vstart + vcount > corners):
+                return None
+            sub = pos + 32
+            name = material = None
+            kinds = b""
+            while sub < after:
+                left -= PART_STRING_COST
+                if after - sub < 8 or left < 0:
+                    return None
+                stag, ssize = unpack(buf, sub)
+                safter = sub + 8 + ssize
+                if safter > after or ssize > MAX_NAME_BYTES:
+                    return None
+                raw = buf[sub + 8:safter]
+                value = cache.get(raw)
+                if value is None:
+                    value = _canonical_ascii(raw)
+                    if value is None:
+                        return None
+                    cache[raw] = value
+                kinds += stag
+                if stag == b"NAME":
+                    name = value
+                else:
+                    material = value
+                sub = safter
+            if kinds and kinds not in _PLAIN_PART_KINDS:
+                return None
+            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            pos = after
+        if len(result) != declared:
+            return None
+        self.budget_left = left
+        return result
 
     def toc(self, chunk: _Chunk, objects: list[tuple[_Chunk, Any]]) -> list[tuple[str, int]]:
         if chunk.size < 4:

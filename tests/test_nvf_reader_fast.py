@@ -17,7 +17,7 @@ import io_nv3dmm as nvf
 from io_nv3dmm import NvfError, reader
 from io_nv3dmm.demo_model import build_demo_model
 
-_FAST_PATHS = ("partitions_regular", "blend_pairs")
+_FAST_PATHS = ("partitions_regular", "partitions_plain", "blend_pairs")
 
 
 @pytest.fixture
@@ -67,6 +67,23 @@ def _same(fast: nvf.FaceModel, slow: nvf.FaceModel) -> None:
     assert fast.source_layout.child_orders == slow.source_layout.child_orders
     assert fast.source_layout.strings == slow.source_layout.strings
     assert nvf.to_bytes(fast) == nvf.to_bytes(slow)
+
+
+def _budget_short_at_prts(monkeypatch: pytest.MonkeyPatch, data: bytes, parts: int) -> None:
+    """Makes the chunk budget run out inside PRTS: what is left on reaching it pays for
+    `parts` PARTs only."""
+    seen: list[int] = []
+    original = reader._Reader.partitions
+
+    def spy(self: Any, chunk: Any) -> Any:
+        seen.append(self.budget_left)
+        return original(self, chunk)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reader._Reader, "partitions", spy)
+        nvf.read(data)
+    full = reader.chunk_budget(len(data))
+    monkeypatch.setattr(reader, "chunk_budget", lambda size: full - seen[0] + parts * reader.PART_COST)
 
 
 @pytest.mark.parametrize("names,materials", [(True, True), (True, False), (False, True), (False, False)])
@@ -142,13 +159,14 @@ def test_odd_or_hostile_partitions_read_exactly_as_the_careful_walk_reads_them(
 def test_fast_path_charges_the_chunk_budget(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
     """With a budget too small for the partitions, both paths refuse with the same error."""
     data = _partitioned()
-    monkeypatch.setattr(reader, "chunk_budget", lambda size: 40 * reader.PART_COST)
+    _budget_short_at_prts(monkeypatch, data, 10)
     with pytest.raises(NvfError) as slow:
         careful(data)
     with pytest.raises(NvfError) as fast:
         nvf.read(data)
     assert "too many chunks" in str(fast.value)
     assert (str(fast.value), fast.value.offset) == (str(slow.value), slow.value.offset)
+    assert slow.value.offset is not None and slow.value.offset > data.index(b"PRTS")
 
 
 def _blend_variants() -> Iterator[tuple[str, bytes]]:
@@ -220,3 +238,83 @@ def test_empty_partition_names_read_on_the_fast_path(monkeypatch: pytest.MonkeyP
     assert seen == [True]
     _same(fast, slow)
     assert fast.partitions == parts
+
+
+def _varied() -> bytes:
+    """PARTs of different sizes (names of 1-12 bytes, materials of 4 and 8)."""
+    base = build_demo_model(shape_modes=2)
+    parts = [nvf.Partition(index=i, face_start=i, face_count=1, vertex_start=3 * i, vertex_count=3,
+                           smoothing_group=i % 3 - 1, name="n" * (i % 12 + 1),
+                           material="Mat" if i % 2 else "Material") for i in range(30)]
+    return nvf.to_bytes(dataclasses.replace(base, partitions=parts, source_layout=None, toc=None))
+
+
+def _part_offsets(data: bytes) -> list[int]:
+    at = data.index(b"PRTS")
+    end = at + 8 + struct.unpack_from("<I", data, at + 4)[0]
+    pos, found = at + 12, []
+    while pos < end:
+        found.append(pos)
+        pos += 8 + struct.unpack_from("<I", data, pos + 4)[0]
+    return found
+
+
+def test_parts_of_different_sizes_take_the_plain_path_and_read_the_same(
+        monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    data = _varied()
+    slow = careful(data)
+    regular = _calls(monkeypatch, "partitions_regular")
+    plain = _calls(monkeypatch, "partitions_plain")
+    fast = nvf.read(data)
+    assert regular == [False] and plain == [True]
+    _same(fast, slow)
+    assert nvf.to_bytes(fast) == data
+    assert fast.partitions is not None and fast.partitions[4].name == "nnnnn"
+    assert fast.partitions[4].material == "Material" and fast.partitions[4].smoothing_group == 0
+
+
+def _varied_variants() -> Iterator[tuple[str, bytes]]:
+    data = _varied()
+    row = _part_offsets(data)[5]          # name "nnnnnn" (8-byte payload), material "Mat" (4)
+    assert data[row + 32:row + 36] == b"NAME" and data[row + 48:row + 52] == b"MTRL"
+    yield "faces beyond the triangle list", _patched(data, row + 12, struct.pack("<I", 10**6))
+    yield "corners beyond the triangle list", _patched(data, row + 20, struct.pack("<I", 10**6))
+    yield "odd padding", _patched(data, row + 40, b"nnn\0\0\0\0\0")
+    yield "UTF-8 name", _patched(data, row + 40, "nné".encode() + b"\0\0\0\0")
+    yield "invalid UTF-8", _patched(data, row + 40, b"\xff")
+    yield "NUL inside", _patched(data, row + 41, b"\0")
+    yield "unknown child", _patched(data, row + 48, b"XTRL")
+    yield "MTRL before NAME", _patched(_patched(data, row + 32, b"MTRL"), row + 48, b"NAME")
+    yield "two MTRLs", _patched(data, row + 32, b"MTRL")
+    yield "unknown chunk instead of PART", _patched(data, row, b"XART")
+    yield "PART size short", _patched(data, row + 4, struct.pack("<I", 20))
+    yield "NAME size overflows", _patched(data, row + 36, struct.pack("<I", 10**6))
+    yield "declared count too high", _patched(data, _part_offsets(data)[0] - 4, struct.pack("<I", 31))
+    yield "declared count too low", _patched(data, _part_offsets(data)[0] - 4, struct.pack("<I", 29))
+
+
+@pytest.mark.parametrize("label,data", list(_varied_variants()), ids=[label for label, _ in _varied_variants()])
+def test_odd_or_hostile_varied_partitions_read_exactly_as_the_careful_walk_reads_them(
+        careful: Any, label: str, data: bytes) -> None:
+    try:
+        slow = careful(data)
+    except NvfError as exc:
+        with pytest.raises(NvfError) as caught:
+            nvf.read(data)
+        assert (str(caught.value), caught.value.offset) == (str(exc), exc.offset), label
+        return
+    fast = nvf.read(data)
+    _same(fast, slow)
+    assert nvf.to_bytes(fast) == data, label
+
+
+def test_plain_path_charges_the_chunk_budget(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    data = _varied()
+    _budget_short_at_prts(monkeypatch, data, 10)
+    with pytest.raises(NvfError) as slow:
+        careful(data)
+    with pytest.raises(NvfError) as fast:
+        nvf.read(data)
+    assert "too many chunks" in str(fast.value)
+    assert (str(fast.value), fast.value.offset) == (str(slow.value), slow.value.offset)
+    assert slow.value.offset is not None and slow.value.offset > data.index(b"PRTS")
