@@ -26,6 +26,7 @@ from bpy.types import Context, Event, Menu, Object, Operator, Timer
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from .. import preferences
+from . import job_ui
 from ..animation.errors import AnimationError
 from ..bridge import animation as bridge
 from ..bridge.reconstruction import BACKBONES, DEVICES
@@ -305,10 +306,9 @@ class OBJECT_OT_animate_from_video(Operator):
                 self._finish(context)
                 self.report({'ERROR'}, f"Animate from video failed: {message.message}")
                 return {'CANCELLED'}
-        if context.workspace is not None:
-            context.workspace.status_text_set(
-                f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
-                f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
+        job_ui.show(
+            context, f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
+            f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
         return {'RUNNING_MODAL'}
 
     def cancel(self, context: Context) -> None:
@@ -317,15 +317,9 @@ class OBJECT_OT_animate_from_video(Operator):
         self._finish(context)
 
     def _finish(self, context: Context) -> None:
-        wm = context.window_manager
-        if wm is not None:
-            if self._timer is not None:
-                wm.event_timer_remove(self._timer)
-            wm.progress_end()
-        self._timer = None
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
         VIDEO_STATE.running = False
+        job_ui.end(context, self._timer)
+        self._timer = None
 
 
 def _menu_import(self: Menu, context: Context) -> None:

@@ -19,6 +19,7 @@ from bpy.props import BoolProperty, StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
 from .. import preferences
+from . import job_ui
 from ..bridge import fitting as bridge
 from ..bridge.nvf_mapping import NvfBridgeError
 
@@ -143,31 +144,13 @@ class OBJECT_OT_make_maxine_model(Operator):
         self._finish(context)
 
     def _show_status(self, context: Context) -> None:
-        if context.workspace is not None:
-            context.workspace.status_text_set(
-                f"Making Maxine model: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
-        _redraw_sidebars(context)
+        job_ui.show(
+            context, f"Making Maxine model: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
 
     def _finish(self, context: Context) -> None:
-        wm = context.window_manager
-        if wm is not None:
-            if self._timer is not None:
-                wm.event_timer_remove(self._timer)
-            wm.progress_end()
-        self._timer = None
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
         RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
-        _redraw_sidebars(context)
-
-
-def _redraw_sidebars(context: Context) -> None:
-    screen = context.screen
-    if screen is None:
-        return
-    for area in screen.areas:
-        if area.type == 'VIEW_3D':
-            area.tag_redraw()
+        job_ui.end(context, self._timer)
+        self._timer = None
 
 
 def register() -> None:

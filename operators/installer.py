@@ -24,6 +24,7 @@ from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
 from .. import preferences
+from . import job_ui
 from ..installer import builds, download, pip
 from ..installer.errors import Cancelled, InstallerError, OfflineError
 from ..installer.progress import CancelCheck, Progress, ProgressCallback
@@ -251,18 +252,13 @@ class _BackgroundJob(Operator):
         self._end(context)
 
     def _show(self, context: Context, text: str | None) -> None:
-        if context.workspace is not None:
-            context.workspace.status_text_set(text)
-        _redraw(context)
+        job_ui.show(context, text)
 
     def _end(self, context: Context) -> None:
-        wm = context.window_manager
-        if wm is not None and self._timer is not None:
-            wm.event_timer_remove(self._timer)
-        self._timer = None
         state = self._state()
         state.running, state.text, state.fraction, state.task = False, "", None, None
-        self._show(context, None)
+        job_ui.end(context, self._timer, progress=False)
+        self._timer = None
 
 
 class NV3DMM_OT_install_dependencies(_BackgroundJob):
@@ -348,16 +344,6 @@ class NV3DMM_OT_cancel_installer(Operator):
             if state.running:
                 state.cancel()
         return {'FINISHED'}
-
-
-def _redraw(context: Context) -> None:
-    wm = context.window_manager
-    if wm is None:
-        return
-    for window in wm.windows:
-        for area in window.screen.areas:
-            if area.type in ('VIEW_3D', 'PREFERENCES'):
-                area.tag_redraw()
 
 
 _CLASSES = (NV3DMM_OT_install_dependencies, NV3DMM_OT_download_assets, NV3DMM_OT_cancel_installer)

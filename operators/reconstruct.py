@@ -20,6 +20,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringPro
 from bpy.types import Context, Event, Image, Menu, Operator, Timer
 
 from .. import preferences
+from . import job_ui
 from ..bridge import reconstruction as bridge
 from ..bridge.bpy_typed import lookup
 from ..tddfa_v3.errors import ReconstructionError
@@ -302,31 +303,13 @@ class OBJECT_OT_reconstruct_face(Operator):
         self._finish(context)
 
     def _show_status(self, context: Context) -> None:
-        text = f"Reconstructing face: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)"
-        if context.workspace is not None:
-            context.workspace.status_text_set(text)
-        _redraw_sidebars(context)
+        job_ui.show(
+            context, f"Reconstructing face: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
 
     def _finish(self, context: Context) -> None:
-        wm = context.window_manager
-        if wm is not None:
-            if self._timer is not None:
-                wm.event_timer_remove(self._timer)
-            wm.progress_end()
-        self._timer = None
-        if context.workspace is not None:
-            context.workspace.status_text_set(None)
         RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
-        _redraw_sidebars(context)
-
-
-def _redraw_sidebars(context: Context) -> None:
-    screen = context.screen
-    if screen is None:
-        return
-    for area in screen.areas:
-        if area.type == 'VIEW_3D':
-            area.tag_redraw()
+        job_ui.end(context, self._timer)
+        self._timer = None
 
 
 def _menu_add_face_from_photo(self: Menu, context: Context) -> None:
