@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Speed of the .nvf codec, measured side by side in one run.
 
     python benchmarks/bench_nvf.py [FILE] [--repeat N] [--rounds R]

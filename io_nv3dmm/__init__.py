@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """NVIDIA 3DMM (.nvf) face-model format: pure Python + numpy, no bpy, no torch.
 
     import io_nv3dmm

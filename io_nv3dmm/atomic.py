@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one atomic file write of the add-on: a file is replaced whole or not at all.
 
     write_atomic(path, data, fsync=True)

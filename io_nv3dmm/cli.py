@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Command line: `python -m io_nv3dmm {info,validate,roundtrip,dump,demo} ...`.
 
 Exit statuses: 0 success; 1 not a valid .nvf file (the error names the byte

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A synthetic, deterministic demo face model (pure numpy, no data files).
 
 `build_demo_model()` returns a `FaceModel` with every object the format has:

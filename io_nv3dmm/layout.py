@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What the reader remembers so that the writer can reproduce a file byte for byte.
 
 A `SourceLayout` lives in `FaceModel.source_layout`. It is opaque to callers

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The .nvf format's limits: one table, used by the writer and the reader alike.
 
 Whatever `io_nv3dmm.write` accepts, `io_nv3dmm.read` accepts: the writer

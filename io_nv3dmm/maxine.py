@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """What NVIDIA's own reader (FaceIO.cpp of the Maxine AR SDK) cannot take.
 
 `maxine_problems(model_or_file)` lists, in words, every reason NVIDIA's reader

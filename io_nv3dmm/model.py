@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The in-memory value of an NVIDIA 3DMM (.nvf) file.
 
 One `FaceModel` holds every object the format has. Arrays are numpy arrays

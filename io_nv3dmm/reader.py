@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Reading .nvf files: one pass over one buffer, arrays as zero-copy views.
 
 Every size and count is checked against the bytes that are really there

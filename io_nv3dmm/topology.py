@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """TOPO (edge adjacency) rebuilt from triangles by NVIDIA's rule."""
 
 from __future__ import annotations

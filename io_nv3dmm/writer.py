@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Writing .nvf files: validate everything first, then emit the bytes once.
 
 Container sizes are always computed from their children's bytes (never

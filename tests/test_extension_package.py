@@ -251,7 +251,6 @@ def _tracked_python_files() -> list[str]:
     return [name for name in result.stdout.split("\0") if name]
 
 
-@pytest.mark.xfail(strict=False, reason="headers added in the final pass")
 def test_every_tracked_python_file_has_the_spdx_header() -> None:
     missing = []
     for name in _tracked_python_files():

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """io_nv3dmm.write_atomic, the add-on's one atomic file write: symlinks written
 through and kept, non-regular destinations refused before anything is created,
 nothing left behind whatever interrupts the write, fsync of the file and the

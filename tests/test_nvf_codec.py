@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """io_nv3dmm read/write: byte-exact round trips, odd-but-valid layouts, edits,
 models built in code, and refusals. No bpy, no real files (see test_nvf_samples)."""
 

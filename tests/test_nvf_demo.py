@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The synthetic demo face model: complete, deterministic, plausible, and a valid file."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hostile input: thousands of seeded mutations of valid files.
 
 Each mutated byte string must either read (and then write back byte for byte)

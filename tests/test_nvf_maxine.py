@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every .nvf the codec writes is read by NVIDIA's own reader (Maxine's FaceIO.cpp)
 with the same data, and by io_nv3dmm back equal (issue 9).
 

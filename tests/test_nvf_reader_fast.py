@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The reader's fast paths (numpy over regular layouts) read exactly what the careful
 chunk-by-chunk walk reads, and leave every odd or hostile case to it.
 

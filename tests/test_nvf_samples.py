@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Real .nvf files (NVF_SAMPLES): byte-exact round trips and face_model2.nvf's known figures.
 
 Skipped, with the reason, when NVF_SAMPLES is unset (a fresh clone without the

@@ -1,3 +1,5 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """build_topology: NVIDIA's TOPO rule, on small meshes worked by hand and on the real file."""
 
 from __future__ import annotations
