@@ -39,15 +39,20 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass
 class Gram:
-    """What ExpressionFitter precomputes per vertex set (K vertices, B blend shapes)."""
+    """What ExpressionFitter precomputes per vertex set (K vertices, B blend shapes), so
+    that a frame costs one product over its vertices and the Gauss-Newton rounds only
+    small dense algebra (3 x 3, B x B)."""
 
-    flat: F64            # (3K, B) the blend shapes there
-    by_vertex: F64       # (K, 3B) the same, one row per vertex
-    gram: F64            # (B, B) flat' flat
+    gram: F64            # (B, B) sum_i b_i' b_i (b_i: the (3, B) blend shapes at vertex i)
+    pair: F64            # (9, B, B) sum_i b_i[a]' b_i[c] for the axis pairs (a, c)
     cross_z: F64         # (3, B, B) sum_i b_ij x b_ik
     cross_0: F64         # (3, B) sum_i n_i x b_ik
-    neutral_flat: F64    # (B,) n' flat
+    neutral_blend: F64   # (3, 3, B) sum_i n_i[a] b_i[c, k]
+    neutral_outer: F64   # (3, 3) sum_i n_i n_i'
+    neutral_sum: F64     # (3,)
+    neutral_flat: F64    # (B,) sum_i n_i' b_i
     blend_sum: F64       # (3, B) sum over the vertices
+    frame: F64           # (K, 3B + 4) [b_i flattened | n_i | 1]: target' frame gives every sum
     neutral: F64         # (K, 3)
 
 
@@ -98,18 +103,20 @@ class ExpressionFitter:
         flat = blend.reshape(-1, count)
         axes = np.ascontiguousarray(blend.transpose(1, 0, 2))               # (3, K, B)
         neutral = np.ascontiguousarray(self.problem.neutral[vertices])
-        gram = flat.T @ flat
+        pair = np.einsum("aik,cij->acjk", axes, axes).reshape(9, count, count)
+        p = pair.reshape(3, 3, count, count)
         # sum_i b_ij x b_ik (B x B per axis) and sum_i n_i x b_ik: the rotation rows of the
         # pose-weights block are then C0 + T z, never a pass over the vertices.
-        t = np.stack([axes[1].T @ axes[2] - axes[2].T @ axes[1],
-                      axes[2].T @ axes[0] - axes[0].T @ axes[2],
-                      axes[0].T @ axes[1] - axes[1].T @ axes[0]])
-        c0 = np.stack([neutral[:, 1] @ axes[2] - neutral[:, 2] @ axes[1],
-                       neutral[:, 2] @ axes[0] - neutral[:, 0] @ axes[2],
-                       neutral[:, 0] @ axes[1] - neutral[:, 1] @ axes[0]])
-        by_vertex = np.ascontiguousarray(blend.reshape(blend.shape[0], -1))  # (K, 3B)
-        return Gram(flat=flat, by_vertex=by_vertex, gram=gram, cross_z=t, cross_0=c0,
-                    neutral_flat=neutral.ravel() @ flat, blend_sum=blend.sum(axis=0), neutral=neutral)
+        t = np.stack([p[1, 2] - p[2, 1], p[2, 0] - p[0, 2], p[0, 1] - p[1, 0]])
+        neutral_blend = np.einsum("ia,cik->ack", neutral, axes)
+        c0 = np.stack([neutral_blend[1, 2] - neutral_blend[2, 1], neutral_blend[2, 0] - neutral_blend[0, 2],
+                       neutral_blend[0, 1] - neutral_blend[1, 0]])
+        frame = np.ascontiguousarray(np.concatenate([blend.reshape(blend.shape[0], -1), neutral,
+                                                     np.ones((blend.shape[0], 1))], axis=1))
+        return Gram(gram=flat.T @ flat, pair=np.ascontiguousarray(pair), cross_z=t, cross_0=c0,
+                    neutral_blend=np.ascontiguousarray(neutral_blend), neutral_outer=neutral.T @ neutral,
+                    neutral_sum=neutral.sum(axis=0), neutral_flat=neutral.ravel() @ flat,
+                    blend_sum=blend.sum(axis=0), frame=frame, neutral=neutral)
 
     def fit(self, vertices: Any, triangles: Any = None, landmarks: LandmarkInput = None,
             correspondence: Correspondence | None = None) -> Fit:
@@ -136,69 +143,97 @@ class ExpressionFitter:
         """Vertex-for-vertex: Gauss-Newton on the pose (a small rotation, scale and shift
         about the current one) and the weights together, the weights bounded to [0, 1].
         Pose and weights are solved jointly because jaw and mouth shapes look partly like a
-        head turn: alternating the two converges slowly."""
-        flat, neutral = gram.flat, gram.neutral
+        head turn: alternating the two converges slowly.
+
+        Every sum over the vertices a round needs (x_i = n_i + b_i z the model's shape,
+        y_i the target) is linear or quadratic in z and linear in the y_i, so one product
+        of the target with `Gram.frame` per frame and the precomputed `Gram` give them:
+        the rounds are small dense algebra only."""
         count = self.basis.blend_count
         weight = self.options.dense_sigma ** -2
         precision = self.problem.precision
-        target = points[used]
-        # sum_i y_ib b_i[a, k] for this frame (one product over the vertices), so that
-        # sum_i q_i' b_i of the target in the model's frame is a 3 x 3 x B contraction.
-        moments = (target.T @ gram.by_vertex).reshape(3, 3, count)
+        target = points if used.shape[0] == points.shape[0] else points[used]
+        k = float(target.shape[0])
+        sums = target.T @ gram.frame                                      # (3, 3B + 4)
+        moments = sums[:, :3 * count].reshape(3, 3, count)                # sum_i y_ic b_i[a, k]
+        moments_flat = moments.reshape(9, count)
+        y_n = sums[:, 3 * count:3 * count + 3]                            # sum_i y_ic n_ia
+        y_sum = sums[:, -1]
         z = np.zeros(count) if self.previous is None else self.previous.copy()
-        shape = neutral + (flat @ z).reshape(-1, 3)
+
+        def model_sums(z: F64) -> tuple[F64, F64, float, F64]:
+            """sum x_i, sum x_i x_i', sum |x_i|^2 and sum x_i y_i' for the weights z."""
+            blend_z = gram.blend_sum @ z
+            n_b = gram.neutral_blend @ z                                  # sum n_ia (b_i z)_c
+            outer = gram.neutral_outer + n_b + n_b.T + (gram.pair @ z @ z).reshape(3, 3)
+            x_y = y_n.T + (moments @ z).T                                 # sum x_ia y_ic
+            return gram.neutral_sum + blend_z, outer, float(np.trace(outer)), x_y
+
         # The previous frame's pose is the start when it is still close (a video); else Umeyama.
         pose = self._previous_pose
-        if pose is None or float(np.mean(np.abs(pose.inverse(target) - shape))) > 0.5:
+        sx, outer, sq, x_y = model_sums(z)
+        if pose is not None:
+            # sum |q_i - x_i|^2 with q_i the target in the model's frame, from the sums.
+            s, r, t = pose.scale, pose.rotation, pose.translation
+            q_sq = (float(np.einsum("ij,ij->", target, target)) - 2.0 * float(t @ y_sum) + k * float(t @ t)) / (s * s)
+            x_q = (x_y - np.outer(sx, t)) @ r / s
+            if np.sqrt(max(q_sq - 2.0 * float(np.trace(x_q)) + sq, 0.0) / (3.0 * k)) > 0.6:
+                pose = None
+        if pose is None:
+            shape = gram.neutral + (gram.frame[:, :3 * count].reshape(-1, count) @ z).reshape(-1, 3)
             pose = Pose(*similarity(shape, target))
-        lower = np.concatenate([np.full(7, -np.inf), np.zeros(count)])
-        upper = np.concatenate([np.full(7, np.inf), np.ones(count)])
         hessian = np.zeros((7 + count, 7 + count))
         hessian[7:, 7:] = weight * gram.gram + np.diag(precision)
-        count_vertices = target.shape[0]
+        rigid = np.zeros((7, 7))
+        rigid[4:7, 4:7] = k * np.eye(3)
+        gradient = np.empty(7 + count)
+        lower = np.concatenate([np.full(7, -np.inf), np.zeros(count)])
+        upper = np.concatenate([np.full(7, np.inf), np.ones(count)])
         done = 0
         for done in range(1, self.options.expression_iterations + 1):
-            q = pose.inverse(target)
-            x = shape
-            rest = q - x                                                  # (K, 3)
-            sx = x.sum(axis=0)
-            sq = float((x * x).sum())
-            rigid = np.zeros((7, 7))
-            rigid[:3, :3] = sq * np.eye(3) - x.T @ x
+            if done > 1:
+                sx, outer, sq, x_y = model_sums(z)
+            s, r, t = pose.scale, pose.rotation, pose.translation
+            x_q = (x_y - np.outer(sx, t)) @ r / s                        # sum x_i q_i'
+            q_sum = r.T @ (y_sum - k * t) / s
+            rigid[:3, :3] = sq * np.eye(3) - outer
             rigid[:3, 4:7] = _skew(sx)
+            rigid[4:7, :3] = rigid[:3, 4:7].T
             rigid[3, 3] = sq
             rigid[3, 4:7] = sx
-            rigid[4:7, 4:7] = count_vertices * np.eye(3)
-            rigid = np.triu(rigid) + np.triu(rigid, 1).T
-            cross = np.empty((7, count))
-            cross[:3] = gram.cross_0 + np.einsum("ajk,j->ak", gram.cross_z, z)
+            rigid[4:7, 3] = sx
             x_b = gram.neutral_flat + gram.gram @ z                      # sum_i x_i' b_i
-            cross[3] = x_b
-            cross[4:7] = gram.blend_sum
             hessian[:7, :7] = weight * rigid
-            hessian[:7, 7:] = weight * cross
-            hessian[7:, :7] = weight * cross.T
-            shifted = moments - pose.translation[:, None, None] * gram.blend_sum[None]
-            q_b = np.einsum("ba,bak->k", pose.rotation, shifted) / pose.scale   # sum_i q_i' b_i
-            gradient = np.empty(7 + count)
-            gradient[:3] = weight * np.cross(x, rest).sum(axis=0)
-            gradient[3] = weight * float((x * rest).sum())
-            gradient[4:7] = weight * rest.sum(axis=0)
-            gradient[7:] = weight * (q_b - x_b) - precision * z
+            hessian[:3, 7:] = weight * (gram.cross_0 + gram.cross_z @ z)
+            hessian[3, 7:] = weight * x_b
+            hessian[4:7, 7:] = weight * gram.blend_sum
+            hessian[7:, :7] = hessian[:7, 7:].T
+            q_b = (r.ravel() @ moments_flat - (t @ r) @ gram.blend_sum) / s   # sum_i q_i' b_i
+            gradient[0] = x_q[1, 2] - x_q[2, 1]                             # sum x_i x (q_i - x_i)
+            gradient[1] = x_q[2, 0] - x_q[0, 2]
+            gradient[2] = x_q[0, 1] - x_q[1, 0]
+            gradient[3] = float(np.trace(x_q)) - sq
+            gradient[4:7] = q_sum - sx
+            gradient[7:] = q_b - x_b
+            gradient *= weight
+            gradient[7:] -= precision * z
             lower[7:], upper[7:] = -z, 1.0 - z
             step = bounded_quadratic(hessian, gradient, lower, upper)
-            z = np.clip(z + step[7:], 0.0, 1.0)
-            pose = Pose(pose.scale * (1.0 + step[3]), pose.rotation @ _rotation(step[:3]),
-                        pose.translation + pose.scale * pose.rotation @ step[4:7])
-            if float(np.abs(step[7:]).max(initial=0.0)) < 1e-3 and float(np.abs(step[:4]).max()) < 1e-5:
+            z = np.minimum(np.maximum(z + step[7:], 0.0), 1.0)
+            pose = Pose(s * (1.0 + step[3]), r @ _rotation(step[:3]), t + s * r @ step[4:7])
+            # The weights enter linearly and the shift exactly: only the rotation and scale
+            # steps are linearised, the weights' error being about their product with the
+            # weight step (and their square). Below 1e-4 another round moves no weight by
+            # more than a few 1e-4: stop (in a video that is most frames after the first).
+            turn = float(np.abs(step[:4]).max())
+            if turn < 1e-3 and turn * float(np.abs(step[7:]).max(initial=0.0)) < 1e-4:
                 break
-            shape = neutral + (flat @ z).reshape(-1, 3)
         self.previous = z
         self._previous_pose = pose
         full = self.problem.neutral + (self._flat @ z).reshape(-1, 3)
         posed = pose.apply(full)
         dense = np.full(self.basis.vertex_count, np.nan)
-        dense[used] = np.linalg.norm(posed[used] - points[used], axis=1)
+        dense[used] = np.linalg.norm(posed[used] - target, axis=1)
         return Fit(scale=pose.scale, rotation=pose.rotation, translation=pose.translation,
                    coefficients=self.coefficients.copy(),
                    expression_weights=dict(zip(self.basis.blend_names, map(float, z))), vertices=posed,
