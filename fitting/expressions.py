@@ -26,7 +26,7 @@ from .errors import FittingError
 from .fit import LandmarkInput, make_target, target_landmarks
 from .geometry import check_points, similarity
 from .result import Correspondence, Fit, FitOptions
-from .solve import bounded_quadratic
+from .solve import active_set_quadratic
 
 if TYPE_CHECKING:
     # Only for annotations: the package is imported as `io_nv3dmm` from a clone and as
@@ -92,7 +92,7 @@ class ExpressionFitter:
                                lower=np.zeros(count), upper=np.ones(count), triangles=basis.triangles, skin=basis.skin)
         self._flat = basis.blend.reshape(-1, count)                       # (3V, B)
         self._all = self._gram(np.arange(basis.vertex_count))
-        self._subset: tuple[Correspondence, I64, Gram] | None = None
+        self._subset: tuple[Correspondence, I64, Gram, I64, F64] | None = None
         self.previous: F64 | None = None
         self._previous_pose: Pose | None = None
 
@@ -114,7 +114,7 @@ class ExpressionFitter:
         frame = np.ascontiguousarray(np.concatenate([blend.reshape(blend.shape[0], -1), neutral,
                                                      np.ones((blend.shape[0], 1))], axis=1))
         return Gram(gram=flat.T @ flat, pair=np.ascontiguousarray(pair), cross_z=t, cross_0=c0,
-                    neutral_blend=np.ascontiguousarray(neutral_blend), neutral_outer=neutral.T @ neutral,
+                    neutral_blend=np.ascontiguousarray(neutral_blend), neutral_outer=np.einsum("ia,ic->ac", neutral, neutral),
                     neutral_sum=neutral.sum(axis=0), neutral_flat=neutral.ravel() @ flat,
                     blend_sum=blend.sum(axis=0), frame=frame, neutral=neutral)
 
@@ -126,24 +126,29 @@ class ExpressionFitter:
         if correspondence is not None and correspondence.valid.shape[0] != basis.vertex_count:
             raise FittingError("the correspondence was found for another model (vertex count differs)")
         if correspondence is not None and correspondence.matches(points.shape[0], triangles):
-            resampled = correspondence.resample(points)
-            used = np.flatnonzero(correspondence.valid)
-            if used.size < 3:
-                raise FittingError("the correspondence places fewer than 3 model vertices on the target")
             if self._subset is None or self._subset[0] is not correspondence:
-                self._subset = (correspondence, used, self._gram(used))
-            subset = self._subset
-            return self._fit_direct(resampled, subset[1], subset[2])
+                used = np.flatnonzero(correspondence.valid)
+                if used.size < 3:
+                    raise FittingError("the correspondence places fewer than 3 model vertices on the target")
+                corners = np.ascontiguousarray(correspondence.target_triangles[correspondence.triangle[used]])
+                self._subset = (correspondence, used, self._gram(used), corners,
+                                np.ascontiguousarray(correspondence.barycentric[used]))
+            _, used, gram, corners, bary = self._subset
+            # Correspondence.resample, for the vertices it places only.
+            resampled = (bary[:, 0:1] * points[corners[:, 0]] + bary[:, 1:2] * points[corners[:, 1]]
+                         + bary[:, 2:3] * points[corners[:, 2]])
+            return self._fit_direct(resampled, used, gram)
         target = make_target(basis, points, triangles)
         if target.direct is not None:
             return self._fit_direct(points, np.arange(basis.vertex_count), self._all)
         return self._fit_surface(target, landmarks)
 
-    def _fit_direct(self, points: F64, used: I64, gram: Gram) -> Fit:
+    def _fit_direct(self, target: F64, used: I64, gram: Gram) -> Fit:
         """Vertex-for-vertex: Gauss-Newton on the pose (a small rotation, scale and shift
         about the current one) and the weights together, the weights bounded to [0, 1].
         Pose and weights are solved jointly because jaw and mouth shapes look partly like a
-        head turn: alternating the two converges slowly.
+        head turn: alternating the two converges slowly. target (K, 3): the point for each
+        model vertex in `used`.
 
         Every sum over the vertices a round needs (x_i = n_i + b_i z the model's shape,
         y_i the target) is linear or quadratic in z and linear in the y_i, so one product
@@ -152,7 +157,6 @@ class ExpressionFitter:
         count = self.basis.blend_count
         weight = self.options.dense_sigma ** -2
         precision = self.problem.precision
-        target = points if used.shape[0] == points.shape[0] else points[used]
         k = float(target.shape[0])
         sums = target.T @ gram.frame                                      # (3, 3B + 4)
         moments = sums[:, :3 * count].reshape(3, 3, count)                # sum_i y_ic b_i[a, k]
@@ -218,15 +222,17 @@ class ExpressionFitter:
             gradient *= weight
             gradient[7:] -= precision * z
             lower[7:], upper[7:] = -z, 1.0 - z
-            step = bounded_quadratic(hessian, gradient, lower, upper)
+            step = active_set_quadratic(hessian, gradient, lower, upper)
             z = np.minimum(np.maximum(z + step[7:], 0.0), 1.0)
             pose = Pose(s * (1.0 + step[3]), r @ _rotation(step[:3]), t + s * r @ step[4:7])
             # The weights enter linearly and the shift exactly: only the rotation and scale
-            # steps are linearised, the weights' error being about their product with the
-            # weight step (and their square). Below 1e-4 another round moves no weight by
-            # more than a few 1e-4: stop (in a video that is most frames after the first).
+            # steps are linearised, the weights' error being a small multiple of their
+            # product with the weight step (and of their square). When that product is
+            # below 5e-4 another round moves no weight by more than about 2e-3 (the next
+            # frame, starting here, corrects it anyway): stop. In a video that is most
+            # frames after the first.
             turn = float(np.abs(step[:4]).max())
-            if turn < 1e-3 and turn * float(np.abs(step[7:]).max(initial=0.0)) < 1e-4:
+            if turn < 5e-3 and turn * float(np.abs(step[7:]).max(initial=0.0)) < 5e-4:
                 break
         self.previous = z
         self._previous_pose = pose

@@ -22,7 +22,7 @@ import fitting  # noqa: E402
 from fitting.basis import model_basis  # noqa: E402
 from fitting.geometry import closest_on_triangles, similarity  # noqa: E402
 from fitting.ground_truth import GroundTruth, make_target, surface_distance  # noqa: E402
-from fitting.solve import bounded_quadratic  # noqa: E402
+from fitting.solve import active_set_quadratic, bounded_quadratic  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,25 @@ def test_bounded_quadratic_matches_scipy() -> None:
         ours = bounded_quadratic(a.T @ a, a.T @ b, lower, upper)
         reference = lsq_linear(a, b, bounds=(lower, upper), method="bvls", tol=1e-14).x
         np.testing.assert_allclose(ours, reference, atol=1e-7)
+
+
+def test_active_set_quadratic_matches_scipy_cold_and_warm() -> None:
+    """The per-frame solver of fit_expressions: the same minimiser from no start, from a
+    start near the answer (the next video frame) and from one at the wrong bounds."""
+    from scipy.optimize import lsq_linear
+    rng = np.random.default_rng(3)
+    for trial in range(8):
+        a = rng.normal(size=(200, 40))
+        a[:, 1] = a[:, 0] + 0.01 * a[:, 1]
+        b = a @ np.clip(rng.normal(0.3, 0.6, 40), 0, 1) + 0.05 * rng.normal(size=200)
+        lower = np.r_[np.full(5, -np.inf), np.zeros(35)]
+        upper = np.r_[np.full(5, np.inf), np.ones(35)]
+        reference = lsq_linear(a, b, bounds=(lower, upper), method="bvls", tol=1e-14).x
+        near = np.clip(reference + rng.normal(0, 0.1, 40), lower, upper)
+        flipped = np.where(np.isfinite(lower), np.where(reference > 0.5, 0.0, 1.0), 0.0)
+        for start in (None, near, flipped):
+            ours = active_set_quadratic(a.T @ a, a.T @ b, lower, upper, start=start)
+            np.testing.assert_allclose(ours, reference, atol=1e-7)
 
 
 def test_skin_leaves_out_eyes_and_mouth_socket(demo: io_nv3dmm.FaceModel) -> None:
