@@ -90,9 +90,9 @@ class ExpressionFitter:
         count = basis.blend_count
         self.problem = Problem(neutral=neutral, columns=basis.blend, precision=np.full(count, self.options.expression_sigma ** -2),
                                lower=np.zeros(count), upper=np.ones(count), triangles=basis.triangles, skin=basis.skin)
-        self._flat = basis.blend.reshape(-1, count)                       # (3V, B)
+        self._flat = np.ascontiguousarray(basis.blend.reshape(-1, count))  # (3V, B), contiguous: faster products
         self._all = self._gram(np.arange(basis.vertex_count))
-        self._subset: tuple[Correspondence, I64, Gram, I64, F64] | None = None
+        self._subset: tuple[Correspondence, I64, Gram, I64, F64, I64] | None = None
         self.previous: F64 | None = None
         self._previous_pose: Pose | None = None
 
@@ -125,15 +125,9 @@ class ExpressionFitter:
         points = check_points("vertices", vertices)
         if correspondence is not None and correspondence.valid.shape[0] != basis.vertex_count:
             raise FittingError("the correspondence was found for another model (vertex count differs)")
-        if correspondence is not None and correspondence.matches(points.shape[0], triangles):
-            if self._subset is None or self._subset[0] is not correspondence:
-                used = np.flatnonzero(correspondence.valid)
-                if used.size < 3:
-                    raise FittingError("the correspondence places fewer than 3 model vertices on the target")
-                corners = np.ascontiguousarray(correspondence.target_triangles[correspondence.triangle[used]])
-                self._subset = (correspondence, used, self._gram(used), corners,
-                                np.ascontiguousarray(correspondence.barycentric[used]))
-            _, used, gram, corners, bary = self._subset
+        if correspondence is not None and self._same_target_topology(correspondence, points.shape[0], triangles):
+            assert self._subset is not None
+            _, used, gram, corners, bary, _ = self._subset
             # Correspondence.resample, for the vertices it places only.
             resampled = (bary[:, 0:1] * points[corners[:, 0]] + bary[:, 1:2] * points[corners[:, 1]]
                          + bary[:, 2:3] * points[corners[:, 2]])
@@ -142,6 +136,31 @@ class ExpressionFitter:
         if target.direct is not None:
             return self._fit_direct(points, np.arange(basis.vertex_count), self._all)
         return self._fit_surface(target, landmarks)
+
+    def _same_target_topology(self, correspondence: Correspondence, vertex_count: int, triangles: Any) -> bool:
+        """Whether `triangles` is the topology `correspondence` was found on (then the
+        fitter holds what the gather and the solve need, in `_subset`). The first frame
+        compares every triangle (`Correspondence.matches`); later frames of the same
+        correspondence compare the triangles it places model vertices on, which are all
+        the gather reads, so a 70,000-triangle target is not compared whole every frame."""
+        if self._subset is not None and self._subset[0] is correspondence:
+            if triangles is None:
+                return False
+            tris = np.asarray(triangles)
+            placed = self._subset[5]
+            return bool(tris.shape == correspondence.target_triangles.shape
+                        and int(self._subset[3].max()) < vertex_count
+                        and np.array_equal(tris[placed], self._subset[3]))
+        if not correspondence.matches(vertex_count, triangles):
+            return False
+        used = np.flatnonzero(correspondence.valid)
+        if used.size < 3:
+            raise FittingError("the correspondence places fewer than 3 model vertices on the target")
+        placed = correspondence.triangle[used]
+        corners = np.ascontiguousarray(correspondence.target_triangles[placed])
+        self._subset = (correspondence, used, self._gram(used), corners,
+                        np.ascontiguousarray(correspondence.barycentric[used]), placed)
+        return True
 
     def _fit_direct(self, target: F64, used: I64, gram: Gram) -> Fit:
         """Vertex-for-vertex: Gauss-Newton on the pose (a small rotation, scale and shift

@@ -257,6 +257,17 @@ def test_later_frames_reuse_the_correspondence(demo: io_nv3dmm.FaceModel) -> Non
     # A target of another topology is not resampled with it.
     other = make_target(demo, 31)
     assert not fit.correspondence.matches(other.vertices.shape[0], other.triangles)
+    # A fitter that already gathered through the correspondence checks the triangles the
+    # gather reads on every frame: one of them changed means closest points instead.
+    fitter = fitting.ExpressionFitter(demo, fit)
+    assert fitter.fit(later.vertices, later.triangles, correspondence=fit.correspondence).correspondence is None
+    placed = fit.correspondence.triangle[fit.correspondence.valid]
+    changed = later.triangles.copy()
+    changed[placed[0]] = changed[placed[0]][[1, 0, 2]]
+    result = fitter.fit(later.vertices, changed, correspondence=fit.correspondence)
+    assert result.correspondence is not None
+    fewer = later.triangles[:-1]
+    assert fitter.fit(later.vertices, fewer, correspondence=fit.correspondence).correspondence is not None
 
 
 # ------------------------------------------------------------------------- personal_model
