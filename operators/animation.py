@@ -25,6 +25,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProp
 from bpy.types import Context, Event, Menu, Object, Operator, Timer
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
+from . import registration
 from .. import preferences
 from . import job_ui
 from ..animation.errors import AnimationError
@@ -336,15 +337,13 @@ _CLASSES: tuple[type, ...] = (OBJECT_OT_animate_from_video, IMPORT_ANIM_OT_live_
                               EXPORT_ANIM_OT_live_link_face)
 
 
+_MENUS: tuple[registration.MenuEntry, ...] = (
+    ("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export))
+
+
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
-    bpy.types.TOPBAR_MT_file_export.append(_menu_export)
+    registration.register(_CLASSES, _MENUS)
 
 
 def unregister() -> None:
-    bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
-    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, _MENUS)

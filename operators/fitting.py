@@ -18,6 +18,7 @@ import bpy
 from bpy.props import BoolProperty, StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
+from . import registration
 from .. import preferences
 from . import job_ui
 from ..bridge import fitting as bridge
@@ -153,9 +154,12 @@ class OBJECT_OT_make_maxine_model(Operator):
         self._timer = None
 
 
+_CLASSES = (OBJECT_OT_make_maxine_model,)
+
+
 def register() -> None:
-    bpy.utils.register_class(OBJECT_OT_make_maxine_model)
+    registration.register(_CLASSES)
 
 
 def unregister() -> None:
-    bpy.utils.unregister_class(OBJECT_OT_make_maxine_model)
+    registration.unregister(_CLASSES)

@@ -23,6 +23,7 @@ import bpy
 from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
+from . import registration
 from .. import preferences
 from . import job_ui
 from ..installer import builds, download, pip
@@ -350,11 +351,9 @@ _CLASSES = (NV3DMM_OT_install_dependencies, NV3DMM_OT_download_assets, NV3DMM_OT
 
 
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
+    registration.register(_CLASSES)
 
 
 def unregister() -> None:
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES)
 

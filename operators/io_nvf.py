@@ -20,6 +20,7 @@ from bpy.types import (Context, Event, FileHandler, Menu, Object, Operator, Oper
                        UILayout)
 from bpy_extras.io_utils import ExportHelper, ImportHelper, poll_file_object_drop
 
+from . import registration
 from ..bridge.bpy_typed import layout_panel, lookup
 from ..bridge.nvf_export import ExportOptions, export_nvf
 from ..bridge.nvf_import import import_nvf
@@ -259,15 +260,13 @@ def _menu_export(self: Menu, context: Context) -> None:
 _CLASSES = (IMPORT_SCENE_OT_nvf, EXPORT_SCENE_OT_nvf, NVF_FH_import)
 
 
+_MENUS: tuple[registration.MenuEntry, ...] = (
+    ("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export))
+
+
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.TOPBAR_MT_file_import.append(_menu_import)
-    bpy.types.TOPBAR_MT_file_export.append(_menu_export)
+    registration.register(_CLASSES, _MENUS)
 
 
 def unregister() -> None:
-    bpy.types.TOPBAR_MT_file_export.remove(_menu_export)
-    bpy.types.TOPBAR_MT_file_import.remove(_menu_import)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, _MENUS)

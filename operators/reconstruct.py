@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringProperty
 from bpy.types import Context, Event, Image, Menu, Operator, Timer
 
+from . import registration
 from .. import preferences
 from . import job_ui
 from ..bridge import reconstruction as bridge
@@ -325,7 +326,7 @@ def _menu_import_face_from_photo(self: Menu, context: Context) -> None:
 
 
 #: (menu, entry): where users look for the operator besides the sidebar and F3 search.
-MENUS: tuple[tuple[str, Callable[[Menu, Context], None]], ...] = (
+MENUS: tuple[registration.MenuEntry, ...] = (
     ("VIEW3D_MT_add", _menu_add_face_from_photo),
     ("TOPBAR_MT_file_import", _menu_import_face_from_photo),
 )
@@ -334,14 +335,8 @@ _CLASSES = (OBJECT_OT_reconstruct_face,)
 
 
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    for menu, entry in MENUS:
-        getattr(bpy.types, menu).append(entry)
+    registration.register(_CLASSES, MENUS)
 
 
 def unregister() -> None:
-    for menu, entry in reversed(MENUS):
-        getattr(bpy.types, menu).remove(entry)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, MENUS)

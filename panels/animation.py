@@ -14,6 +14,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import Context, MovieClip, Panel, PropertyGroup, Scene
 
+from ..operators import registration
 from .. import preferences
 from ..bridge import animation as bridge
 from ..operators.animation import (VIDEO_STATE, EXPORT_ANIM_OT_live_link_face, IMPORT_ANIM_OT_live_link_face,
@@ -144,12 +145,8 @@ _CLASSES = (NV3DMMAnimationSettings, VIEW3D_PT_nv3dmm_animation)
 
 
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMAnimationSettings))  # type: ignore[func-returns-value]
+    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMAnimationSettings))
 
 
 def unregister() -> None:
-    delattr(Scene, SETTINGS_ATTRIBUTE)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMAnimationSettings))

@@ -11,6 +11,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy.types import Context, Object, Panel, PropertyGroup, Scene
 
+from ..operators import registration
 from .. import preferences
 from ..bridge.bpy_typed import has_id_property
 from ..bridge.fitting import find_reconstruction
@@ -94,12 +95,8 @@ _CLASSES = (NV3DMMFittingSettings, VIEW3D_PT_nv3dmm_fitting)
 
 
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMFittingSettings))  # type: ignore[func-returns-value]
+    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMFittingSettings))
 
 
 def unregister() -> None:
-    delattr(Scene, SETTINGS_ATTRIBUTE)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMFittingSettings))

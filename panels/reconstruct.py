@@ -15,6 +15,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy.types import Context, Image, Panel, PropertyGroup, Scene
 
+from ..operators import registration
 from .. import preferences
 from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 
@@ -141,14 +142,8 @@ _CLASSES = (NV3DMMReconstructSettings, VIEW3D_PT_nv3dmm_reconstruct)
 
 
 def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-    # A dynamic RNA property: unknown to the stubs, which also type bpy.props functions as
-    # returning None.
-    setattr(Scene, SETTINGS_ATTRIBUTE, PointerProperty(type=NV3DMMReconstructSettings))  # type: ignore[func-returns-value]
+    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMReconstructSettings))
 
 
 def unregister() -> None:
-    delattr(Scene, SETTINGS_ATTRIBUTE)
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMReconstructSettings))
