@@ -13,15 +13,20 @@ converts with the rate the caller chose.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+try:  # inside the add-on, and in tests: the one io_nv3dmm
+    from ..io_nv3dmm.atomic import write_atomic
+except ImportError:  # `python -m animation` from a clone runs the packages top-level
+    write_atomic = importlib.import_module("io_nv3dmm.atomic").write_atomic
 
 from .errors import CsvError
 from .names import ARKIT_SHAPES, HEAD_EYE_ANGLES, csv_column
@@ -197,22 +202,4 @@ def check_take(take: Take) -> None:
 def write_csv(take: Take, destination: str | os.PathLike[str], decimals: int | None = None) -> None:
     """Writes a take as a Live Link Face CSV, atomically (checked before the file is touched)."""
     data = to_text(take, decimals).encode("utf-8")
-    target = os.path.abspath(os.fspath(destination))
-    # The package is imported both inside the add-on and on its own, so it
-    # cannot reach io_nv3dmm's writer; the same scheme: temp file, fsync, replace.
-    handle, temp = tempfile.mkstemp(prefix=".llf-", suffix=".tmp", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    write_atomic(destination, data)
