@@ -17,53 +17,30 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..io_nv3dmm import FaceModel, NvfError, read
 from . import mesh as mesh_builder
 from .bpy_typed import id_property, required
-from .nvf_mapping import (
+from .errors import NvfBridgeError
+from .naming import (
     BASIS_NAME, COLOR_ATTRIBUTE, PARTITION_ATTRIBUTE, PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL,
-    PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, ImportOptions, ImportPlan, NotRegularFileError,
-    NvfBridgeError, plan_import, read_mtl_colors, read_regular_file,
+    PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME,
 )
+from .nvf_mapping import (
+    ImportOptions, ImportPlan, NotRegularFileError, plan_import, read_mtl_colors, read_regular_file,
+)
+from .rollback import Created
 
 if TYPE_CHECKING:
     # bpy is imported where it is used, so that this module loads without it.
     from bpy.types import Context, Material, Mesh, Object
 
 MAGIC = b"NFAC"
-
-
-@dataclass
-class _Created:
-    """Datablocks made by one import, removed again if the import fails."""
-
-    objects: list[Object] = field(default_factory=list)
-    meshes: list[Mesh] = field(default_factory=list)
-    materials: list[Material] = field(default_factory=list)
-
-    def remove_all(self) -> None:
-        import bpy
-
-        _remove_each(bpy.data.objects.remove, self.objects)
-        _remove_each(bpy.data.meshes.remove, self.meshes)
-        _remove_each(bpy.data.materials.remove, self.materials)
-
-
-_Datablock = TypeVar("_Datablock")
-
-
-def _remove_each(remove: Callable[[_Datablock], None], items: list[_Datablock]) -> None:
-    for item in reversed(items):
-        try:
-            remove(item)
-        except (ReferenceError, RuntimeError):
-            pass  # already gone with its owner
 
 
 def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
@@ -116,12 +93,12 @@ def import_nvf(context: Context, filepath: str | Path,
     plan = plan_import(model, options)
     colors = read_mtl_colors(path) if options.partitions and options.mtl_colors else {}
     name = path.stem or "Face"
-    created = _Created()
+    created = Created()
     token = uuid.uuid4().hex
     try:
         obj = _build(context, name, path.name, data, plan, options, colors, created, token)
     except BaseException:
-        created.remove_all()
+        created.rollback()
         raise
     _remember(token, Original(data=data, model=model, options=options, plan=plan))
     return obj
@@ -129,7 +106,7 @@ def import_nvf(context: Context, filepath: str | Path,
 
 def _build(context: Context, name: str, file_name: str, data: bytes, plan: ImportPlan,
            options: ImportOptions, colors: dict[str, tuple[float, float, float]],
-           created: _Created, token: str) -> Object:
+           created: Created, token: str) -> Object:
     import bpy
 
     mesh = mesh_builder.build_mesh(name, plan.basis, plan.triangles)

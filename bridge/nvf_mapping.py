@@ -7,93 +7,50 @@ the original file kept on the mesh, exactly what the importer produced, and
 compare it with what is in Blender now: whatever still matches is written
 with the original values (byte-identical), whatever differs was edited.
 
-Naming convention (what the importer creates and the exporter reads):
-
-shape keys
-    ``Basis``: the mean shape (the reference key).
-    ``PCA.000``, ``PCA.001``, ...: one key per shape mode (``PCA.<number>``,
-    the number is the mode's index in the file and picks its eigenvalue).
-    Any other key: a named blend shape, the key's name is the shape's name.
-vertex groups
-    ``IBUG.031``: the vertices of iBUG-68 landmark 31 (1-based, as in the file).
-    ``NVLM.031``: the vertices of NVIDIA 126-point landmark 31.
-    ``MCTR.R.00``, ``MCTR.L.00``, ...: the model's right / left face contour,
-    one group per contour point, in contour order (ear to chin).
-    ``PART.000.Face``: the vertices of partition 0 (named "Face"); the number
-    orders partitions on export, the text after it is the partition's name.
-    The import lists the PART groups first, then IBUG, NVLM, MCTR; the
-    exporter reads groups by name, in any order.
-materials
-    One slot per distinct partition material; a material's .nvf name is its
-    ``nvf_material`` property (kept when Blender adds a ".001" suffix), else
-    its Blender name. An empty slot means "no material".
-
-Coordinates: NVIDIA's space is centimetres, +Y up, +Z out of the nose.
-With the default options a point maps to Blender as (x, y, z) -> (x, -z, y) *
-0.01 (metres, +Z up, the face looking down -Y, Blender's front view); a
-proper rotation, so triangle winding (counter-clockwise from outside) is kept.
+The naming convention lives in `naming`, coordinates in `axes`; their names
+are re-exported here for existing callers.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ..io_nv3dmm import FaceModel, LandmarkSet
-from .bpy_typed import id_property
+from .axes import offsets_to_blender, to_blender, to_nvf
+from .errors import NvfBridgeError
+from .naming import (
+    BASIS_NAME, COLOR_ATTRIBUTE, CONTOUR_GROUP, CONTOUR_GROUP_PATTERN, IBUG_GROUP, LANDMARK_GROUP_PATTERN,
+    MODE_KEY, MODE_KEY_PATTERN, NVLM_GROUP, PARTITION_ATTRIBUTE, PARTITION_GROUP_PATTERN, PROP_CONTOURS,
+    PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL, PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME, blend_shape_key_name,
+    blender_name, material_nvf_name, partition_label, unique_names,
+)
 
-if TYPE_CHECKING:
-    from bpy.types import Material
+__all__ = [
+    "BASIS_NAME", "COLOR_ATTRIBUTE", "CONTOUR_GROUP", "CONTOUR_GROUP_PATTERN", "IBUG_GROUP",
+    "LANDMARK_GROUP_PATTERN", "MODE_KEY", "MODE_KEY_PATTERN", "NVLM_GROUP", "PARTITION_ATTRIBUTE",
+    "PARTITION_GROUP_PATTERN", "PROP_CONTOURS", "PROP_EIGENVALUES", "PROP_IMPORT", "PROP_MATERIAL", "PROP_SOURCE",
+    "PROP_SOURCE_NAME", "UV_MAP_NAME", "blend_shape_key_name", "blender_name", "material_nvf_name",
+    "partition_label", "unique_names", "offsets_to_blender", "to_blender", "to_nvf", "NvfBridgeError",
+    "ImportOptions", "ImportPlan", "plan_import", "face_partition_numbers", "NotRegularFileError",
+    "read_regular_file", "read_mtl_colors", "MAX_MTL_BYTES", "MAX_VERTEX_GROUPS", "MODE_SLIDER", "BLEND_SLIDER",
+]
 
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 
-BASIS_NAME = "Basis"
-MODE_KEY = "PCA.{:03d}"
-MODE_KEY_PATTERN = re.compile(r"^PCA\.(\d+)$")
-IBUG_GROUP = "IBUG.{:03d}"
-NVLM_GROUP = "NVLM.{:03d}"
-LANDMARK_GROUP_PATTERN = re.compile(r"^(IBUG|NVLM)\.(\d+)$")
-CONTOUR_GROUP = "MCTR.{side}.{:02d}"
-CONTOUR_GROUP_PATTERN = re.compile(r"^MCTR\.([RL])\.(\d+)$")
-PARTITION_GROUP_PATTERN = re.compile(r"^PART\.(?:(\d+)(?:\.(.*))?|(.+))$")
-UV_MAP_NAME = "UVMap"
-COLOR_ATTRIBUTE = "nvf_color"
-PARTITION_ATTRIBUTE = "nvf_partition"
-
-#: Custom properties on the Mesh (ID properties survive .blend save/reload).
-PROP_SOURCE = "nvf_source"              # the original file's bytes
-PROP_SOURCE_NAME = "nvf_source_name"    # its file name, for messages
-PROP_IMPORT = "nvf_import"              # the ImportOptions used (a group)
-PROP_EIGENVALUES = "nvf_eigenvalues"    # float per shape mode
-PROP_CONTOURS = {                       # landmark-number contours of IBUG / NVLM
-    ("IBUG", "R"): "nvf_ibug_right_contour", ("IBUG", "L"): "nvf_ibug_left_contour",
-    ("NVLM", "R"): "nvf_nvlm_right_contour", ("NVLM", "L"): "nvf_nvlm_left_contour",
-}
-#: Custom property on a Material: its name in the .nvf file.
-PROP_MATERIAL = "nvf_material"
-
 MODE_SLIDER = (-10.0, 10.0)
 BLEND_SLIDER = (0.0, 1.0)
 
-#: Blender names hold at most 63 bytes of UTF-8.
-_MAX_NAME_BYTES = 63
-
-
 #: Most vertex groups an import creates (a real model needs about 200).
 MAX_VERTEX_GROUPS = 4096
-
-
-class NvfBridgeError(Exception):
-    """A Blender-side problem importing or exporting .nvf (message is for the user)."""
 
 
 @dataclass
@@ -131,136 +88,6 @@ class ImportOptions:
                    convert_axes=bool(get("convert_axes", defaults.convert_axes)),
                    shape_keys=bool(get("shape_keys", True)), landmarks=bool(get("landmarks", True)),
                    partitions=bool(get("partitions", True)), mtl_colors=bool(get("mtl_colors", True)))
-
-
-# --- coordinates ----------------------------------------------------------------
-
-
-def to_blender(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
-    """NVIDIA model space -> Blender, float32; works on (..., 3) arrays.
-
-    The axis swap and sign are exact; only the scale rounds, the same way every
-    time, so import and the exporter's comparison agree bit for bit.
-    """
-    p = np.asarray(points, dtype=np.float32)
-    return offsets_to_blender(p.reshape(1, -1, 3), None, scale, convert_axes).reshape(p.shape)
-
-
-def offsets_to_blender(offsets: npt.NDArray[np.float32], base: npt.NDArray[np.float32] | None,
-                       scale: float, convert_axes: bool, out: F32 | None = None) -> F32:
-    """(K, V, 3) NVIDIA offsets (+ base (V, 3), rounded to float32 first) -> Blender.
-
-    Every output is one float32 source value (offset + base) times +-scale,
-    rounded once, so the exporter's comparison with a fresh conversion is exact.
-    Done in place in `out` (C-contiguous float32, may be a slice of a larger
-    buffer) as three passes over memory: the add, the scale (contiguous, one
-    scalar) and the axis swap. The swap (y, z) -> (-z, y) is a multiplication of
-    each (y, z) pair, viewed as one complex64 number y + iz, by i: the products
-    with 0 and 1 are exact, so it moves values and flips a sign without rounding
-    (measured 2-3x faster than a (3, 3) matrix product or column copies).
-    Arrays with non-finite values (inf * 0 would give NaN) take a column-copy path.
-    """
-    if out is None:
-        out = np.empty(offsets.shape, dtype=np.float32)
-    if not out.flags.c_contiguous or out.dtype != np.float32 or out.shape[-1:] != (3,):
-        raise ValueError("the output must be a C-contiguous float32 (..., 3) array")
-    if base is None:
-        np.copyto(out, offsets, casting="same_kind")
-    else:
-        np.add(offsets, base, out=out, dtype=np.float32)
-    flat = out.reshape(-1)
-    # max/min propagate NaN and show +-inf: two fast reductions, no temporary.
-    finite = flat.size == 0 or bool(np.isfinite(flat.max()) and np.isfinite(flat.min()))
-    np.multiply(flat, np.float32(scale), out=flat)
-    if not convert_axes or flat.size == 0:
-        return out
-    rows = flat.size // 3
-    if finite:
-        pairs: npt.NDArray[np.complex64] = np.ndarray(shape=(rows,), dtype=np.complex64, buffer=out,
-                                                      offset=4, strides=(12,))
-        np.multiply(pairs, np.complex64(1j), out=pairs)
-        return out
-    columns = flat.reshape(rows, 3)
-    y = columns[:, 1].copy()
-    np.negative(columns[:, 2], out=columns[:, 1])
-    columns[:, 2] = y
-    return out
-
-
-def to_nvf(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
-    """Blender -> NVIDIA model space (the exact inverse map, computed in float64)."""
-    p = np.asarray(points, dtype=np.float64)
-    if convert_axes:
-        out = p[..., [0, 2, 1]] * np.array([1.0, 1.0, -1.0])
-    else:
-        out = p.copy()
-    out /= float(np.float32(scale))
-    return np.ascontiguousarray(out, dtype=np.float32)
-
-
-# --- names ----------------------------------------------------------------------
-
-
-def blender_name(name: str) -> str:
-    """`name` as Blender stores it: at most 63 bytes of UTF-8, cut on a character."""
-    data = name.encode("utf-8")
-    if len(data) <= _MAX_NAME_BYTES:
-        return name
-    return data[:_MAX_NAME_BYTES].decode("utf-8", errors="ignore")
-
-
-def unique_names(names: list[str], taken: set[str] | None = None) -> list[str]:
-    """Blender-style de-duplication ("x", "x.001", ...) of names in order."""
-    if (len(set(names)) == len(names) and not (taken and taken.intersection(names))
-            and all(len(name) <= _MAX_NAME_BYTES // 4 or len(name.encode("utf-8")) <= _MAX_NAME_BYTES
-                    for name in names)):
-        return list(names)      # the common case: distinct and short enough (<= 4 bytes per char)
-    used = set(taken or ())
-    result: list[str] = []
-    for name in names:
-        base = blender_name(name)
-        candidate = base
-        number = 0
-        while candidate in used:
-            number += 1
-            suffix = f".{number:03d}"
-            candidate = blender_name(base[:max(0, _MAX_NAME_BYTES - len(suffix))]) + suffix
-            if len(candidate.encode("utf-8")) > _MAX_NAME_BYTES:
-                candidate = base.encode("utf-8")[:_MAX_NAME_BYTES - len(suffix)].decode(
-                    "utf-8", errors="ignore") + suffix
-        used.add(candidate)
-        result.append(candidate)
-    return result
-
-
-def blend_shape_key_name(name: str, index: int) -> str:
-    """The shape-key name of blend shape `index`; collisions with the convention get a prefix."""
-    if not name:
-        return f"BLND.{index:03d}"
-    if MODE_KEY_PATTERN.match(name) or name == BASIS_NAME:
-        return f"BLND.{name}"
-    return name
-
-
-def partition_label(index: int, name: str | None, material: str | None) -> str:
-    label = name if name else (material or "")
-    return f"PART.{index:03d}.{label}" if label else f"PART.{index:03d}"
-
-
-def material_nvf_name(material: Material | None) -> str | None:
-    """The .nvf material name of a Blender material (None for an empty slot)."""
-    if material is None:
-        return None
-    original = id_property(material, PROP_MATERIAL)
-    name = str(material.name)
-    if isinstance(original, str) and original:
-        stored = blender_name(original)
-        # Blender appends ".001" when the name is taken (truncating a long one).
-        base = re.sub(r"\.\d{3}$", "", name)
-        if name == stored or base == stored or (base and len(name.encode("utf-8")) >= 60
-                                                 and stored.startswith(base)):
-            return original
-    return name
 
 
 # --- what the importer creates ---------------------------------------------------
