@@ -50,19 +50,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_ID = "nv3dmm_face_tools"
-
-
-def _load_addon(tmp: Path) -> Any:
-    link_dir = tmp / "addon_path"
-    link_dir.mkdir()
-    (link_dir / ADDON_ID).symlink_to(REPO_ROOT, target_is_directory=True)
-    sys.path.insert(0, str(link_dir))
-    import importlib
-    package = importlib.import_module(ADDON_ID)
-    package.register()
-    return package
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import ADDON_ID, import_checkout, load_checkout_addon  # noqa: E402
 
 
 def _interleaved_ms(runs: dict[str, Callable[[], Any]], repeat: int,
@@ -141,7 +130,8 @@ def main() -> None:
 
     import bpy
     tmp = Path(tempfile.mkdtemp(prefix="bench_nvf_"))
-    _load_addon(tmp)
+    load_checkout_addon()
+    import_checkout()  # the checkout's packages, also when an installed extension is the one registered
     import importlib
     io_nv3dmm = importlib.import_module(f"{ADDON_ID}.io_nv3dmm")
     nvf_import = importlib.import_module(f"{ADDON_ID}.bridge.nvf_import")

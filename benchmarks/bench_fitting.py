@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
@@ -38,14 +39,13 @@ def main() -> None:
     if args.blas_threads:
         for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
             os.environ[var] = str(args.blas_threads)
-    sys.path.insert(0, str(REPO_ROOT))
     import numpy as np
 
-    import io_nv3dmm
-    from io_nv3dmm.demo_model import build_demo_model
-
-    import fitting
-    from fitting.ground_truth import make_target
+    import_checkout()
+    import nv3dmm_face_tools.fitting as fitting
+    import nv3dmm_face_tools.io_nv3dmm as io_nv3dmm
+    from nv3dmm_face_tools.fitting.ground_truth import make_target
+    from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
     if args.model:
         model, label = io_nv3dmm.read(args.model), Path(args.model).name

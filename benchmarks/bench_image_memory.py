@@ -29,11 +29,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, {root!r})
+sys.path.insert(0, {tools!r})  # tools/, for checkout_addon
+from checkout_addon import import_checkout
 import numpy as np
 from PIL import Image
-from tddfa_v3 import preprocess as P
-from tddfa_v3.assets import five_point_template
+import_checkout()
+from nv3dmm_face_tools.tddfa_v3 import preprocess as P
+from nv3dmm_face_tools.tddfa_v3.assets import five_point_template
 mode, path = sys.argv[1], sys.argv[2]
 def rss_mb():
     # VmHWM: this process's peak since exec (ru_maxrss would include the parent's at fork).
@@ -89,7 +91,7 @@ def make_photo(path: Path, width: int, height: int) -> None:
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:
-    code = _CHILD.format(root=str(REPO_ROOT))
+    code = _CHILD.format(tools=str(REPO_ROOT / "tools"))
     done = subprocess.run([sys.executable, "-c", code, mode, str(path)], capture_output=True, text=True)
     if done.returncode != 0:
         lines = (done.stderr.strip() or done.stdout.strip() or "?").splitlines()

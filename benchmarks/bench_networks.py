@@ -22,14 +22,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
 import torch  # noqa: E402
 
-from tddfa_v3.networks import NETWORK_KINDS, load_network  # noqa: E402
-from tddfa_v3.synthetic import synthetic_network_state_dict  # noqa: E402
+import_checkout()
+from nv3dmm_face_tools.tddfa_v3.networks import NETWORK_KINDS, load_network  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.synthetic import synthetic_network_state_dict  # noqa: E402
 
 INPUT_SIZE = {"recon_resnet50": 224, "recon_mbnetv3": 224, "landmark106": 224, "retinaface": 512}
 VARIANTS: dict[str, dict[str, bool]] = {

@@ -42,9 +42,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
-import io_nv3dmm as nvf  # noqa: E402
+import_checkout()
+import nv3dmm_face_tools.io_nv3dmm as nvf  # noqa: E402
 
 NVIDIA_READ_MS = 0.45
 NVIDIA_WRITE_MS = 1.9
@@ -190,7 +192,7 @@ def main() -> int:
         path = str(Path(os.environ["NVF_SAMPLES"]) / "face_model2.nvf")
         source = "NVF_SAMPLES"
     else:
-        from io_nv3dmm.demo_model import build_demo_model
+        from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
         path = os.path.join(temp_dir.name, "demo.nvf")
         nvf.write(build_demo_model(), path)

@@ -32,16 +32,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
 import torch  # noqa: E402
 
-from tddfa_v3 import preprocess as P  # noqa: E402
-from tddfa_v3.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE  # noqa: E402
-from tddfa_v3.errors import NoFaceError  # noqa: E402
-from tddfa_v3.pipeline import Reconstructor, clear_cache  # noqa: E402
+import_checkout()
+from nv3dmm_face_tools.tddfa_v3 import preprocess as P  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.errors import NoFaceError  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.pipeline import Reconstructor, clear_cache  # noqa: E402
 
 CPU_TARGET_S = 1.0
 GPU_PHOTOS_TARGET = 100.0
@@ -96,7 +96,7 @@ def _photo(args: argparse.Namespace) -> tuple[np.ndarray, str]:
 def _assets(args: argparse.Namespace, workdir: Path) -> tuple[str, str]:
     if args.assets:
         return args.assets, f"assets {args.assets}"
-    from tddfa_v3.synthetic_face import generate_face_model_dict, write_face_model_npy, write_synthetic_assets
+    from nv3dmm_face_tools.tddfa_v3.synthetic_face import generate_face_model_dict, write_face_model_npy, write_synthetic_assets
 
     fixtures = os.environ.get("TDDFA_V3_FIXTURES") or None
     if fixtures and not Path(fixtures).is_dir():

@@ -23,9 +23,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
-from tddfa_v3 import assets, synthetic_face  # noqa: E402
+import_checkout()
+from nv3dmm_face_tools.tddfa_v3 import assets, synthetic_face  # noqa: E402
 
 REAL_VERTICES, REAL_TRIANGLES = 35_709, 70_789
 
@@ -73,7 +75,7 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    from tddfa_v3.face_model import ParametricFaceModel, auto_visibility_resolution, vertex_visibility
+    from nv3dmm_face_tools.tddfa_v3.face_model import ParametricFaceModel, auto_visibility_resolution, vertex_visibility
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -42,16 +42,16 @@ from typing import Any
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))  # tools/, for checkout_addon (benchmarks/ is not on the path)
+from checkout_addon import import_checkout  # noqa: E402
 
 import cv2  # noqa: E402
 import torch  # noqa: E402
 
-from animation.tracking import TrackOptions, track_video  # noqa: E402
-from animation.video import FrameRange, VideoSource  # noqa: E402
-from tddfa_v3.pipeline import Reconstructor  # noqa: E402
+import_checkout()
+from nv3dmm_face_tools.animation.tracking import TrackOptions, track_video  # noqa: E402
+from nv3dmm_face_tools.animation.video import FrameRange, VideoSource  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.pipeline import Reconstructor  # noqa: E402
 
 VIDEO_RATIO_GOAL = 5.0
 GPU_REGRESSION_GOAL = 500.0
@@ -170,7 +170,7 @@ def main() -> int:
         assets = args.assets
         synthetic = assets is None
         if assets is None:
-            from tddfa_v3.synthetic_face import write_synthetic_assets
+            from nv3dmm_face_tools.tddfa_v3.synthetic_face import write_synthetic_assets
             assets = str(folder / "assets")
             write_synthetic_assets(assets, seed=7, fixtures_dir=None)
             print("assets: synthetic (random weights of the real network layouts, small face model)")

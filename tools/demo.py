@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/
-from checkout_addon import load_checkout_addon  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, for checkout_addon (blender -P does not add it)
+from checkout_addon import import_checkout, load_checkout_addon  # noqa: E402
 
 #: Kd colours written to the companion .mtl (linear RGB), by material name.
 MATERIAL_COLORS = {
@@ -131,9 +130,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    sys.path.insert(0, str(REPO_ROOT))
-    import io_nv3dmm
-    from io_nv3dmm.demo_model import build_demo_model
+    import_checkout()
+    import nv3dmm_face_tools.io_nv3dmm as io_nv3dmm
+    from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
     model = build_demo_model()
     nvf_path = out / "demo_face.nvf"
@@ -164,7 +163,7 @@ def main() -> int:
     print(f"exported {exported}: {'byte-identical to' if same else 'DIFFERENT from'} {nvf_path.name}")
     if not same:
         return 1
-    from io_nv3dmm.maxine import maxine_problems
+    from nv3dmm_face_tools.io_nv3dmm.maxine import maxine_problems
     problems = maxine_problems(exported)
     print("Maxine check (io_nv3dmm.maxine): " + ("; ".join(problems) if problems
                                                  else "nothing in it that NVIDIA's reader cannot take"))

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ (blender -P does not add it)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, for checkout_addon (blender -P does not add it)
 from checkout_addon import load_checkout_addon  # noqa: E402
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

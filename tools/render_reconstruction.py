@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/ (blender -P does not add it)
-from checkout_addon import load_checkout_addon  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tools/, for checkout_addon (blender -P does not add it)
+from checkout_addon import import_checkout, load_checkout_addon  # noqa: E402
 
 WIDTH, HEIGHT = 320, 256
 FACE_BOX = (104.0, 56.0, 216.0, 196.0)
@@ -133,8 +133,8 @@ def main(argv: list[str]) -> int:
     import bpy
     from PIL import Image
 
-    sys.path.insert(0, str(REPO_ROOT))
-    from tddfa_v3.synthetic_face import write_synthetic_assets
+    import_checkout()
+    from nv3dmm_face_tools.tddfa_v3.synthetic_face import write_synthetic_assets
 
     load_checkout_addon()
     with tempfile.TemporaryDirectory() as work_dir:
