@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from .backbones import BACKBONE_TABLE, find_backbone
+from .backbones import find_backbone
 from .dependencies import require_torch
-from .errors import (
-    AssetError, Cancelled, DeviceError, FaceBoxError, NoFaceError, ReconstructionError,
-)
+from .devices import describe_device, resolve_device, set_tf32, with_cpu_fallback
+from .errors import AssetError, Cancelled, FaceBoxError, NoFaceError, ReconstructionError
+from .loaded import Loaded, clear_cache, load
 from .preprocess import (
     DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, LandmarkCrop, align_photo, box_around_points, check_face_box,
     detector_canvas, detector_normalisation, five_points, landmark_crop, landmark_points_to_photo, load_photo,
@@ -56,10 +55,6 @@ ProgressCallback = Callable[[str, float], None]
 CancelCallback = Callable[[], bool]
 PhotoInput = Any  # a path (str / PathLike) or an H x W x C array
 
-#: Accepted backbone names (printed names and aliases, `tddfa_v3.backbones`) -> network kind.
-BACKBONES: dict[str, str] = {spelling: b.kind for b in BACKBONE_TABLE for spelling in (b.name, *b.aliases)}
-DEVICES = ("auto", "cuda", "mps", "cpu")
-
 #: The reference's detector threshold.
 DETECTION_THRESHOLD = 0.7
 #: Anchors post-processed per photo first (see `first_faces`): the face kept is
@@ -70,137 +65,6 @@ _T = TypeVar("_T")
 
 #: Result fields that must be finite (NaN there means the networks are broken, not the photo).
 _FINITE_FIELDS = ("vertices_model", "vertices_camera", "projection_photo", "photo_uv", "rotation")
-
-
-def resolve_device(device: str) -> "torch.device":
-    """"auto" -> CUDA when available, else Apple Silicon's MPS, else the CPU; "cuda" and
-    "mps" fail clearly without that GPU."""
-    torch = require_torch()
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    if device == "cuda":
-        raise DeviceError("CUDA was asked for, but this PyTorch sees no CUDA GPU "
-                          f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}); choose Auto or CPU")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    if device == "mps":
-        raise DeviceError("MPS was asked for, but this PyTorch sees no Apple Silicon GPU "
-                          f"(torch {torch.__version__}); choose Auto or CPU")
-    return torch.device("cpu")
-
-
-def set_tf32(enabled: bool) -> None:
-    """Allow or forbid TF32 in CUDA matmuls and cuDNN convolutions (process-wide torch flags).
-
-    Off, float32 results match the CPU to ~1e-6; on, they move by ~1e-2 px.
-    Sets the ``allow_tf32`` flags: torch maps them onto its newer per-backend
-    ``fp32_precision`` settings, while setting those directly would make later
-    reads of ``allow_tf32`` (by other code in the process) raise.
-    """
-    torch = require_torch()
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
-
-
-def _is_device_failure(exc: BaseException) -> bool:
-    torch = require_torch()
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc)
-    if isinstance(exc, (NotImplementedError, TypeError)) and "MPS" in text:
-        return True   # an operator or dtype (float64) MPS lacks: the CPU has it
-    return isinstance(exc, RuntimeError) and any(word in text for word in ("CUDA", "cuDNN", "CUBLAS", "MPS"))
-
-
-# --------------------------------------------------------------------------- loaded models
-
-@dataclass
-class _Loaded:
-    """Networks and face model on one device; shared by every Reconstructor with the same key."""
-
-    device: "torch.device"
-    assets: Path
-    backbone_kind: str
-    regressor: Any
-    landmarker: Any
-    face_model: Any
-    arrays: Any
-    template5: F64
-    cache_dir: str | None
-    detector: Any = None
-    priors: Any = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def ensure_detector(self) -> None:
-        """Load RetinaFace on first use (a given face box never needs it)."""
-        from .assets import load_asset_network
-        from .detection import prior_boxes
-
-        with self.lock:
-            if self.detector is None:
-                try:
-                    detector = load_asset_network(self.assets, "retinaface", device=self.device)
-                except AssetError as exc:
-                    raise AssetError(f"{exc} Without the face detector, give a face box instead.") from exc
-                self.priors = prior_boxes(DETECTOR_SIZE, device=self.device)
-                self.detector = detector
-
-
-_CACHE: dict[tuple[Any, ...], _Loaded] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget every loaded network and face model (frees their memory once unreferenced)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
-
-
-def _assets_signature(assets: Path) -> tuple[tuple[str, int, int], ...]:
-    """(name, size, mtime) of every file in the assets folder: a re-downloaded file invalidates the cache."""
-    from .assets import ASSET_FILES, resolve_assets_folder
-
-    folder = resolve_assets_folder(assets)
-    signature = []
-    for name in ASSET_FILES:
-        try:
-            stat = (folder / name).stat()
-        except OSError:
-            continue
-        signature.append((name, int(stat.st_size), int(stat.st_mtime_ns)))
-    return tuple(signature)
-
-
-def _load(assets: Path, backbone_kind: str, device: "torch.device", cache_dir: str | None) -> _Loaded:
-    key = (str(assets), backbone_kind, str(device), _assets_signature(assets))
-    with _CACHE_LOCK:
-        cached = _CACHE.get(key)
-        if cached is not None:
-            return cached
-        from .assets import check_assets, load_asset_network, load_face_model_arrays, load_five_point_template
-        from .face_model import ParametricFaceModel
-
-        report = check_assets(assets)
-        report.raise_unless_ok_for(backbone_kind, detector=False)
-        arrays = load_face_model_arrays(report.folder, cache_dir=cache_dir)
-        loaded = _Loaded(
-            device=device,
-            assets=report.folder,
-            backbone_kind=backbone_kind,
-            regressor=load_asset_network(report.folder, backbone_kind, device=device),
-            landmarker=load_asset_network(report.folder, "landmark106", device=device),
-            face_model=ParametricFaceModel(arrays, device=device),
-            arrays=arrays,
-            template5=load_five_point_template(report.folder),
-            cache_dir=cache_dir,
-        )
-        _CACHE[key] = loaded
-        return loaded
 
 
 # --------------------------------------------------------------------------- helpers
@@ -291,21 +155,17 @@ class Reconstructor:
         if device_obj.type == "cuda":
             set_tf32(tf32)
             torch.backends.cudnn.benchmark = True
-        try:
-            self._models = _load(self.assets_dir, chosen.kind, device_obj, self._cache_dir)
-        except ReconstructionError:
-            raise
-        except Exception as exc:
-            if device_obj.type != "cpu" and _is_device_failure(exc):
-                if device == "auto" and fallback_to_cpu:
-                    log.warning("loading on CUDA failed (%s); using the CPU", exc)
-                    self._models = _load(self.assets_dir, chosen.kind, resolve_device("cpu"),
-                                         self._cache_dir)
-                    self.fell_back_to_cpu = True
-                else:
-                    raise DeviceError(f"Loading the networks on the GPU failed: {exc}. Choose the CPU.") from exc
-            else:
-                raise
+
+        def load_on(name: str) -> Loaded:
+            on = device_obj if name == device else resolve_device(name)
+            models = load(self.assets_dir, chosen.kind, on, self._cache_dir)
+            self.fell_back_to_cpu = on.type == "cpu" and device_obj.type != "cpu"
+            return models
+
+        if device_obj.type == "cpu":
+            self._models = load_on(device)
+        else:
+            self._models = with_cpu_fallback(load_on, device, on_retry=log.warning, fallback=fallback_to_cpu)
         if self._models.device.type == "cuda" and channels_last:
             self._to_channels_last(self._models)
 
@@ -318,12 +178,7 @@ class Reconstructor:
     @property
     def device_name(self) -> str:
         """A readable device description, e.g. "CUDA (NVIDIA H100 80GB HBM3)" or "CPU"."""
-        torch = require_torch()
-        if self.device.type == "cuda":
-            return f"CUDA ({torch.cuda.get_device_name(self.device)})"
-        if self.device.type == "mps":
-            return "MPS (Apple Silicon GPU)"
-        return "CPU"
+        return describe_device(self.device)
 
     @property
     def face_model(self) -> Any:
@@ -363,7 +218,7 @@ class Reconstructor:
             return 32, 256, 256
         return 4, 32, 16
 
-    def _to_channels_last(self, models: _Loaded) -> None:
+    def _to_channels_last(self, models: Loaded) -> None:
         torch = require_torch()
         for net in (models.regressor, models.landmarker, models.detector):
             if net is not None:
@@ -421,25 +276,19 @@ class Reconstructor:
         for name, values in (("face_boxes", face_boxes), ("landmarks5", landmarks5), ("sources", sources)):
             if values is not None and len(values) != count:
                 raise ValueError(f"{name} has {len(values)} entries for {count} photos")
-        try:
+        if self.device.type == "cpu":
             return self._run(photos, face_boxes, landmarks5, sources, progress, cancel)
-        except (Cancelled, ReconstructionError):
-            raise
-        except Exception as exc:
-            if self.device.type == "cpu" or not _is_device_failure(exc):
-                raise
-            message = (f"The GPU failed during face reconstruction ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0] if str(exc) else ''}). Choose the CPU device, "
-                       "or reconstruct fewer photos at once.")
-            if not (self.requested_device == "auto" and self.fallback_to_cpu):
-                raise DeviceError(message) from exc
-            log.warning("%s Retrying on the CPU.", message)
-            self._switch_to_cpu()
+
+        def run_on(name: str) -> list[FaceResult | ReconstructionError]:
+            if name == "cpu" and self.device.type != "cpu":
+                self._switch_to_cpu()
             return self._run(photos, face_boxes, landmarks5, sources, progress, cancel)
+
+        return with_cpu_fallback(run_on, self.requested_device, on_retry=log.warning, fallback=self.fallback_to_cpu)
 
     def _switch_to_cpu(self) -> None:
         torch = require_torch()
-        self._models = _load(self.assets_dir, self._models.backbone_kind, torch.device("cpu"), self._cache_dir)
+        self._models = load(self.assets_dir, self._models.backbone_kind, torch.device("cpu"), self._cache_dir)
         self.fell_back_to_cpu = True
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is needed for device choice")
 
-from tddfa_v3 import pipeline  # noqa: E402
+from tddfa_v3 import devices  # noqa: E402
 from tddfa_v3.errors import DeviceError  # noqa: E402
 
 
@@ -35,15 +35,15 @@ def gpus(monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_auto_picks_cuda_then_mps_then_cpu(gpus: Any, cuda: bool, mps: bool, requested: str,
                                            expected: str) -> None:
     gpus(cuda, mps)
-    assert pipeline.resolve_device(requested).type == expected
+    assert devices.resolve_device(requested).type == expected
 
 
 def test_an_explicit_mps_without_one_says_so(gpus: Any) -> None:
     gpus(False, False)
     with pytest.raises(DeviceError, match="MPS was asked for.*choose Auto or CPU"):
-        pipeline.resolve_device("mps")
+        devices.resolve_device("mps")
     with pytest.raises(ValueError, match="auto, cuda, mps, cpu"):
-        pipeline.resolve_device("metal")
+        devices.resolve_device("metal")
 
 
 @pytest.mark.parametrize("error, gpu", [
@@ -57,7 +57,7 @@ def test_an_explicit_mps_without_one_says_so(gpus: Any) -> None:
     (TypeError("bad argument"), False),
 ])
 def test_mps_failures_are_device_failures(error: BaseException, gpu: bool) -> None:
-    assert pipeline._is_device_failure(error) is gpu
+    assert devices.is_gpu_failure(error) is gpu
 
 
 def test_the_bridge_knows_the_mps_device_and_its_failures() -> None:
