@@ -1,0 +1,270 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Reading PRTS, the partitions: partition-heavy models have hundreds of PARTs.
+
+`PartitionReader.partitions` tries two fast paths, then the careful walk:
+`partitions_regular` (numpy over PARTs that all have the same size and children),
+`partitions_plain` (one lean walk over PARTs of canonical ASCII strings), and the
+careful chunk-by-chunk walk that reads anything else or says what is wrong (each
+error with its offset). The fast paths change nothing unless they succeed.
+
+May import: numpy, the standard library, and io_nv3dmm's chunks, errors, limits
+and model.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from typing import Any
+
+import numpy as np
+
+from .chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
+from .errors import NvfError
+from .limits import CHUNK_COST, MAX_NAME_BYTES, MAX_PARTITIONS, PART_COST, PART_STRING_COST
+from .model import Partition
+
+_unpack_chunk = CHUNK_HEAD.unpack_from
+_unpack_part = struct.Struct("<IIIIIi").unpack_from
+_unpack_part_head = struct.Struct("<4sIIIIIIi").unpack_from      # a PART's chunk header and record
+_PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
+_ADD = operator.add
+
+
+def _canonical_ascii(raw: bytes) -> str | None:
+    """The text of a canonically padded ASCII string payload, else None (the slow path
+    then handles odd padding and UTF-8)."""
+    text = raw.rstrip(b"\0")
+    if len(raw) == (len(text) + 3) & ~3 and text.isascii() and text.find(0) < 0:
+        return text.decode("ascii")
+    return None
+
+
+class PartitionReader(ChunkReader):
+    """PRTS's decoder (see the module docstring)."""
+
+    def partitions(self, chunk: Chunk) -> list[Partition]:
+        if chunk.size < 4:
+            raise NvfError(f"PRTS is {chunk.size} bytes, too short for its partition count",
+                           chunk.offset + 4)
+        declared = self.u32(chunk.start)
+        if declared > MAX_PARTITIONS:
+            raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
+                           f"{MAX_PARTITIONS:,}", chunk.start)
+        fast = self.partitions_regular(chunk, declared)
+        if fast is None:
+            fast = self.partitions_plain(chunk, declared)
+        if fast is not None:
+            return fast
+        # Partition-heavy files have hundreds of PARTs: one tight walk (like BLND's) with the
+        # same checks and charges as children(), and each distinct NAME/MTRL payload decoded once.
+        result: list[Partition] = []
+        canonical = True
+        buf, unpack, unpack_part = self.buf, _unpack_chunk, _unpack_part
+        cache: dict[bytes, str] | None = {} if self.is_bytes else None
+        triangles = self.triangles
+        corners = 3 * triangles
+        left = self.budget_left
+        pos, end = chunk.start + 4, chunk.end
+        unknown = 0
+        while end - pos >= 8:
+            tag, size = unpack(buf, pos)
+            after = pos + 8 + size
+            left -= PART_COST if tag == b"PART" else CHUNK_COST
+            if left < 0:
+                raise self.too_many_chunks(pos)
+            if after > end:
+                raise overflow(tag, size, end - pos - 8, "PRTS", pos)
+            if tag != b"PART":
+                self.unknown_chunk(Chunk(tag, pos, size), "PRTS", len(result) + unknown)
+                unknown += 1
+                canonical = False
+                pos = after
+                continue
+            index = len(result)
+            if size < 24:
+                raise NvfError(f"PART #{index} is {size} bytes, shorter than its 24-byte record", pos + 4)
+            start = pos + 8
+            pidx, fstart, fcount, vstart, vcount, smooth = unpack_part(buf, start)
+            if fstart + fcount > triangles or vstart + vcount > corners:
+                if fstart + fcount > triangles:
+                    raise NvfError(
+                        f"PART #{index} covers triangles {fstart}..{fstart + fcount - 1} but the model "
+                        f"has {triangles} (partition beyond the triangle list)", start + 4)
+                raise NvfError(
+                    f"PART #{index} covers triangle corners {vstart}..{vstart + vcount - 1} but the "
+                    f"model has {corners} (partition beyond the triangle list)", start + 12)
+            name = material = None
+            kinds = ""
+            sub = start + 24
+            while after - sub >= 8:
+                stag, ssize = unpack(buf, sub)
+                safter = sub + 8 + ssize
+                if stag == b"MTRL" or stag == b"NAME":
+                    left -= PART_STRING_COST
+                    if left < 0:
+                        raise self.too_many_chunks(sub)
+                    if safter > after:
+                        raise overflow(stag, ssize, after - sub - 8, f"PART #{index}", sub)
+                    value = None
+                    if cache is not None:
+                        raw = buf[sub + 8:safter]
+                        value = cache.get(raw)
+                        if value is None and ssize <= MAX_NAME_BYTES:
+                            value = _canonical_ascii(raw)
+                            if value is not None:
+                                cache[raw] = value
+                    if value is None:   # odd padding, UTF-8, over the limit: remembered or refused
+                        suffix = "/NAME" if stag == b"NAME" else "/MTRL"
+                        value = self.text(sub + 8, safter, stag, "PRTS/PART", index, suffix)
+                    if stag == b"MTRL":
+                        if material is not None:
+                            raise NvfError(f"second MTRL chunk in PART #{index}", sub)
+                        material = value
+                        kinds += "M"
+                    else:
+                        if name is not None:
+                            raise NvfError(f"second NAME chunk in PART #{index}", sub)
+                        name = value
+                        kinds += "N"
+                else:
+                    left -= CHUNK_COST
+                    if left < 0:
+                        raise self.too_many_chunks(sub)
+                    if safter > after:
+                        raise overflow(stag, ssize, after - sub - 8, f"PART #{index}", sub)
+                    self.unknown_chunk(Chunk(stag, sub, ssize), f"PRTS/PART[{index}]", len(kinds))
+                    kinds += "?"
+                sub = safter
+            if sub != after:
+                raise stray_bytes(after - sub, f"PART #{index}", sub)
+            if kinds == "MN" or ("?" in kinds and kinds.replace("?", "") == "MN"):
+                # Any other order is the canonical one for the chunks present.
+                self.layout.child_orders[f"PRTS/PART[{index}]"] = ("MTRL", "NAME")
+            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            pos = after
+        self.budget_left = left
+        if pos != end:
+            raise stray_bytes(end - pos, "PRTS", pos)
+        if declared != len(result):
+            raise NvfError(
+                f"PRTS declares {declared} partitions but holds {len(result)} PART chunks "
+                f"(counts disagree)", chunk.start)
+        if not canonical:
+            self.layout.child_orders["PRTS"] = ("PART",) * len(result)
+        return result
+
+    def partitions_regular(self, chunk: Chunk, declared: int) -> list[Partition] | None:
+        """PRTS read with numpy when every PART has the same size and the same children
+        (the PART record, then the same NAME and/or MTRL chunk sizes): partition-heavy
+        models written by a tool usually are. None when the layout is anything else, or
+        anything is out of place (the careful walk in partitions() then reads the file or
+        says what is wrong); nothing is changed before it succeeds."""
+        buf = self.buf
+        if not self.is_bytes or declared == 0 or chunk.size < 12:
+            return None
+        start = chunk.start + 4
+        tag, size = _unpack_chunk(buf, start)
+        stride = 8 + size
+        if tag != b"PART" or size < 24 or chunk.size != 4 + declared * stride:
+            return None
+        # The first PART's children make the template every PART must repeat byte for byte.
+        subs: list[tuple[bytes, int, int]] = []    # (tag, payload offset in the PART, payload size)
+        sub = 32
+        while sub < stride:
+            if stride - sub < 8 or len(subs) == 2:
+                return None
+            stag, ssize = _unpack_chunk(buf, start + sub)
+            if ssize > stride - sub - 8 or ssize > MAX_NAME_BYTES or stag not in (b"NAME", b"MTRL"):
+                return None
+            subs.append((stag, sub + 8, ssize))
+            sub += 8 + ssize
+        if len(subs) == 2 and subs[0][0] != b"NAME" or len(subs) == 2 and subs[1][0] != b"MTRL":
+            return None        # MTRL before NAME, or two of a kind: the careful walk
+        cost = declared * (PART_COST + PART_STRING_COST * len(subs))
+        if cost > self.budget_left:
+            return None
+        # Headers (PART's and its children's) equal the first PART's in every row.
+        for at in [0] + [at - 8 for _, at, _ in subs]:
+            heads: np.ndarray[Any, Any] = np.ndarray((declared,), U64, buf, start + at, (stride,))
+            if MIN(heads, None) != MAX(heads, None):
+                return None
+        columns = np.ndarray((declared, 5), U32N, buf, start + 8, (stride, 4)).T.tolist()
+        if (max(map(_ADD, columns[1], columns[2])) > self.triangles
+                or max(map(_ADD, columns[3], columns[4])) > 3 * self.triangles):
+            return None        # the careful walk says which PART
+        smooth = np.ndarray((declared,), I32, buf, start + 28, (stride,)).tolist()
+        strings: dict[bytes, list[str | None]] = {}
+        for stag, at, ssize in subs:
+            # Fixed-width numpy strings drop trailing NULs: the text of a canonically padded
+            # payload (its length then rounds up to the payload's size).
+            texts: list[bytes] = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,)).tolist()
+            decoded: dict[bytes, str] = {}
+            for text in set(texts):
+                if (len(text) + 3) & ~3 != ssize or not text.isascii() or text.find(0) >= 0:
+                    return None    # odd padding or UTF-8: the careful walk remembers or refuses it
+                decoded[text] = text.decode("ascii")
+            strings[stag] = list(map(decoded.__getitem__, texts))
+        none: list[str | None] = [None] * declared
+        self.budget_left -= cost
+        return list(map(Partition, columns[0], columns[1], columns[2], columns[3], columns[4],
+                        smooth, strings.get(b"NAME", none), strings.get(b"MTRL", none)))
+
+    def partitions_plain(self, chunk: Chunk, declared: int) -> list[Partition] | None:
+        """PRTS read in one lean walk when it holds only PARTs, each its record then a
+        NAME and/or MTRL (in that order) of canonically padded ASCII, all within range:
+        the usual file whose PARTs differ in size. None for anything else (the careful
+        walk in partitions() then reads the file or says what is wrong); the budget is
+        charged as the walk goes, and nothing is changed before it succeeds."""
+        buf = self.buf
+        if not self.is_bytes:
+            return None
+        head, unpack = _unpack_part_head, _unpack_chunk
+        triangles = self.triangles
+        corners = 3 * triangles
+        cache: dict[bytes, str] = {}
+        result: list[Partition] = []
+        left = self.budget_left
+        pos, end = chunk.start + 4, chunk.end
+        while pos < end:
+            left -= PART_COST
+            if end - pos < 32 or left < 0:
+                return None
+            tag, size, pidx, fstart, fcount, vstart, vcount, smooth = head(buf, pos)
+            after = pos + 8 + size
+            if (tag != b"PART" or size < 24 or after > end or fstart + fcount > triangles
+                    or vstart + vcount > corners):
+                return None
+            sub = pos + 32
+            name = material = None
+            kinds = b""
+            while sub < after:
+                left -= PART_STRING_COST
+                if after - sub < 8 or left < 0:
+                    return None
+                stag, ssize = unpack(buf, sub)
+                safter = sub + 8 + ssize
+                if safter > after or ssize > MAX_NAME_BYTES:
+                    return None
+                raw = buf[sub + 8:safter]
+                value = cache.get(raw)
+                if value is None:
+                    value = _canonical_ascii(raw)
+                    if value is None:
+                        return None
+                    cache[raw] = value
+                kinds += stag
+                if stag == b"NAME":
+                    name = value
+                else:
+                    material = value
+                sub = safter
+            if kinds and kinds not in _PLAIN_PART_KINDS:
+                return None
+            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            pos = after
+        if len(result) != declared:
+            return None
+        self.budget_left = left
+        return result
