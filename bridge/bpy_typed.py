@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar, cast
 
+import numpy as np
+
 if TYPE_CHECKING:
     from bpy.types import (Attribute, Camera, Image, Mesh, Node, Nodes, Object, UILayout, bpy_prop_array,
                            bpy_prop_collection, bpy_struct)
@@ -110,6 +112,15 @@ def id_property_names(owner: bpy_struct) -> list[str]:
 def has_id_property(owner: bpy_struct, key: str) -> bool:
     """Whether `owner` has the custom property `key`."""
     return key in id_property_names(owner)
+
+
+def property_array(values: Any) -> np.ndarray[Any, Any]:
+    """A custom property's array (or list) value as a numpy array. (`Any`: whatever a
+    script stored; anything that is not a sequence gives an empty array.)"""
+    try:
+        return np.asarray(values.to_list() if hasattr(values, "to_list") else list(values))
+    except TypeError:
+        return np.asarray([])
 
 
 def image_pixels(image: Image) -> bpy_prop_array[float]:

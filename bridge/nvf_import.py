@@ -3,45 +3,44 @@
 """Importing an .nvf face model into Blender: one mesh object per file.
 
 The whole file is read and validated (io_nv3dmm) and every array to be put in
-Blender is computed (`nvf_mapping.plan_import`) before the first datablock is
+Blender is computed (`import_plan.plan_import`) before the first datablock is
 created; if anything still fails while building, every datablock created so
 far is removed, so a failed import leaves the scene as it was.
 
 The original file's bytes are kept on the mesh (`nvf_source`, a bytes ID
 property: it survives .blend save/reload, NUL bytes included) together with
 the import options, so that the exporter can write the parts the user did not
-edit back exactly as they were.
+edit back exactly as they were (see `original`). May import bpy, numpy, the
+format (`io_nv3dmm`) and the bridge modules below it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..io_nv3dmm import FaceModel, NvfError, read
 from . import mesh as mesh_builder
-from .bpy_typed import id_property, required
+from .bpy_typed import required
 from .errors import NvfBridgeError
+from .files import NotRegularFileError, read_regular_file
+from .import_plan import ImportPlan, plan_import
+from .mtl import read_mtl_colors
 from .naming import (
     BASIS_NAME, COLOR_ATTRIBUTE, PARTITION_ATTRIBUTE, PROP_EIGENVALUES, PROP_IMPORT, PROP_MATERIAL,
     PROP_SOURCE, PROP_SOURCE_NAME, UV_MAP_NAME,
 )
-from .nvf_mapping import (
-    ImportOptions, ImportPlan, NotRegularFileError, plan_import, read_mtl_colors, read_regular_file,
-)
+from .options import ImportOptions
+from .original import NVF_MAGIC, Original, remember_original
+from .original import original_of as model_of  # noqa: F401  # re-exported for older callers
 from .rollback import Created
 
 if TYPE_CHECKING:
     # bpy is imported where it is used, so that this module loads without it.
     from bpy.types import Context, Material, Mesh, Object
-
-MAGIC = b"NFAC"
-
 
 def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
     """Reads and validates one .nvf file: (its bytes, the model).
@@ -56,7 +55,7 @@ def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
         raise NvfBridgeError(f"cannot import {exc}; choose an .nvf file") from exc
     except OSError as exc:
         raise NvfBridgeError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if data[:4] != MAGIC:
+    if data[:4] != NVF_MAGIC:
         raise NvfBridgeError(
             f"{path.name} is not an NVIDIA 3DMM face model (it does not start with 'NFAC'; "
             f"other formats also use the .nvf extension)")
@@ -100,7 +99,7 @@ def import_nvf(context: Context, filepath: str | Path,
     except BaseException:
         created.rollback()
         raise
-    _remember(token, Original(data=data, model=model, options=options, plan=plan))
+    remember_original(token, Original(data=data, model=model, options=options, plan=plan))
     return obj
 
 
@@ -184,69 +183,3 @@ def _color_material(material: Material, rgb: tuple[float, float, float] | None) 
             inputs["Base Color"].default_value = color
             inputs["Roughness"].default_value = 0.55
             break
-
-
-@dataclass
-class Original:
-    """The file an imported mesh came from: bytes, model, import options, and
-    what the import made of it (read-only arrays shared through a cache)."""
-
-    data: bytes
-    model: FaceModel
-    options: ImportOptions
-    plan: ImportPlan
-
-
-#: Parsed originals by (import token, length, options): exporting an import
-#: again skips re-reading the file and recomputing the import plan. The token
-#: is a random id stored with the import options; a hit is only used when its
-#: bytes equal the mesh's, so a stale or copied token can never give wrong data.
-_ORIGINALS: "OrderedDict[tuple[str, int, tuple[Any, ...]], Original]" = OrderedDict()
-_ORIGINALS_KEPT = 4
-
-
-def _cache_key(token: str, data: bytes, options: ImportOptions) -> tuple[str, int, tuple[Any, ...]]:
-    return (token, len(data), tuple(sorted(options.as_dict().items())))
-
-
-def _remember(token: str, original: Original) -> None:
-    key = _cache_key(token, original.data, original.options)
-    _ORIGINALS[key] = original
-    _ORIGINALS.move_to_end(key)
-    while len(_ORIGINALS) > _ORIGINALS_KEPT:
-        _ORIGINALS.popitem(last=False)
-
-
-def model_of(mesh: Mesh) -> Original | None:
-    """The original file kept on an imported mesh, or None for any other mesh.
-
-    Raises NvfBridgeError if the kept bytes no longer read (a damaged property).
-    """
-    value = id_property(mesh, PROP_SOURCE)
-    if not isinstance(value, (bytes, bytearray)) or value[:4] != MAGIC:
-        return None
-    data = bytes(value)
-    settings = id_property(mesh, PROP_IMPORT)
-    options = ImportOptions.from_dict(settings)
-    token = str(settings.get("token", "")) if hasattr(settings, "get") else ""
-    key = _cache_key(token, data, options)
-    cached = _ORIGINALS.get(key)
-    if cached is not None and cached.data == data:
-        _ORIGINALS.move_to_end(key)
-        return cached
-    try:
-        model = read(data)
-    except NvfError as exc:
-        raise NvfBridgeError(f"the original .nvf kept on mesh '{mesh.name}' is damaged: {exc}") from exc
-    original = Original(data=data, model=model, options=options, plan=plan_import(model, options))
-    _remember(token, original)
-    return original
-
-
-def as_array(values: Any) -> np.ndarray[Any, Any]:
-    """An ID-property array (or list) as a numpy array. (`Any`: whatever a custom
-    property holds; anything unusable gives an empty array.)"""
-    try:
-        return np.asarray(values.to_list() if hasattr(values, "to_list") else list(values))
-    except TypeError:
-        return np.asarray([])
