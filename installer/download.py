@@ -29,9 +29,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import Cancelled, DownloadError, OfflineError
 from .progress import CancelCheck, Progress, ProgressCallback, never_cancelled, no_progress
+from .sources import ASSETS_BASE_URL
 
-#: The dataset's assets/ folder; each file is this + its name.
-DEFAULT_BASE_URL = "https://huggingface.co/datasets/Zidu-Wang/3DDFA-V3/resolve/main/assets/"
+#: The dataset's assets/ folder; each file is this + its name (`installer.sources`).
+DEFAULT_BASE_URL = ASSETS_BASE_URL
 
 #: The staging folder's name inside the target folder.
 STAGING_NAME = ".nv3dmm-download"
