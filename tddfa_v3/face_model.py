@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .assets import FaceModelArrays, require_torch
+from .assets import FaceModelArrays
+from .dependencies import require_torch
 from .errors import ReconstructionError
 from .result import Coefficients, PhotoCamera
 

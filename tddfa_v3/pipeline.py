@@ -34,9 +34,9 @@ from .backbones import find_backbone
 from .dependencies import require_torch
 from .devices import describe_device, resolve_device, set_tf32, with_cpu_fallback
 from .errors import AssetError, Cancelled, FaceBoxError, NoFaceError, ReconstructionError
-from .loaded import Loaded, clear_cache, load
+from .loaded import Loaded, clear_cache, load  # noqa: F401 - clear_cache: callers reach it here too
 from .preprocess import (
-    DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, Alignment, LandmarkCrop, align_photo, box_around_points, check_face_box,
+    LANDMARK_MEAN, LANDMARK_SIZE, Alignment, LandmarkCrop, align_photo, box_around_points, check_face_box,
     detector_canvas, detector_normalisation, five_points, landmark_crop, landmark_points_to_photo, load_photo,
     photo_name,
 )
