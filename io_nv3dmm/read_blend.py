@@ -8,7 +8,7 @@ BLND: a fast path for the usual NAME, SHAP, NAME, SHAP, ... layout from bytes
 (`blend_pairs`), the careful walk for anything else (same checks, every error
 with its offset), and all names decoded in one go.
 
-May import: numpy, the standard library, and io_nv3dmm's chunks, errors, limits
+May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors, limits
 and model.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunks import CHUNK_HEAD, F32, U32, Chunk, ChunkReader, overflow, stray_bytes
+from .read_chunks import CHUNK_HEAD, F32, U32, Chunk, ChunkReader, overflow, stray_bytes
 from .errors import NvfError
 from .limits import BLEND_CHUNK_COST, CHUNK_COST, MAX_BLEND_SHAPES, MAX_NAME_BYTES
 from .model import BlendShapes

@@ -7,7 +7,7 @@ Each reads one container's children through `ChunkReader` (zero-copy views, ever
 count and index checked against the bytes there). The big objects have their own
 modules: read_blend (BLND) and read_partitions (PRTS).
 
-May import: numpy, the standard library, and io_nv3dmm's chunks, errors and model.
+May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors and model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunks import F32, U16, Chunk, ChunkReader
+from .read_chunks import F32, U16, Chunk, ChunkReader
 from .errors import NvfError
 from .model import Contours, LandmarkSet, LinearModel, Topology
 

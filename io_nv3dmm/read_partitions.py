@@ -8,7 +8,7 @@
 careful chunk-by-chunk walk that reads anything else or says what is wrong (each
 error with its offset). The fast paths change nothing unless they succeed.
 
-May import: numpy, the standard library, and io_nv3dmm's chunks, errors, limits
+May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors, limits
 and model.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
+from .read_chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
 from .errors import NvfError
 from .limits import CHUNK_COST, MAX_NAME_BYTES, MAX_PARTITIONS, PART_COST, PART_STRING_COST
 from .model import Partition

@@ -8,10 +8,10 @@ before anything is allocated, so a hostile file either reads or raises
 
 Here: `read` (the source loaded once), the header, the top-level walk and the
 TOC. The objects' decoders live in read_objects (MODL, landmarks, MCTR, TOPO),
-read_blend (BLND) and read_partitions (PRTS), over the chunk walk of chunks;
+read_blend (BLND) and read_partitions (PRTS), over the chunk walk of read_chunks;
 `_Reader` puts them together.
 
-May import: numpy, the standard library, and io_nv3dmm's chunks, read_*,
+May import: numpy, the standard library, and io_nv3dmm's read_* modules,
 errors, limits, layout and model.
 """
 
@@ -21,7 +21,7 @@ import os
 import struct
 from typing import IO, Any, Union
 
-from .chunks import Chunk, tag_text
+from .read_chunks import Chunk, tag_text
 from .errors import NvfError
 from .layout import CANONICAL_HEADER_FLAGS, TocEntry, TocKnown, TocRaw, TocUnknown
 from .limits import CHUNK_COST, CHUNK_SLACK, PART_COST, chunk_budget

@@ -1,0 +1,127 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Encoders of PRTS, the partitions: partition-heavy models have hundreds of PARTs.
+
+`plain_partitions` packs the usual PRTS (no unknown chunks, no remembered order)
+straight into one buffer, each distinct name or material encoded once;
+anything else, and any value that fails a check, goes through `partition`, one
+`Node` per PART with the precise error.
+
+May import: numpy, the standard library, and io_nv3dmm's write_*, errors,
+limits and model.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Sequence
+
+import numpy as np
+
+from .errors import NvfError
+from .limits import CHUNK_COST, MAX_PARTITIONS, PART_COST, PART_STRING_COST
+from .model import Partition
+from .write_chunks import PACK_HEADER, U32_MAX, Node, chunk_header, container, leaf
+from .write_layout import PART_PATH, LayoutWriter
+
+_PART = struct.Struct("<IIIIIi")
+
+
+class PartitionWriter(LayoutWriter):
+    """PRTS's encoders (see the module docstring)."""
+
+    def partition(self, i: int, part: Partition) -> Node:
+        where = f"partitions[{i}]"
+        if not isinstance(part, Partition):
+            raise NvfError(f"{where} must be a Partition, got {type(part).__name__}")
+        fields = (part.index, part.face_start, part.face_count, part.vertex_start, part.vertex_count)
+        for label, value in zip(("index", "face_start", "face_count", "vertex_start", "vertex_count"), fields):
+            if not isinstance(value, (int, np.integer)) or not 0 <= int(value) <= U32_MAX:
+                raise NvfError(f"{where}.{label} must be an integer in 0..{U32_MAX}, got {value!r}")
+        smooth = part.smoothing_group
+        if not isinstance(smooth, (int, np.integer)) or not -2**31 <= int(smooth) < 2**31:
+            raise NvfError(f"{where}.smoothing_group must be an int32, got {smooth!r}")
+        if int(part.face_start) + int(part.face_count) > self.triangles:
+            raise NvfError(
+                f"{where} covers triangles {part.face_start}..{int(part.face_start) + int(part.face_count) - 1} "
+                f"but the model has {self.triangles} (partition beyond the triangle list)")
+        if int(part.vertex_start) + int(part.vertex_count) > 3 * self.triangles:
+            raise NvfError(
+                f"{where} covers triangle corners {part.vertex_start}.."
+                f"{int(part.vertex_start) + int(part.vertex_count) - 1} but the model has "
+                f"{3 * self.triangles} (partition beyond the triangle list)")
+        path = f"PRTS/PART[{i}]"
+        nodes: dict[str, Node] = {}
+        for tag, text in (("NAME", part.name), ("MTRL", part.material)):
+            # None: no chunk. "" is an empty chunk (NVIDIA's reader takes it), so it reads back "".
+            if text is None:
+                continue
+            label = "name" if tag == "NAME" else "material"
+            nodes[tag] = leaf(tag, self.string(f"{path}/{tag}", text, f"{where}.{label}"),
+                               cost=PART_STRING_COST)
+        record = _PART.pack(*(int(v) for v in fields), int(smooth))
+        tags = self.order(path, ("NAME", "MTRL"), set(nodes))
+        return container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record, PART_COST)
+
+    def partitions(self) -> Node:
+        parts = self.model.partitions
+        assert parts is not None
+        if len(parts) > MAX_PARTITIONS:
+            raise NvfError(f"{len(parts):,} partitions, more than the format's limit of {MAX_PARTITIONS:,}")
+        fast = self.plain_partitions(parts)
+        if fast is not None:
+            return fast
+        nodes = [self.partition(i, part) for i, part in enumerate(parts)]
+        # Unknown chunks of partitions that no longer exist go with them.
+        for path in [p for p in self.unknown if PART_PATH.match(p)]:
+            self.unknown.pop(path)
+        return container("PRTS", self.with_unknown("PRTS", nodes), struct.pack("<I", len(nodes)))
+
+    def plain_partitions(self, parts: Sequence[Partition]) -> Node | None:
+        """PRTS in one buffer, for the usual case (no unknown chunks in PRTS or its PARTs, no
+        remembered MTRL-before-NAME order); None otherwise. Partition-heavy models have
+        hundreds of PARTs: each is packed straight into the buffer, each distinct name or
+        material encoded once. Anything that fails a check goes through `partition`, which
+        raises the error it would raise."""
+        if any(p == "PRTS" or PART_PATH.match(p) for p in self.unknown):
+            return None
+        layout = self.layout
+        if layout is not None and any(k.startswith("PRTS/PART[") for k in layout.child_orders):
+            return None
+        remembered_strings = layout is not None and bool(layout.strings)
+        out = bytearray()
+        cost = CHUNK_COST
+        encoded: dict[str, bytes] = {}
+        triangles, corners = self.triangles, 3 * self.triangles
+        pack_part, pack_header = _PART.pack, PACK_HEADER
+        for i, part in enumerate(parts):
+            if type(part) is not Partition:
+                self.partition(i, part)         # raises
+            try:
+                record = pack_part(part.index, part.face_start, part.face_count, part.vertex_start,
+                                   part.vertex_count, part.smoothing_group)
+            except (struct.error, TypeError):
+                self.partition(i, part)         # raises the precise error
+                raise
+            if (part.face_start + part.face_count > triangles
+                    or part.vertex_start + part.vertex_count > corners):
+                self.partition(i, part)         # raises
+            payloads: list[bytes] = []
+            for tag, text, label in ((b"NAME", part.name, "name"), (b"MTRL", part.material, "material")):
+                if text is None:
+                    continue
+                raw = None if remembered_strings or type(text) is not str else encoded.get(text)
+                if raw is None:
+                    raw = self.string(f"PRTS/PART[{i}]/{tag.decode()}", text, f"partitions[{i}].{label}")
+                    if not remembered_strings and type(text) is str:
+                        encoded[text] = raw
+                payloads.append(pack_header(tag, len(raw)))
+                payloads.append(raw)
+                cost += PART_STRING_COST
+            out += pack_header(b"PART", 24 + sum([len(p) for p in payloads]))
+            out += record
+            out += b"".join(payloads)
+            cost += PART_COST
+        body = bytes(out)
+        count = struct.pack("<I", len(parts))
+        return Node("PRTS", [chunk_header("PRTS", 4 + len(body)), count, body], 12 + len(body), cost)
