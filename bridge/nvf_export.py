@@ -65,11 +65,15 @@ def export_nvf(target: Context | Object | None, filepath: str | Path,
     edge shared by more than two faces, or the file cannot be written (the
     destination is a FIFO, device or folder, the disk is full, ...). The file
     is flushed to disk before it replaces the old one; fsync=False skips that
-    (benchmarks).
+    (benchmarks). (The codec's NvfError and OSErrors never escape: the checks
+    word each one; any other is wrapped here with its own message.)
     """
-    obj = _resolve_object(target)
-    result = build_export(obj, options or ExportOptions())
-    _write(Path(filepath), result.data, fsync)
+    try:
+        obj = _resolve_object(target)
+        result = build_export(obj, options or ExportOptions())
+        _write(Path(filepath), result.data, fsync)
+    except (NvfError, OSError) as exc:
+        raise NvfBridgeError(str(exc)) from exc
     return result.warnings
 
 

@@ -72,12 +72,18 @@ def import_nvf(context: Context, filepath: str | Path,
     selected and made active. Returns the object.
 
     Raises NvfBridgeError (file unreadable, not an .nvf, invalid); the scene is
-    then unchanged.
+    then unchanged. (The codec's NvfError and OSErrors never escape: the checks
+    below word each one; any other is wrapped here with its own message.)
     """
-    options = options or ImportOptions()
+    try:
+        return _import_nvf(context, Path(filepath), options or ImportOptions())
+    except (NvfError, OSError) as exc:
+        raise NvfBridgeError(str(exc)) from exc
+
+
+def _import_nvf(context: Context, path: Path, options: ImportOptions) -> Object:
     if not options.scale > 0.0:
         raise NvfBridgeError(f"the import scale must be positive, got {options.scale}")
-    path = Path(filepath)
     data, model = load_model(path)
     if model.vertex_count == 0:
         raise NvfBridgeError(

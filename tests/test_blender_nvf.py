@@ -366,7 +366,7 @@ def test_samples_roundtrip_byte_identical(clean_scene: None, nvf_samples: Path, 
         assert all(b.value == 0.0 for b in blocks)
         if model.partitions:
             materials = {p.material for p in model.partitions if p.material}
-            assert {_bridge("nvf_mapping").material_nvf_name(m) for m in obj.data.materials if m} == materials
+            assert {_bridge("naming").material_nvf_name(m) for m in obj.data.materials if m} == materials
         out = tmp_path / f"direct_{i}.nvf"
         bpy.ops.export_scene.nvf(filepath=str(out))
         assert out.read_bytes() == path.read_bytes(), path.name
@@ -754,7 +754,7 @@ def test_key_conversion_exact_and_streamed(addon: Any) -> None:
     """The in-place conversion equals the element-wise map (value for value,
     non-finite values included), and streaming keys in runs gives the same
     arrays as converting them all."""
-    mapping = _bridge("nvf_mapping")
+    axes_module, import_plan, options = _bridge("axes"), _bridge("import_plan"), _bridge("options")
     rng = np.random.default_rng(3)
     for trial in range(40):
         offsets = (rng.normal(size=(int(rng.integers(0, 4)), int(rng.integers(0, 30)), 3))
@@ -769,20 +769,20 @@ def test_key_conversion_exact_and_streamed(addon: Any) -> None:
                 summed = offsets + base
                 expected = (np.stack([summed[..., 0], -summed[..., 2], summed[..., 1]], -1) if axes
                             else summed) * np.float32(scale)
-                got = mapping.offsets_to_blender(offsets, base, scale, axes)
+                got = axes_module.offsets_to_blender(offsets, base, scale, axes)
                 np.testing.assert_array_equal(got, expected.astype(np.float32))
 
     model = dome_model()
-    plan = mapping.plan_import(model, mapping.ImportOptions())
+    plan = import_plan.plan_import(model, options.ImportOptions())
     everything = np.array(plan.key_positions)
-    again = mapping.plan_import(model, mapping.ImportOptions())
+    again = import_plan.plan_import(model, options.ImportOptions())
     for first, count in ((0, 6), (1, 3), (2, 4), (5, 1)):      # runs across the modes/blend-shapes border
         out = np.empty((count,) + everything.shape[1:], np.float32)
         again.fill_keys(first, out)
         np.testing.assert_array_equal(out, everything[first:first + count])
     with pytest.raises(IndexError):
         again.fill_keys(4, np.empty((3,) + everything.shape[1:], np.float32))
-    assert mapping.plan_import(model, mapping.ImportOptions(shape_keys=False)).key_positions is None
+    assert import_plan.plan_import(model, options.ImportOptions(shape_keys=False)).key_positions is None
 
 
 def test_absurd_landmark_count_is_refused_before_building(clean_scene: None, tmp_path: Path) -> None:

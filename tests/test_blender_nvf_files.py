@@ -73,7 +73,7 @@ def test_empty_model_is_refused_with_a_clear_error(clean_scene: None, tmp_path: 
         bpy.ops.import_scene.nvf(filepath=str(path))
     assert "KeyError" not in str(error.value)
     assert data_snapshot() == before
-    with pytest.raises(_bridge("nvf_mapping").NvfBridgeError, match="no vertices"):
+    with pytest.raises(_bridge("errors").NvfBridgeError, match="no vertices"):
         _bridge("nvf_import").import_nvf(bpy.context, path)
     assert data_snapshot() == before
 
@@ -132,37 +132,37 @@ def test_fifo_or_folder_as_the_nvf_is_refused(clean_scene: None, tmp_path: Path)
 
 
 def test_regular_file_reader_checks_the_open_descriptor(tmp_path: Path, addon: Any) -> None:
-    mapping = _bridge("nvf_mapping")
+    files, mtl = _bridge("files"), _bridge("mtl")
     data = tmp_path / "data.bin"
     data.write_bytes(b"abc")
     link = tmp_path / "link.bin"
     link.symlink_to(data)
-    assert mapping.read_regular_file(link) == b"abc"          # symlinks to files are fine
+    assert files.read_regular_file(link) == b"abc"          # symlinks to files are fine
     with pytest.raises(OSError, match="larger than"):
-        mapping.read_regular_file(data, limit=2)
+        files.read_regular_file(data, limit=2)
     if hasattr(os, "mkfifo"):
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
-        with pytest.raises(mapping.NotRegularFileError, match="FIFO"):
-            _within(10, lambda: mapping.read_regular_file(fifo))
+        with pytest.raises(files.NotRegularFileError, match="FIFO"):
+            _within(10, lambda: files.read_regular_file(fifo))
     if os.path.exists("/dev/zero"):
-        with pytest.raises(mapping.NotRegularFileError, match="character device"):
-            mapping.read_regular_file("/dev/zero")
+        with pytest.raises(files.NotRegularFileError, match="character device"):
+            files.read_regular_file("/dev/zero")
         # A .mtl that is a device gives no colours (and no endless read).
         nvf = tmp_path / "zero.nvf"
         (tmp_path / "zero.mtl").symlink_to("/dev/zero")
-        assert mapping.read_mtl_colors(nvf) == {}
+        assert mtl.read_mtl_colors(nvf) == {}
 
 
 def test_oversized_mtl_is_ignored(tmp_path: Path, addon: Any) -> None:
-    mapping = _bridge("nvf_mapping")
+    mtl_module = _bridge("mtl")
     nvf = tmp_path / "big.nvf"
     mtl = tmp_path / "big.mtl"
     mtl.write_text("newmtl Skin\nKd 0.1 0.2 0.3\n")
-    assert mapping.read_mtl_colors(nvf) == {"Skin": (0.1, 0.2, 0.3)}
+    assert mtl_module.read_mtl_colors(nvf) == {"Skin": (0.1, 0.2, 0.3)}
     with mtl.open("ab") as stream:
-        stream.truncate(mapping.MAX_MTL_BYTES + 1)
-    assert mapping.read_mtl_colors(nvf) == {}
+        stream.truncate(mtl_module.MAX_MTL_BYTES + 1)
+    assert mtl_module.read_mtl_colors(nvf) == {}
 
 
 # --- item 7: format limits in the export error -----------------------------------------------
