@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from tddfa_v3.result import PART_NAMES, Coefficients, FaceResult, PhotoCamera
+from tests import helpers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -393,28 +394,13 @@ FACE_BOX = (96.0, 52.0, 224.0, 196.0)
 def synthetic_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A complete synthetic assets folder (the fixtures' face model when they are available)."""
     pytest.importorskip("torch", reason="PyTorch is needed to run the reconstruction core")
-    from tddfa_v3.synthetic_face import write_synthetic_assets
-    folder = tmp_path_factory.mktemp("tddfa_assets")
-    fixtures = os.environ.get("TDDFA_V3_FIXTURES")
-    write_synthetic_assets(folder, seed=1, fixtures_dir=fixtures if fixtures and Path(fixtures).is_dir() else None)
-    return folder
+    return helpers.synthetic_assets(tmp_path_factory.mktemp("tddfa_assets"))
 
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A smooth synthetic 'portrait': a warm ellipse with darker eyes and mouth on a gradient."""
-    from PIL import Image
-    height, width = 240, 320
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    image = np.stack([70 + 80 * x / width, 100 + 50 * y / height, 150 + 0 * x], -1)
-    face = ((x - 160) / 62) ** 2 + ((y - 122) / 80) ** 2 < 1
-    image[face] = (220, 175, 150)
-    for ex in (136, 184):
-        image[((x - ex) / 10) ** 2 + ((y - 105) / 6) ** 2 < 1] = (60, 45, 40)
-    image[((x - 160) / 22) ** 2 + ((y - 160) / 7) ** 2 < 1] = (160, 70, 75)
-    path = tmp_path_factory.mktemp("photos") / "portrait.png"
-    Image.fromarray(image.astype(np.uint8)).save(path)
-    return path
+    return helpers.portrait(tmp_path_factory.mktemp("photos") / "portrait.png", features=True)
 
 
 @pytest.fixture(scope="module")

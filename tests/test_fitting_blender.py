@@ -21,6 +21,7 @@ import io_nv3dmm  # noqa: E402
 from io_nv3dmm.demo_model import build_demo_model  # noqa: E402
 
 from fitting.ground_truth import GroundTruth, make_target  # noqa: E402
+from tests import helpers  # noqa: E402
 
 #: A world placement for the reconstruction object (a turn and a shift), so that the
 #: personal model has to follow it.
@@ -29,9 +30,7 @@ _TURN = 0.3
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "demo.nvf"
-    io_nv3dmm.write(build_demo_model(), path)
-    return path
+    return helpers.demo_nvf(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ assets) + an .nvf model -> a personal .nvf and a JSON report."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,15 +21,14 @@ from io_nv3dmm.demo_model import build_demo_model  # noqa: E402
 
 from fitting import cli  # noqa: E402
 from fitting.ground_truth import make_target  # noqa: E402
+from tests import helpers  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "demo.nvf"
-    io_nv3dmm.write(build_demo_model(), path)
-    return path
+    return helpers.demo_nvf(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
@@ -116,23 +114,12 @@ FACE_BOX = "96,52,224,196"
 @pytest.fixture(scope="module")
 def synthetic_assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch", reason="PyTorch is needed to reconstruct a photo")
-    from tddfa_v3.synthetic_face import write_synthetic_assets
-    folder = tmp_path_factory.mktemp("tddfa_assets")
-    fixtures = os.environ.get("TDDFA_V3_FIXTURES")
-    write_synthetic_assets(folder, seed=1, fixtures_dir=fixtures if fixtures and Path(fixtures).is_dir() else None)
-    return folder
+    return helpers.synthetic_assets(tmp_path_factory.mktemp("tddfa_assets"))
 
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from PIL import Image
-    height, width = 240, 320
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    image = np.stack([70 + 80 * x / width, 100 + 50 * y / height, 150 + 0 * x], -1)
-    image[((x - 160) / 62) ** 2 + ((y - 122) / 80) ** 2 < 1] = (220, 175, 150)
-    path = tmp_path_factory.mktemp("photos") / "portrait.png"
-    Image.fromarray(image.astype(np.uint8)).save(path)
-    return path
+    return helpers.portrait(tmp_path_factory.mktemp("photos") / "portrait.png", features=False)
 
 
 def test_photo_to_personal_model_end_to_end(synthetic_assets: Path, photo: Path, demo_file: Path, tmp_path: Path,

@@ -13,30 +13,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from installer import builds, pip
 from installer.errors import Cancelled, PipError
 from installer.progress import Progress
+from tests import installer_support as support
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _support() -> Any:
-    module = sys.modules.get("installer_support")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("installer_support",
-                                                      Path(__file__).with_name("installer_support.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["installer_support"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-support = _support()
 
 
 def _info(system: str = "Linux", driver: str | None = None, numpy: str = "1.26.4",

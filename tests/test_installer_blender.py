@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import os
 import sys
 import threading
@@ -19,22 +18,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import pytest
 
+from tests import installer_support as support
+
 pytestmark = pytest.mark.blender
 
-
-def _support() -> Any:
-    module = sys.modules.get("installer_support")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("installer_support",
-                                                      Path(__file__).with_name("installer_support.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["installer_support"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-support = _support()
 NAMES = ("alpha.bin", "beta.bin")
 
 

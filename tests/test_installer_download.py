@@ -8,11 +8,9 @@ dropped connection, offline refusal, cancellation, and the real checks on synthe
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import pytest
 
@@ -20,21 +18,7 @@ from installer import download
 from installer.errors import Cancelled, DownloadError, OfflineError
 from installer.progress import Progress
 from installer.task import Task
-
-
-def _support() -> Any:
-    module = sys.modules.get("installer_support")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("installer_support",
-                                                      Path(__file__).with_name("installer_support.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["installer_support"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-support = _support()
+from tests import installer_support as support
 
 NAMES = ("alpha.bin", "beta.bin")
 SIZE = 3 * download.CHUNK + 123      # several chunks, so progress has steps and a drop can fall mid-file
