@@ -131,3 +131,13 @@ def to_nvf(points: npt.ArrayLike, scale: float, convert_axes: bool) -> F32:
         out = p.copy()
     out /= float(np.float32(scale))
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+# --- 3DDFA-V3's model space (reconstruction, video animation, fitting's placement) ---
+
+#: The quarter turn about X, (x, y, z) -> (x, -z, y), as a matrix: from a y-up space
+#: whose +z points at the viewer (the .nvf space, 3DDFA-V3's model space) to Blender's
+#: z-up axes; a proper rotation, for orientations (no unit change).
+MODEL_AXES: npt.NDArray[np.float64] = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+#: 3DDFA-V3's model space (decimetres, y up, z to the camera) -> Blender (metres, z up).
+MODEL_TO_BLENDER: npt.NDArray[np.float64] = 0.1 * MODEL_AXES

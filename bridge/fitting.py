@@ -29,11 +29,16 @@ import numpy.typing as npt
 from .. import fitting
 from ..io_nv3dmm import FaceModel, NvfError
 from ..io_nv3dmm import write as write_nvf
-from .bpy_typed import has_id_property, id_property, lookup, object_mesh
-from .nvf_import import import_nvf, load_model, model_of
-from .nvf_mapping import (
-    BASIS_NAME, ImportOptions, NvfBridgeError, blend_shape_key_name, to_nvf,
-)
+from .axes import MODEL_AXES, to_nvf
+from .bpy_typed import id_property, lookup, object_mesh
+from .errors import BridgeError, FittingBridgeError
+from .naming import BASIS_NAME, blend_shape_key_name
+from .nvf_import import import_nvf, load_model
+from .options import ImportOptions
+from .original import original_of
+from .reconstruction.build import find_reconstruction
+from .reconstruction.plan import PROP_LANDMARKS
+from .rollback import Created
 
 if TYPE_CHECKING:
     from bpy.types import Context, Object
@@ -44,12 +49,7 @@ F64 = npt.NDArray[np.float64]
 PROP_FIT_REPORT = "nv3dmm_fit_report"      # the fit's JSON report (errors, weights, pose)
 PROP_FIT_SOURCE = "nv3dmm_fit_source"      # the reconstruction object it was fitted to
 #: Written by the reconstruction bridge: the 68 landmark vertex indices, in iBUG order.
-RECONSTRUCTION_MARKER = "tddfa_v3"
-RECONSTRUCTION_LANDMARKS = "tddfa_landmarks_68"
-
-
-class FittingBridgeError(NvfBridgeError):
-    """Making the personal model failed; the scene is unchanged (message for the user)."""
+RECONSTRUCTION_LANDMARKS = PROP_LANDMARKS + "68"
 
 
 @dataclass
@@ -90,14 +90,6 @@ class FitOutput:
     seconds: float = 0.0
 
 
-def find_reconstruction(context: Context) -> Object | None:
-    """The active object when it is a 3DDFA-V3 reconstruction (made by Reconstruct)."""
-    obj = context.view_layer.objects.active if context.view_layer is not None else None
-    if obj is not None and obj.type == 'MESH' and has_id_property(obj, RECONSTRUCTION_MARKER):
-        return obj
-    return None
-
-
 def _model(options: MakeModelOptions) -> tuple[FaceModel, str]:
     import bpy
 
@@ -105,7 +97,7 @@ def _model(options: MakeModelOptions) -> tuple[FaceModel, str]:
         obj = lookup(bpy.data.objects, options.model_object)
         if obj is None or obj.type != 'MESH':
             raise FittingBridgeError(f'no mesh object named "{options.model_object}" to take the .nvf model from')
-        original = model_of(object_mesh(obj))
+        original = original_of(object_mesh(obj))
         if original is None:
             raise FittingBridgeError(f'"{obj.name}" was not imported from an .nvf file; choose an imported .nvf '
                                      "model object or an .nvf file")
@@ -187,7 +179,7 @@ def placement(fit: fitting.Fit, reconstruction_world: F64) -> F64:
     """The 4x4 world matrix of the imported personal model: the fit's similarity (NVIDIA
     axes, centimetres) expressed in Blender's axes and metres, after the reconstruction's own
     world matrix, so the model sits where the reconstruction is and lines up with its camera."""
-    axes = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])     # NVIDIA -> Blender
+    axes = MODEL_AXES     # NVIDIA's axes -> Blender's: the same quarter turn as the reconstruction's
     local = np.eye(4)
     local[:3, :3] = fit.scale * axes @ fit.rotation @ axes.T
     local[:3, 3] = 0.01 * axes @ fit.translation
@@ -235,22 +227,20 @@ def build_personal_model(context: Context, data: FitInput, output: FitOutput) ->
         obj[PROP_FIT_REPORT] = json.dumps(report)
         obj[PROP_FIT_SOURCE] = data.reconstruction
     except Exception as error:  # noqa: BLE001 - nothing half-built, whatever failed
-        _remove(obj)
+        _imported(obj).rollback()
         raise FittingBridgeError(f"building the personal model failed: {type(error).__name__}: {error}") from error
     return obj
 
 
-def _remove(obj: Object) -> None:
+def _imported(obj: Object) -> Created:
+    """What the .nvf import made for `obj` (the object, its mesh and the materials only it
+    uses), to remove again."""
     import bpy
 
     mesh = obj.data
-    materials = [m for m in getattr(mesh, "materials", []) if m is not None]
-    bpy.data.objects.remove(obj)
-    if mesh is not None and mesh.users == 0 and isinstance(mesh, bpy.types.Mesh):
-        bpy.data.meshes.remove(mesh)
-    for material in materials:
-        if material.users == 0:
-            bpy.data.materials.remove(material)
+    materials = [m for m in getattr(mesh, "materials", []) if m is not None and m.users == 1]
+    meshes = [mesh] if isinstance(mesh, bpy.types.Mesh) and mesh.users == 1 else []
+    return Created(objects=[obj], meshes=meshes, materials=materials)
 
 
 def make_maxine_model(context: Context, options: MakeModelOptions, reconstruction: Object | None = None) -> Object:
@@ -300,7 +290,7 @@ class FitJob:
             raise FittingBridgeError("the fit was never started")
         try:
             return self.future.result()
-        except (FittingBridgeError, NvfBridgeError):
+        except BridgeError:
             raise
         except fitting.DependencyError as error:
             raise FittingBridgeError(str(error)) from error

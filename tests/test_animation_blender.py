@@ -99,9 +99,9 @@ def test_bulk_keys_replace_and_reuse_existing_curves(clean_scene: None, addon: A
     bridge.write_channels([bridge.Channel(obj.data.shape_keys, path, 0, np.array([1.0, 2.0]), np.array([0.2, 0.4]))])
     curve = _curve(bridge, obj.data.shape_keys, path)
     assert [tuple(p.co) for p in curve.keyframe_points] == [(1.0, pytest.approx(0.2)), (2.0, pytest.approx(0.4))]
-    with pytest.raises(ValueError, match="increase"):
+    with pytest.raises(bridge.AnimationBridgeError, match="increase"):
         bridge.set_keys(curve, np.array([2.0, 1.0]), np.array([0.0, 0.0]))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(bridge.AnimationBridgeError, match="NaN"):
         bridge.set_keys(curve, np.array([1.0]), np.array([np.nan]))
 
 

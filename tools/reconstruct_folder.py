@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
             job = bridge.ReconstructionJob(settings, str(photo.resolve()))
             output = bridge.run_job_sync(job)
             face = bridge.build_reconstruction(context, output, settings, photo_path=str(photo.resolve()))
-        except errors.ReconstructionError as error:
+        except bridge.BridgeError as error:
             failures += 1
             bpy.data.collections.remove(collection)
             print(f"{photo.name}: FAILED: {error}", file=sys.stderr)
