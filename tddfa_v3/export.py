@@ -16,17 +16,22 @@ the mesh.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+try:  # inside the add-on, and in tests: the one io_nv3dmm
+    from ..io_nv3dmm.atomic import write_atomic
+except ImportError:  # `python -m tddfa_v3` from a clone runs the packages top-level
+    write_atomic = importlib.import_module("io_nv3dmm.atomic").write_atomic
 
 from .errors import ReconstructionError
 from .result import PART_NAMES, FaceResult
@@ -74,30 +79,19 @@ class ExportError(ReconstructionError):
     """A result file cannot be written."""
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-#: Mode of written files: what open() would give (mkstemp alone makes them owner-only).
-_FILE_MODE = 0o666 & ~_umask()
-
-
 @contextmanager
 def _atomic_path(target: Path, mode: str = "wb") -> Iterator[Any]:
-    """A file handle on a temporary sibling of `target`, renamed over it on success."""
+    """An in-memory file whose contents replace `target` whole on success (io_nv3dmm's
+    `write_atomic`); on an error nothing is written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle_fd, tmp_name = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle_fd, mode) as handle:
-            yield handle
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    if "b" in mode:
+        binary = io.BytesIO()
+        yield binary
+        write_atomic(target, binary.getbuffer(), fsync=False)
+    else:
+        text = io.StringIO(newline=None)
+        yield text
+        write_atomic(target, text.getvalue().encode("utf-8"), fsync=False)
 
 
 def result_arrays(result: FaceResult) -> dict[str, npt.NDArray[Any]]:

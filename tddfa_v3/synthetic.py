@@ -25,16 +25,23 @@ Values are computed in float64 and cast to float32.
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import math
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+try:  # inside the add-on, and in tests: the one io_nv3dmm
+    from ..io_nv3dmm.atomic import write_atomic
+except ImportError:  # `python -m tddfa_v3` from a clone runs the packages top-level
+    write_atomic = importlib.import_module("io_nv3dmm.atomic").write_atomic
+
+from .assets import CHECKPOINT_FILES
 from .errors import AssetError
 
 if TYPE_CHECKING:
@@ -48,13 +55,6 @@ DEFAULT_GAINS: dict[str, float] = {
     "retinaface": 0.92,
 }
 
-#: Checkpoint file names of the real assets, per network kind.
-CHECKPOINT_FILES: dict[str, str] = {
-    "recon_resnet50": "net_recon.pth",
-    "recon_mbnetv3": "net_recon_mbnet.pth",
-    "retinaface": "retinaface_resnet50_2020-07-20_old_torch.pth",
-    "landmark106": "large_base_net.pth",
-}
 
 _INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "long", "int")
 
@@ -233,15 +233,10 @@ def write_synthetic_checkpoints(folder: str | os.PathLike[str], seed: int = 1,
     for kind in (kinds if kinds is not None else tuple(CHECKPOINT_FILES)):
         state_dict = synthetic_network_state_dict(kind, seed=seed, keys_dir=keys_dir)
         target = out / CHECKPOINT_FILES[kind]
-        # A sibling temporary file, renamed over the target once complete, so an
-        # interrupted run never leaves a truncated checkpoint under the real name.
-        tmp_path = out / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with open(tmp_path, "xb") as handle:
-                torch.save(wrap_checkpoint(kind, state_dict), handle)
-            os.replace(tmp_path, target)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
+        # Whole or not at all, so an interrupted run never leaves a truncated checkpoint
+        # under the real name.
+        buffer = io.BytesIO()
+        torch.save(wrap_checkpoint(kind, state_dict), buffer)
+        write_atomic(target, buffer.getbuffer(), fsync=False)
         written[kind] = target
     return written

@@ -18,14 +18,20 @@ checkpoints of `tddfa_v3.synthetic`) that every loader accepts.
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+try:  # inside the add-on, and in tests: the one io_nv3dmm
+    from ..io_nv3dmm.atomic import write_atomic
+except ImportError:  # `python -m tddfa_v3` from a clone runs the packages top-level
+    write_atomic = importlib.import_module("io_nv3dmm.atomic").write_atomic
 
 from .assets import FACE_MODEL_FILE, LM3D_FILE, N_ALB, N_EXP, N_ID
 from .errors import AssetError
@@ -309,15 +315,11 @@ def generate_face_model_dict(seed: int = 1, columns: int = GRID_COLUMNS, rows: i
 # --------------------------------------------------------------------------- writing
 
 def _atomic_write(target: Path, write: Any) -> None:
+    """`write(handle)` into memory, then onto `target` whole (io_nv3dmm's `write_atomic`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    write(buffer)
+    write_atomic(target, buffer.getbuffer(), fsync=False)
 
 
 def write_face_model_npy(path: str | os.PathLike[str], model: dict[str, Any]) -> Path:
