@@ -76,8 +76,8 @@ def import_live_link_face(scene: Scene, obj: Object, options: LiveLinkImportOpti
     key_names = mesh_key_names(obj)
     key_map = map_keys(key_names)
     if not key_map.keys:
-        raise AnimationBridgeError(f'"{obj.name}" has no shape keys with ARKit names (eyeBlinkLeft...) or Maxine names '
-                             f"(eyeBlink_L...): import an .nvf model or add such keys first")
+        raise AnimationBridgeError(f'"{obj.name}" has no shape keys with ARKit names (eyeBlinkLeft...) or Maxine '
+                                   f"names (eyeBlink_L...): import an .nvf model or add such keys first")
     take = read_csv(options.filepath)
     rate = _timecode_rate(scene, options.timecode_rate)
     tc_frames = take.frames(rate)

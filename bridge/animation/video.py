@@ -47,9 +47,9 @@ def maxine_target(obj: Object) -> MaxineTarget:
     except NvfBridgeError as error:
         raise AnimationBridgeError(str(error)) from error
     if original is None or original.model.blend_shapes is None:
-        raise AnimationBridgeError(f'"{obj.name}" has ARKit/Maxine-named keys but was not imported from an .nvf model '
-                             "with blend shapes: animating it from video needs the model (import the .nvf, or "
-                             "select a reconstruction)")
+        raise AnimationBridgeError(f'"{obj.name}" has ARKit/Maxine-named keys but was not imported from an .nvf '
+                                   "model with blend shapes: animating it from video needs the model (import the "
+                                   ".nvf, or select a reconstruction)")
     model = original.model
     blend_shapes = model.blend_shapes
     assert blend_shapes is not None
@@ -60,7 +60,8 @@ def maxine_target(obj: Object) -> MaxineTarget:
     names = [blend_shape_key_name(name, i) for i, name in enumerate(blend_shapes.names)]
     missing = [name for name in names if name not in blocks]
     if missing:
-        raise AnimationBridgeError(f'"{obj.name}" lacks the blend-shape keys {", ".join(missing[:5])}: re-import the model')
+        raise AnimationBridgeError(f'"{obj.name}" lacks the blend-shape keys {", ".join(missing[:5])}: '
+                                   "re-import the model")
     return MaxineTarget(model=model, identity=identity, key_names=names)
 
 
@@ -159,7 +160,8 @@ def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) ->
     scales = np.asarray(id_property(obj, PROP_KEY_SCALES, [1.0] * 144), dtype=np.float64)
     n_id, n_exp = track.identity.shape[0], track.expression.shape[1]
     if scales.shape[0] != n_id + n_exp or f"EXP.{n_exp - 1:02d}" not in blocks:
-        raise AnimationBridgeError(f'"{obj.name}" is not a reconstruction with {n_id} identity and {n_exp} expression keys')
+        raise AnimationBridgeError(f'"{obj.name}" is not a reconstruction with {n_id} identity and '
+                                   f"{n_exp} expression keys")
     offset = float(scene.frame_start) - options.start
     frames = track.frames.astype(np.float64) + offset
     if options.set_scene:

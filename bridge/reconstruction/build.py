@@ -141,8 +141,9 @@ def _build_face_mesh(name: str, output: ReconstructionOutput, options: Reconstru
 
     mesh: Mesh = mesh_builder.build_mesh(name, plan.basis, np.asarray(result.triangles, dtype=np.int64))
     created.meshes.append(mesh)
+    limit = mesh_builder.SLIDER_LIMIT
     given = mesh_builder.add_shape_keys(mesh, key_names, plan.positions, basis_name="Basis",
-                                        slider_ranges=[(-mesh_builder.SLIDER_LIMIT, mesh_builder.SLIDER_LIMIT)] * len(key_names))
+                                        slider_ranges=[(-limit, limit)] * len(key_names))
     if mesh.shape_keys is None:
         raise ReconstructionBridgeError(f'the mesh "{mesh.name}" got no shape keys')
     key_blocks = mesh.shape_keys.key_blocks
