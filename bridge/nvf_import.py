@@ -35,7 +35,6 @@ from .naming import (
 )
 from .options import ImportOptions
 from .original import NVF_MAGIC, Original, remember_original
-from .original import original_of as model_of  # noqa: F401  # re-exported for older callers
 from .rollback import Created
 
 if TYPE_CHECKING:
