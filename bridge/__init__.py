@@ -3,7 +3,16 @@
 """The Blender bridge: the only code that builds and reads bpy data.
 
 - `mesh`: the shared bulk mesh builder and readers (import and reconstruction);
-- `nvf_mapping`: how an .nvf model maps onto Blender data (naming, coordinates);
-- `nvf_import` / `nvf_export`: .nvf files to and from mesh objects;
-- `reconstruction`: 3DDFA-V3 results to Blender objects.
+- `errors`: the one error root (`BridgeError`) the operators catch; `rollback`: undoing a failed build;
+- `naming` (the .nvf names in Blender), `axes` (coordinates, one home), `options`
+  (import/export option dataclasses), `import_plan` (what an import creates, numpy),
+  `original` (the file kept on an imported mesh), `mtl`, `files`: shared by import and export;
+- `nvf_import` / `nvf_export`: .nvf files to and from mesh objects, the export one module
+  per part (`export_state`, `export_shape`, `export_partitions`, `export_landmarks`,
+  `export_surface`, `export_compare`); `nvf_mapping` only re-exports for older callers;
+- `reconstruction/`: 3DDFA-V3 on a worker thread (`job`), its result planned in numpy
+  (`plan`), photos held by Blender (`photo`), the face object built (`build`);
+- `animation/`: bulk keyframes (`keyframes`), Live Link Face takes (`live_link`),
+  video tracking on a worker (`video_job`) and onto a face (`video`);
+- `fitting`: a reconstruction + an .nvf model -> the person's own Maxine model object.
 """
