@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .backbones import BACKBONE_TABLE, DEFAULT_BACKBONE, BACKBONE_NAMES, find_backbone
+from .devices import DEFAULT_DEVICE, DEVICES
 from .errors import (
     AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, PhotoError, ReconstructionError,
 )
@@ -90,7 +91,7 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
     parser.add_argument("--assets", required=True, metavar="DIR",
                         help="the 3DDFA-V3 assets folder (face_model.npy, net_recon.pth, ...)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--device", choices=("auto", "cuda", "mps", "cpu"), default="auto",
+    parser.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
                         help="auto: CUDA when available, else Apple Silicon MPS, else CPU (default)")
     parser.add_argument("--backbone", type=_backbone, default=DEFAULT_BACKBONE,
                         metavar="{" + ",".join(BACKBONE_NAMES) + "}", help=_BACKBONE_HELP)

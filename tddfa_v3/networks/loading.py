@@ -10,6 +10,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import nn
 
+from ..backbones import BACKBONE_TABLE, find_backbone
 from ..errors import AssetError
 from .fusion import fuse_batchnorm
 from .landmark import LandmarkNet
@@ -21,12 +22,12 @@ NETWORK_KINDS: tuple[str, ...] = get_args(NetworkKind)
 
 #: Where each kind's state dict sits inside the released checkpoint file (None: the file is the state dict).
 CHECKPOINT_WRAPPER_KEY: dict[str, str | None] = {
-    "recon_resnet50": "net_recon",
-    "recon_mbnetv3": "net_recon",
+    **{backbone.kind: "net_recon" for backbone in BACKBONE_TABLE},   # the regressors (tddfa_v3.backbones)
     "retinaface": None,
     "landmark106": "state_dict",
 }
 
+_REGRESSOR_KINDS = frozenset(backbone.kind for backbone in BACKBONE_TABLE)
 _MODULE_PREFIX = "module."
 _OPTIONAL_SUFFIX = "num_batches_tracked"
 _LIST_LIMIT = 8
@@ -70,10 +71,8 @@ def _check_kind(kind: str) -> None:
 def build_network(kind: str) -> nn.Module:
     """A fresh (randomly initialised) network of the given kind."""
     _check_kind(kind)
-    if kind == "recon_resnet50":
-        return ReconNet("resnet50")
-    if kind == "recon_mbnetv3":
-        return ReconNet("mobilenetv3")
+    if kind in _REGRESSOR_KINDS:
+        return ReconNet(find_backbone(kind).name)   # type: ignore[arg-type]  # a name of the table
     if kind == "retinaface":
         return RetinaFace()
     return LandmarkNet()
