@@ -1,6 +1,7 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""NVIDIA 3DMM (.nvf) face-model format: pure Python + numpy, no bpy, no torch.
+"""io_nv3dmm: the .nvf face-model format (read, write, check) and the one atomic file writer.
+May import: numpy and the standard library only (never bpy or torch); core and bridge import it.
 
     import io_nv3dmm
     model = io_nv3dmm.read("face_model2.nvf")      # FaceModel
@@ -9,6 +10,19 @@
     data = io_nv3dmm.to_bytes(model)
 
 `NvfError` (a ValueError) is raised for bad data, with `.offset`.
+
+What lives where (each module's docstring says more and what it may import):
+- model: `FaceModel` and its parts; errors: `NvfError`; limits: the format's limits;
+  layout: what a read remembers for a byte-identical write; topology: TOPO rebuilt;
+  maxine: what NVIDIA's own reader cannot take; atomic: `write_atomic`.
+- reading: reader (`read`: source, header, top level, TOC) over read_chunks (the
+  chunk walk, its checks and errors), read_objects (MODL, IBUG/NVLM, MCTR, TOPO),
+  read_blend (BLND, `FileBlendShapes`) and read_partitions (PRTS, fast paths).
+- writing: writer (`write`, `to_bytes`: the file, TOC) over write_layout (the
+  layout plan, unknown chunks), write_objects (MODL, IBUG/NVLM, BLND, MCTR, TOPO),
+  write_partitions (PRTS), write_chunks (chunk assembly) and write_values (checks).
+- dev-only, left out of the add-on's zip: cli and __main__ (`python -m io_nv3dmm`),
+  demo_model with demo_geometry and demo_deformations (the synthetic demo face).
 """
 
 from __future__ import annotations

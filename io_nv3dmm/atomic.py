@@ -1,12 +1,16 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The one atomic file write of the add-on: a file is replaced whole or not at all.
+"""The one atomic file writer of the product: a file is replaced whole or not at all.
 
     write_atomic(path, data, fsync=True)
 
-`data` is bytes (or any bytes-like object) or a sequence of such buffers (what
-the .nvf writer produces: headers and zero-copy array views, written without
-joining them first). The steps, as SQLite and git do them:
+Every file the add-on and its command lines write goes through here (the .nvf
+codec, the Blender exporter, the core's caches, exports and CSV takes); no
+package keeps its own temporary-file-and-rename copy. `data` is bytes (or any
+bytes-like object: bytearray, memoryview, `io.BytesIO().getbuffer()`) or a
+sequence of such buffers (what the .nvf writer produces: headers and zero-copy
+array views, written without joining them first). Text is encoded by the
+caller first (`text.encode("utf-8")`). The steps, as SQLite and git do them:
 
 1. the destination is checked first: a symbolic link is followed to the file it
    names (the link itself is kept); a directory, FIFO, socket or device node is
@@ -27,6 +31,8 @@ a 4.7 ms write of a 3.9 MB file). So an existing regular file of 1 MiB or
 more first gets a second, hidden name (a hard link `.nvf-replaced-*.tmp`); the
 rename then only swaps names and the old contents are deleted on a worker
 thread. Where hard links are not possible, the rename frees them itself.
+
+May import: the standard library only.
 """
 
 from __future__ import annotations

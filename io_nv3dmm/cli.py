@@ -5,6 +5,9 @@
 Exit statuses: 0 success; 1 not a valid .nvf file (the error names the byte
 offset) or a file that cannot be read or written; 2 usage error; 3 (validate)
 a valid .nvf file that NVIDIA's own reader (Maxine) cannot read, with the reasons.
+
+Dev-only (run from a clone; not in the add-on's zip). May import: numpy, the
+standard library and any io_nv3dmm module (demo_model only for `demo`).
 """
 
 from __future__ import annotations

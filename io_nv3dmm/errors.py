@@ -1,6 +1,9 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The one exception type of the .nvf codec."""
+"""The one exception type of the .nvf codec: `NvfError`.
+
+May import: the standard library only.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ A `SourceLayout` lives in `FaceModel.source_layout`. It is opaque to callers
 and never required: the writer uses each remembered detail only while it still
 matches the model (an edited model simply loses the details that no longer
 apply and gets NVIDIA's canonical layout for those parts).
+
+May import: the standard library and io_nv3dmm.model.
 """
 
 from __future__ import annotations

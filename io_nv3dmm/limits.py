@@ -6,6 +6,8 @@ Whatever `io_nv3dmm.write` accepts, `io_nv3dmm.read` accepts: the writer
 refuses (NvfError, before writing anything) a model beyond any of these, and
 the reader refuses a file beyond them. The table is documented in
 docs/nvf-codec.md ("Limits").
+
+May import: the standard library only.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ model unless called with `maxine=False`; `python -m io_nv3dmm validate` fails
 on such a file. Established with NVIDIA's unmodified reader through both of
 its adapters (the harness in ../shared/tools/nvidia-faceio); every case is in
 docs/nvf-codec.md ("Maxine compatibility").
+
+May import: numpy, the standard library, and io_nv3dmm's layout, limits, model
+and (for a file) reader.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Conventions (see docs/nvf-format.md in the shared ground truth):
   (as in the file);
 - shape modes and blend shapes are offsets from the mean, shape (N, V, 3);
 - coordinates are NVIDIA model space: centimetres, +Y up, +Z out of the nose.
+
+May import: numpy, the standard library and io_nv3dmm.limits.
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""TOPO (edge adjacency) rebuilt from triangles by NVIDIA's rule."""
+"""TOPO (edge adjacency) rebuilt from triangles by NVIDIA's rule: `build_topology`.
+
+May import: numpy, the standard library, and io_nv3dmm's errors and model.
+"""
 
 from __future__ import annotations
 
