@@ -67,10 +67,10 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
 
 
 class _Reader(ObjectReader, BlendReader, PartitionReader):
-    """One read of one buffer: the header, the top-level objects, the TOC."""
+    """One read of one buffer: the header, the top-level objects, the TOC.
 
-    def __init__(self, buf: bytes | bytearray | memoryview) -> None:
-        super().__init__(buf, chunk_budget(len(buf)))     # the budget: see io_nv3dmm.limits
+    `_Reader(buf, budget)`: see `ChunkReader`; `read` gives it the file's chunk budget.
+    """
 
     def header(self) -> tuple[int, int]:
         head = bytes(self.buf[0:4])
@@ -203,7 +203,7 @@ def read(source: Source) -> FaceModel:
     OSError for a path that cannot be read; TypeError for a wrong source type.
     """
     buf = _load(source)
-    reader = _Reader(buf)
+    reader = _Reader(buf, chunk_budget(len(buf)))     # the budget: see io_nv3dmm.limits
     try:
         return reader.model()
     except NvfError:
