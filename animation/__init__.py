@@ -1,11 +1,13 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Facial animation without Blender: ARKit / Maxine / Live Link Face naming,
-Live Link Face CSV takes, the One Euro smoother, video reading and tracking.
+"""Core layer: facial animation without Blender (naming, Live Link Face CSV, One Euro, video tracking).
+May import numpy and io_nv3dmm; lazily OpenCV, torch, tddfa_v3 and fitting; never bpy or the UI.
 
-May import numpy and io_nv3dmm at import time; OpenCV (video), torch and
-tddfa_v3 (tracking) and fitting are imported lazily where they are needed.
-Never imports bpy: bridge/animation.py turns these results into keyframes.
+In detail: ARKit / Maxine / Live Link Face naming, Live Link Face CSV takes, the
+One Euro smoother, video reading and tracking. numpy and io_nv3dmm are imported
+at import time; OpenCV (video), torch and tddfa_v3 (tracking) and fitting are
+imported where they are needed. bridge/animation.py turns these results into
+keyframes.
 """
 
 from __future__ import annotations

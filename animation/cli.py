@@ -24,7 +24,6 @@ dependency missing, 130 interrupted. Errors are one line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -76,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _video(args: argparse.Namespace) -> int:
+    from .maxine import sibling
     from .one_euro import OneEuroParams
     from .tracking import TrackOptions, track_video
     from .video import FrameRange, VideoSource
@@ -92,7 +92,7 @@ def _video(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     model = None
     if args.model:
-        io_nv3dmm = importlib.import_module("io_nv3dmm")
+        io_nv3dmm = sibling("io_nv3dmm")
         try:
             model = io_nv3dmm.read(args.model)
         except (OSError, ValueError) as error:
@@ -107,8 +107,8 @@ def _video(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         source = VideoSource(args.clip, sequence_fps=args.sequence_fps)
-        errors = importlib.import_module("tddfa_v3.errors")
-        pipeline = importlib.import_module("tddfa_v3.pipeline")
+        errors = sibling("tddfa_v3.errors")  # the tddfa_v3 beside this package, under its name
+        pipeline = sibling("tddfa_v3.pipeline")
     except AnimationError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT

@@ -1,6 +1,7 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fitting NVIDIA 3DMM (.nvf) face models to 3D targets: numpy + SciPy, no bpy, no torch.
+"""Core layer: fitting NVIDIA 3DMM (.nvf) face models to 3D targets (rigid + shape, expressions, personal model).
+May import numpy, SciPy (on first use) and io_nv3dmm; cli.py also tddfa_v3 (photos, lazily); never bpy or the UI.
 
     import io_nv3dmm, fitting
     model = io_nv3dmm.read("face_model2.nvf")
@@ -9,8 +10,8 @@
                                     correspondence=fit.correspondence)
     io_nv3dmm.write(fitting.personal_model(model, fit), "me.nvf")
 
-Imports io_nv3dmm only; SciPy is imported on first use (`DependencyError` says how to
-install it). Errors are `FittingError` (a ValueError).
+The library imports io_nv3dmm only (no torch); SciPy is imported on first use
+(`DependencyError` says how to install it). Errors are `FittingError` (a ValueError).
 """
 
 from __future__ import annotations
