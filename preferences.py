@@ -3,6 +3,7 @@
 """Add-on preferences: where the 3DDFA-V3 assets are, default device and backbone,
 the reconstruction's Python dependencies and assets with their install and
 download buttons (operators/installer.py), and the installer's settings.
+May import bpy, the bridge (bridge.readiness: the checks and choices) and installer.
 
 Nothing heavy is imported here: dependencies are looked up with
 `importlib.util.find_spec`, and the asset check only looks at file headers
@@ -11,6 +12,7 @@ and sizes (cached per folder modification time), so drawing stays cheap.
 
 from __future__ import annotations
 
+import importlib
 import os
 import site
 import sys
@@ -24,23 +26,20 @@ import bpy
 from bpy.props import EnumProperty, StringProperty
 from bpy.types import AddonPreferences, Context, UILayout
 
+from .bridge import readiness
 from .bridge.bpy_typed import lookup
-from .tddfa_v3.backbones import enum_items
+# The checks' home is bridge.readiness; tests, scripts and the operators also read them from here.
+from .bridge.readiness import AssetStatus, asset_status, missing_dependencies, pip_command
 from .installer import builds as installer_builds
-from .installer.download import DEFAULT_BASE_URL as ASSETS_BASE_URL
-
-if TYPE_CHECKING:
-    from .tddfa_v3.assets import AssetReport
+from .installer.sources import ASSETS_BASE_URL, ASSETS_DATASET_URL, ASSETS_HINT
+from .installer.task import Task
 
 #: The add-on's package name, as Blender registered it (bl_ext.<repo>.<id> when
 #: installed as an extension). This module sits at the package root.
 ADDON_PACKAGE: str = __package__ or __name__.rpartition(".")[0] or "nv3dmm_face_tools"
 
-ASSETS_URL = "https://huggingface.co/datasets/Zidu-Wang/3DDFA-V3"
-ASSETS_HINT = f"{ASSETS_URL} (folder assets/)"
-
-#: Import name -> pip package name, for the reconstruction's dependencies (installer.builds' table).
-DEPENDENCIES: dict[str, str] = {dep.module: dep.pip for dep in installer_builds.DEPENDENCIES}
+#: The 3DDFA-V3 dataset's page (installer.sources).
+ASSETS_URL = ASSETS_DATASET_URL
 
 #: Options for file-path properties: Blender 4.5+ warns about "//" (blend-relative)
 #: paths unless a property declares it supports them; older versions lack the flag.
@@ -48,20 +47,45 @@ PATH_OPTIONS: set[str] = (
     {'PATH_SUPPORTS_BLEND_RELATIVE'}
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
 
-DEVICE_ITEMS = [
-    ("AUTO", "Auto", "The GPU (CUDA, else Apple Silicon's MPS) when there is one, else the CPU; "
-                     "retries on the CPU if the GPU fails"),
-    ("CUDA", "CUDA", "An NVIDIA GPU through CUDA"),
-    ("MPS", "MPS", "An Apple Silicon GPU through Metal (MPS)"),
-    ("CPU", "CPU", "The processor (slower, always works)"),
-]
-#: From the one table of backbone names (tddfa_v3.backbones: light, no torch).
-BACKBONE_ITEMS = enum_items()
+#: EnumProperty items of the devices and backbones (the core's tables, through the bridge).
+DEVICE_ITEMS = readiness.device_items()
+BACKBONE_ITEMS = readiness.backbone_items()
 
 
-def missing_dependencies() -> list[str]:
-    """The pip names of the reconstruction dependencies Blender's Python lacks."""
-    return installer_builds.missing_packages()
+# bpy.props functions return a deferred property that Blender reads from a class annotation
+# (which mypy cannot check, hence the ignores there).
+def device_property(description: str, **options: Any) -> Any:
+    """The compute device choice ("AUTO" by default), as the preferences and operators declare it."""
+    return EnumProperty(
+        name="Device", items=DEVICE_ITEMS, default="AUTO", description=description, **options)
+
+
+def backbone_property(description: str, **options: Any) -> Any:
+    """The regressor network choice ("RESNET50" by default), as the preferences and operators declare it."""
+    return EnumProperty(
+        name="Backbone", items=BACKBONE_ITEMS, default="RESNET50", description=description, **options)
+
+
+@dataclass
+class JobState:
+    """What an interactive install or download is doing, for the preferences and panels to draw
+    (operators/installer.py runs them)."""
+
+    running: bool = False
+    text: str = ""
+    fraction: float | None = None
+    last_error: str = ""
+    task: Task[Any] | None = None
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.text = "cancelling..."
+
+
+#: One install and one download at a time.
+INSTALL_STATE = JobState()
+DOWNLOAD_STATE = JobState()
 
 
 _MISSING_FOR_UI: tuple[float, list[str]] = (-1.0, [])
@@ -107,7 +131,6 @@ def forget_dependency_status() -> None:
     global _MISSING_FOR_UI, _STATES_FOR_UI
     _MISSING_FOR_UI = (-1.0, [])
     _STATES_FOR_UI = (-1.0, [], "")
-    import importlib
     importlib.invalidate_caches()
 
 
@@ -132,61 +155,6 @@ def add_site_packages(folder: str | None = None) -> None:
     folder = folder or site_packages_dir(create=False)
     if folder and os.path.isdir(folder) and folder not in sys.path:
         site.addsitedir(folder)
-
-
-def pip_command(packages: list[str] | None = None) -> str:
-    """The command that installs `packages` (default: all dependencies) into Blender's Python."""
-    names = packages if packages is not None else list(DEPENDENCIES.values())
-    return f'"{sys.executable}" -m pip install ' + " ".join(names)
-
-
-@dataclass(frozen=True)
-class AssetStatus:
-    """What the assets folder holds, in words for the UI."""
-
-    folder: str
-    ok: bool
-    message: str
-    found: tuple[str, ...]
-    missing: tuple[str, ...]
-    report: "AssetReport | None" = None
-
-
-_STATUS_CACHE: dict[tuple[object, ...], AssetStatus] = {}
-
-
-def _stamp(path: str) -> tuple[int, int]:
-    """(size, modification time) of `path`, (-1, -1) when it cannot be read."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (-1, -1)
-    return (int(info.st_size), int(info.st_mtime_ns))
-
-
-def asset_status(folder: str) -> AssetStatus:
-    """Check `folder` for the 3DDFA-V3 assets; cached until the folder or one of the
-    asset files changes (a download finishing in place changes only the file)."""
-    path = os.path.abspath(bpy.path.abspath(folder)) if folder else ""
-    if not path:
-        return AssetStatus("", False, "No 3DDFA-V3 assets folder set. Download the files from "
-                           f"{ASSETS_HINT} and choose their folder here.", (), ())
-    from .tddfa_v3.assets import ASSET_FILES, check_assets
-    # The folder, its assets/ subfolder (a picked dataset root) and every asset file in both:
-    # a few stat calls per redraw.
-    places = (path, os.path.join(path, "assets"))
-    key = (path, *(_stamp(place) for place in places),
-           *(_stamp(os.path.join(place, name)) for place in places for name in ASSET_FILES))
-    cached = _STATUS_CACHE.get(key)
-    if cached is not None:
-        return cached
-    report = check_assets(path)
-    found = tuple(name for name, status in report.files.items() if status.ok)
-    missing = tuple(name for name, status in report.files.items() if not status.ok)
-    status = AssetStatus(path, report.ok, report.message, found, missing, report)
-    _STATUS_CACHE.clear()   # only the folder in use matters
-    _STATUS_CACHE[key] = status
-    return status
 
 
 def cache_dir() -> str:
@@ -223,9 +191,8 @@ def draw_dependency_status(layout: UILayout, missing: list[str] | None = None) -
     return False
 
 
-def _job_state(kind: str) -> Any:
-    from .operators import installer as installer_ops
-    return installer_ops.INSTALL_STATE if kind == "install" else installer_ops.DOWNLOAD_STATE
+def _job_state(kind: str) -> JobState:
+    return INSTALL_STATE if kind == "install" else DOWNLOAD_STATE
 
 
 def _draw_job_button(layout: UILayout, kind: str) -> None:
@@ -302,14 +269,8 @@ class NV3DMMFacePreferences(AddonPreferences):
             default="",
             options=PATH_OPTIONS,
         )
-        device: EnumProperty(  # type: ignore[valid-type]
-            name="Device", description="Default compute device for reconstruction",
-            items=DEVICE_ITEMS, default="AUTO",
-        )
-        backbone: EnumProperty(  # type: ignore[valid-type]
-            name="Backbone", description="Default regressor network",
-            items=BACKBONE_ITEMS, default="RESNET50",
-        )
+        device: device_property("Default compute device for reconstruction")  # type: ignore[valid-type]
+        backbone: backbone_property("Default regressor network")  # type: ignore[valid-type]
         wheels_dir: StringProperty(  # type: ignore[valid-type]
             name="Wheel Folder", subtype='DIR_PATH', default="", options=PATH_OPTIONS,
             description="Install the dependencies offline from this folder of .whl files "
@@ -362,24 +323,15 @@ def _draw_assets(prefs: "NV3DMMFacePreferences", box: UILayout) -> None:
         box.label(text="No assets folder yet: Download Assets puts the files in the add-on's folder.")
         _draw_job_button(box, "download")
         return
-    status = asset_status(prefs.assets_dir)
-    if status.report is not None:
-        col = box.column(align=True)
-        for name, file in status.report.files.items():
-            row = col.row()
-            row.label(text=name, icon='CHECKMARK' if file.ok else 'ERROR')
-            row.label(text="found" if file.ok else file.state)
+    files = asset_status(prefs.assets_dir).files()
+    col = box.column(align=True)
+    for name, ok, state in files:
+        row = col.row()
+        row.label(text=name, icon='CHECKMARK' if ok else 'ERROR')
+        row.label(text="found" if ok else state)
     draw_asset_status(box, prefs.assets_dir)
 
 
-_CLASSES = (NV3DMMFacePreferences,)
-
-
-def register() -> None:
-    for cls in _CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(_CLASSES):
-        bpy.utils.unregister_class(cls)
+# Blender's own register/unregister pair for a list of classes (the stubs type it as None).
+register, unregister = bpy.utils.register_classes_factory(  # type: ignore[func-returns-value, misc]
+    (NV3DMMFacePreferences,))

@@ -10,35 +10,53 @@ interactively `invoke()` tracks on a worker thread with progress (frames done /
 total, frames per second) in the status bar, and Esc keeps the frames done.
 
 Thin: each reads its properties into the bridge's options and calls one bridge
-function; errors come back as `AnimationError` (bad take, unsuitable mesh) or
-`OSError` and are reported, leaving the scene unchanged.
+function; errors come back as a `BridgeError` (bad take, unsuitable mesh, a file that
+cannot be read or written) and are reported, leaving the scene unchanged.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, StringProperty
-from bpy.types import Context, Event, Menu, Object, Operator, Timer
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.types import Context, Event, Object, Operator, Scene, Timer
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from . import registration
+from . import job_ui, registration
 from .. import preferences
-from . import job_ui
-from ..animation.errors import AnimationError
 from ..bridge import animation as bridge
-from ..bridge.reconstruction import BACKBONES, DEVICES
-from ..tddfa_v3.errors import ReconstructionError
+from ..bridge import readiness
+from ..bridge.errors import BridgeError
+from .properties import NOT_REMEMBERED, NetworkInputs, OperatorResult, face_box, face_box_property, file_filter, options_from
 
-OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+
+class _LiveLinkFace:
+    """What the Live Link Face import and export share: the .csv file filter and the
+    active mesh they work on."""
+
+    filename_ext = ".csv"
+    if TYPE_CHECKING:
+        filepath: str
+        filter_glob: str
+    else:
+        filter_glob: file_filter("*.csv")  # type: ignore[valid-type]
+
+    @classmethod
+    def poll(cls, context: Context) -> bool:
+        return _active_mesh(context) is not None
 
 
 def _active_mesh(context: Context) -> Object | None:
     obj = context.active_object
     return obj if obj is not None and obj.type == 'MESH' else None
+
+
+def _target(context: Context) -> tuple[Scene, Object] | None:
+    """The scene and the active mesh, or None when there is none."""
+    obj = _active_mesh(context)
+    return (context.scene, obj) if obj is not None and context.scene is not None else None
 
 
 def _rate_items(self: object, context: Context | None) -> list[tuple[str, str, str]]:
@@ -50,78 +68,55 @@ def _rate_items(self: object, context: Context | None) -> list[tuple[str, str, s
 
 
 # Why the ignores on the class lines: see operators/io_nvf.py (bpy_extras' helper stubs).
-class IMPORT_ANIM_OT_live_link_face(Operator, ImportHelper):  # type: ignore[misc]
+class IMPORT_ANIM_OT_live_link_face(_LiveLinkFace, Operator, ImportHelper):  # type: ignore[misc]
     """Import a Live Link Face CSV take onto the active mesh's ARKit- or Maxine-named shape keys"""
 
     bl_idname = "import_anim.live_link_face"
     bl_label = "Import Live Link Face (.csv)"
     bl_options = {'REGISTER', 'UNDO'}
 
-    filename_ext = ".csv"
     if TYPE_CHECKING:
-        filepath: str
-        filter_glob: str
         timecode_rate: str
         set_frame_range: bool
     else:
-        filter_glob: StringProperty(default="*.csv", options={'HIDDEN'})  # type: ignore[valid-type]
         timecode_rate: EnumProperty(  # type: ignore[valid-type]
             name="Timecode Rate", items=_rate_items,
             description="The frame rate of the take's timecodes (the file does not say it)")
         set_frame_range: BoolProperty(  # type: ignore[valid-type]
             name="Set Frame Range", default=True, description="Set the scene's frame range to the take")
 
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return _active_mesh(context) is not None
-
     def execute(self, context: Context) -> OperatorResult:
-        obj = _active_mesh(context)
-        scene = context.scene
-        if obj is None or scene is None:
+        target = _target(context)
+        if target is None:
             self.report({'ERROR'}, "Select a mesh with ARKit- or Maxine-named shape keys first")
             return {'CANCELLED'}
-        options = bridge.LiveLinkImportOptions(filepath=self.filepath, timecode_rate=self.timecode_rate,
-                                               set_frame_range=self.set_frame_range)
         try:
-            summary = bridge.import_live_link_face(scene, obj, options)
-        except (AnimationError, OSError) as error:
+            summary = bridge.import_live_link_face(*target, options_from(self, bridge.LiveLinkImportOptions))
+        except BridgeError as error:
             self.report({'ERROR'}, f"Live Link Face import failed: {error}")
             return {'CANCELLED'}
         self.report({'INFO'}, f"Imported {summary.message}")
         return {'FINISHED'}
 
 
-class EXPORT_ANIM_OT_live_link_face(Operator, ExportHelper):  # type: ignore[misc]
+class EXPORT_ANIM_OT_live_link_face(_LiveLinkFace, Operator, ExportHelper):  # type: ignore[misc]
     """Export the active mesh's ARKit- or Maxine-named shape-key animation as a Live Link Face CSV"""
 
     bl_idname = "export_anim.live_link_face"
     bl_label = "Export Live Link Face (.csv)"
     bl_options = {'REGISTER'}
 
-    filename_ext = ".csv"
-    if TYPE_CHECKING:
-        filepath: str
-        filter_glob: str
-    else:
-        filter_glob: StringProperty(default="*.csv", options={'HIDDEN'})  # type: ignore[valid-type]
-
-    @classmethod
-    def poll(cls, context: Context) -> bool:
-        return _active_mesh(context) is not None
-
     def invoke(self, context: Context, event: Event) -> OperatorResult:  # type: ignore[override]
         return ExportHelper.invoke(self, context, event)  # type: ignore[func-returns-value, return-value]
 
     def execute(self, context: Context) -> OperatorResult:
-        obj = _active_mesh(context)
-        scene = context.scene
-        if obj is None or scene is None:
+        target = _target(context)
+        if target is None:
             self.report({'ERROR'}, "Select a mesh with animated ARKit- or Maxine-named shape keys first")
             return {'CANCELLED'}
         try:
-            summary = bridge.export_live_link_face(scene, obj, self.filepath)
-        except (AnimationError, OSError) as error:
+            summary = bridge.export_live_link_face(*target, self.filepath)
+        except BridgeError as error:
             self.report({'ERROR'}, f"Live Link Face export failed: {error}")
             return {'CANCELLED'}
         self.report({'INFO'}, f"Exported {summary.message}")
@@ -139,10 +134,9 @@ class VideoRunState:
 
 
 VIDEO_STATE = VideoRunState()
-_NOT_REMEMBERED: set[str] = {'SKIP_SAVE'}
 
 
-class OBJECT_OT_animate_from_video(Operator):
+class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
     """Track a face through a video into keyframes: expression keys and head pose of the active
     reconstruction (or of a new one made from the clip), the video behind its camera"""
 
@@ -150,11 +144,9 @@ class OBJECT_OT_animate_from_video(Operator):
     bl_label = "Animate from Video"
     bl_options = {'REGISTER', 'UNDO'}
 
+    # assets_dir, device and backbone: NetworkInputs.
     if TYPE_CHECKING:
         filepath: str
-        assets_dir: str
-        device: str
-        backbone: str
         frame_start: int
         frame_stop: int
         stride: int
@@ -168,17 +160,8 @@ class OBJECT_OT_animate_from_video(Operator):
         face_box: bpy.types.bpy_prop_array[float]
     else:
         filepath: StringProperty(  # type: ignore[valid-type]
-            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED,
+            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED,
             description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered image sequence")
-        assets_dir: StringProperty(  # type: ignore[valid-type]
-            name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
-            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS | _NOT_REMEMBERED)
-        device: EnumProperty(  # type: ignore[valid-type]
-            name="Device", items=preferences.DEVICE_ITEMS, default="AUTO", options=_NOT_REMEMBERED,
-            description="Compute device (unset: the preferences' default)")
-        backbone: EnumProperty(  # type: ignore[valid-type]
-            name="Backbone", items=preferences.BACKBONE_ITEMS, default="RESNET50", options=_NOT_REMEMBERED,
-            description="Regressor network (unset: the preferences' default)")
         frame_start: IntProperty(  # type: ignore[valid-type]
             name="First Frame", default=0, min=0, description="First video frame to track (0-based)")
         frame_stop: IntProperty(  # type: ignore[valid-type]
@@ -204,53 +187,32 @@ class OBJECT_OT_animate_from_video(Operator):
             description="Frame rate of an image sequence (movies say their own)")
         camera_background: BoolProperty(  # type: ignore[valid-type]
             name="Video Background", default=True, description="Show the video behind the camera, in sync")
-        face_box: FloatVectorProperty(  # type: ignore[valid-type]
-            name="Face Box", size=4, default=(0.0, 0.0, 0.0, 0.0), options=_NOT_REMEMBERED,
-            description="x1, y1, x2, y2 of the face on the first frame in pixels (y down); all zero: detect it")
+        face_box: face_box_property(  # type: ignore[valid-type]
+            "x1, y1, x2, y2 of the face on the first frame in pixels (y down); all zero: detect it")
 
     _job: bridge.VideoJob | None = None
     _options: bridge.VideoOptions | None = None
     _maxine: bridge.MaxineTarget | None = None
     _timer: Timer | None = None
 
-    def _choice(self, name: str, context: Context) -> str:
-        prefs = preferences.get_preferences(context)
-        if not self.properties.is_property_set(name) and prefs is not None:
-            return str(getattr(prefs, name))
-        return str(getattr(self, name))
-
     def _prepare(self, context: Context) -> tuple[bridge.VideoOptions, bool]:
-        missing = preferences.missing_dependencies()
-        if missing:
-            raise AnimationError(f"tracking needs {', '.join(missing)} in Blender's Python; install with: "
-                                 f"{preferences.pip_command(missing)}")
-        prefs = preferences.get_preferences(context)
-        assets = self.assets_dir or (prefs.assets_dir if prefs is not None else "")
-        if not assets:
-            raise AnimationError("No 3DDFA-V3 assets folder: set it in the add-on preferences (or pass assets_dir)")
-        if not self.filepath:
-            raise AnimationError("Choose a video file (or one image of an image sequence)")
-        path = os.path.abspath(bpy.path.abspath(self.filepath))
-        if not os.path.exists(path):
-            raise AnimationError(f"The video {path} does not exist")
+        readiness.require_dependencies("tracking")
+        assets = self.assets(context, hint=False)
+        path = readiness.video_file(self.filepath)
         active = context.view_layer.objects.active if context.view_layer is not None else None
         self._maxine = bridge.check_video_target(active)
-        x1, y1, x2, y2 = (float(v) for v in self.face_box)
-        face_box = (x1, y1, x2, y2) if any(abs(v) > 0.0 for v in (x1, y1, x2, y2)) else None
-        options = bridge.VideoOptions(
-            filepath=path, assets_dir=os.path.abspath(bpy.path.abspath(assets)),
-            device=DEVICES[self._choice("device", context)], backbone=BACKBONES[self._choice("backbone", context)],
+        device, backbone = self.network(context)
+        options = options_from(
+            self, bridge.VideoOptions, filepath=path, assets_dir=assets, device=device, backbone=backbone,
             cache_dir=preferences.cache_dir(), start=self.frame_start,
-            stop=self.frame_stop if self.frame_stop > 0 else None, stride=self.stride, batch_size=self.batch_size,
-            smoothing=self.smoothing, min_cutoff=self.min_cutoff, beta=self.beta,
-            identity_frame=self.identity_frame if self.identity_frame >= 0 else None,
-            sequence_fps=self.sequence_fps, camera_background=self.camera_background, face_box=face_box)
+            stop=self.frame_stop if self.frame_stop > 0 else None,
+            identity_frame=self.identity_frame if self.identity_frame >= 0 else None, face_box=face_box(self.face_box))
         return options, bridge.video_target(active) == "NEW"
 
     def _land(self, context: Context, options: bridge.VideoOptions, finished: bridge.VideoFinished) -> OperatorResult:
         try:
             _, message = bridge.animate_from_video(context, options, finished)
-        except (AnimationError, ReconstructionError) as error:
+        except BridgeError as error:
             self.report({'ERROR'}, f"Animate from video failed: {error}")
             return {'CANCELLED'}
         self.report({'WARNING'} if finished.track.skipped or finished.track.cancelled else {'INFO'},
@@ -261,40 +223,38 @@ class OBJECT_OT_animate_from_video(Operator):
         try:
             options, new = self._prepare(context)
             finished = bridge.run_video_sync(bridge.VideoJob(options, new, maxine=self._maxine))
-        except (AnimationError, ReconstructionError, OSError) as error:
+        except BridgeError as error:
             self.report({'ERROR'}, f"Animate from video failed: {error}")
             return {'CANCELLED'}
         return self._land(context, options, finished)
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        wm = context.window_manager
-        if bpy.app.background or context.window is None or wm is None:
+        if not job_ui.interactive(context):
             return self.execute(context)
         if VIDEO_STATE.running:
             self.report({'ERROR'}, "A video is already being tracked (Esc cancels it)")
             return {'CANCELLED'}
         try:
             self._options, new = self._prepare(context)
-        except (AnimationError, ReconstructionError) as error:
+        except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
         self._job = bridge.VideoJob(self._options, new, maxine=self._maxine)
         self._job.start()
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.progress_begin(0, 100)
         VIDEO_STATE.running, VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = True, 0, 0, 0.0
-        wm.modal_handler_add(self)
+        self._timer = job_ui.begin(context, self)
         return {'RUNNING_MODAL'}
 
-    def modal(self, context: Context, event: Event) -> OperatorResult:
+    def _on_escape(self, context: Context) -> OperatorResult:
+        if self._job is None:
+            return {'CANCELLED'}
+        self._job.cancel()           # the worker stops after this frame and hands back what it did
+        return {'RUNNING_MODAL'}
+
+    def _on_tick(self, context: Context) -> OperatorResult:
         job, options = self._job, self._options
         if job is None or options is None:
             return {'CANCELLED'}
-        if event.type == 'ESC' and event.value == 'PRESS':
-            job.cancel()           # the worker stops after this frame and hands back what it did
-            return {'RUNNING_MODAL'}
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
         for message in job.drain():
             if isinstance(message, bridge.VideoProgress):
                 VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = message.done, message.total, message.fps
@@ -312,10 +272,9 @@ class OBJECT_OT_animate_from_video(Operator):
             f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
         return {'RUNNING_MODAL'}
 
-    def cancel(self, context: Context) -> None:
+    def _stop_worker(self) -> None:
         if self._job is not None:
             self._job.cancel()
-        self._finish(context)
 
     def _finish(self, context: Context) -> None:
         VIDEO_STATE.running = False
@@ -323,27 +282,11 @@ class OBJECT_OT_animate_from_video(Operator):
         self._timer = None
 
 
-def _menu_import(self: Menu, context: Context) -> None:
-    if self.layout is not None:
-        self.layout.operator(IMPORT_ANIM_OT_live_link_face.bl_idname, text="Live Link Face (.csv)")
+_menu_import = registration.menu_entry(
+    "_menu_import", IMPORT_ANIM_OT_live_link_face.bl_idname, "Live Link Face (.csv)")
+_menu_export = registration.menu_entry(
+    "_menu_export", EXPORT_ANIM_OT_live_link_face.bl_idname, "Live Link Face (.csv)")
 
-
-def _menu_export(self: Menu, context: Context) -> None:
-    if self.layout is not None:
-        self.layout.operator(EXPORT_ANIM_OT_live_link_face.bl_idname, text="Live Link Face (.csv)")
-
-
-_CLASSES: tuple[type, ...] = (OBJECT_OT_animate_from_video, IMPORT_ANIM_OT_live_link_face,
-                              EXPORT_ANIM_OT_live_link_face)
-
-
-_MENUS: tuple[registration.MenuEntry, ...] = (
-    ("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export))
-
-
-def register() -> None:
-    registration.register(_CLASSES, _MENUS)
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES, _MENUS)
+register, unregister = registration.factory(
+    (OBJECT_OT_animate_from_video, IMPORT_ANIM_OT_live_link_face, EXPORT_ANIM_OT_live_link_face),
+    (("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export)))

@@ -12,19 +12,17 @@ status bar (Esc cancels), and builds the object on the main thread: one undo ste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
-from . import registration
+from . import job_ui, registration
 from .. import preferences
-from . import job_ui
 from ..bridge import fitting as bridge
-from ..bridge.nvf_mapping import NvfBridgeError
-
-OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+from ..bridge.errors import BridgeError
+from .properties import NOT_REMEMBERED, OperatorResult, options_from
 
 
 @dataclass
@@ -39,7 +37,7 @@ class RunState:
 RUN_STATE = RunState()
 
 
-class OBJECT_OT_make_maxine_model(Operator):
+class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
     """Fit an NVIDIA Maxine (.nvf) face model to the active reconstruction and add the person's own model: """ \
         """its shape keys are the model's modes and 53 expressions, set to the fitted values"""
 
@@ -56,9 +54,9 @@ class OBJECT_OT_make_maxine_model(Operator):
     else:
         filepath: StringProperty(  # type: ignore[valid-type]
             name="Model", description="The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)",
-            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | {'SKIP_SAVE'})
+            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED)
         model_object: StringProperty(  # type: ignore[valid-type]
-            name="Model Object", default="", options={'SKIP_SAVE'},
+            name="Model Object", default="", options=NOT_REMEMBERED,
             description="An object imported from an .nvf file to fit instead of a file")
         residual: BoolProperty(  # type: ignore[valid-type]
             name="Detail", default=True,
@@ -67,15 +65,14 @@ class OBJECT_OT_make_maxine_model(Operator):
             name="Landmarks Only", default=False,
             description="Fit the reconstruction's 68 landmarks alone, not its whole surface")
         name: StringProperty(  # type: ignore[valid-type]
-            name="Name", default="", options={'SKIP_SAVE'},
+            name="Name", default="", options=NOT_REMEMBERED,
             description="Name of the new object (empty: the reconstruction's name + Maxine)")
 
     _job: bridge.FitJob | None = None
     _timer: Timer | None = None
 
     def _options(self) -> bridge.MakeModelOptions:
-        return bridge.MakeModelOptions(model_path=self.filepath, model_object=self.model_object,
-                                       residual=self.residual, landmarks_only=self.landmarks_only, name=self.name)
+        return options_from(self, bridge.MakeModelOptions, model_path=self.filepath)
 
     def _done(self, obj: bpy.types.Object, output: bridge.FitOutput) -> None:
         self.report({'INFO'}, f'Made "{obj.name}" ({bridge.describe(output)})')
@@ -85,44 +82,39 @@ class OBJECT_OT_make_maxine_model(Operator):
             data = bridge.prepare_fit(context, self._options())
             output = bridge.compute_fit(data)
             obj = bridge.build_personal_model(context, data, output)
-        except NvfBridgeError as error:
+        except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
         self._done(obj, output)
         return {'FINISHED'}
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        wm = context.window_manager
-        if bpy.app.background or context.window is None or wm is None:
+        if not job_ui.interactive(context):
             return self.execute(context)
         if RUN_STATE.running:
             self.report({'ERROR'}, "A Maxine model is already being made (Esc cancels it)")
             return {'CANCELLED'}
         try:
             data = bridge.prepare_fit(context, self._options())
-        except NvfBridgeError as error:
+        except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
         self._job = bridge.FitJob(data)
         self._job.start()
-        self._timer = wm.event_timer_add(0.1, window=context.window)
-        wm.progress_begin(0, 100)
         RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
+        self._timer = job_ui.begin(context, self)
         self._show_status(context)
-        wm.modal_handler_add(self)
         return {'RUNNING_MODAL'}
 
-    def modal(self, context: Context, event: Event) -> OperatorResult:
+    def _on_escape(self, context: Context) -> OperatorResult:
+        self.cancel(context)
+        self.report({'INFO'}, "Make Maxine Model cancelled")
+        return {'CANCELLED'}
+
+    def _on_tick(self, context: Context) -> OperatorResult:
         job = self._job
         if job is None:
             return {'CANCELLED'}
-        if event.type == 'ESC' and event.value == 'PRESS':
-            job.cancel()
-            self._finish(context)
-            self.report({'INFO'}, "Make Maxine Model cancelled")
-            return {'CANCELLED'}
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
         if not job.done:
             RUN_STATE.stage, RUN_STATE.fraction = job.stage, job.fraction
             if context.window_manager is not None:
@@ -133,16 +125,15 @@ class OBJECT_OT_make_maxine_model(Operator):
         try:
             output = job.result()
             obj = bridge.build_personal_model(context, job.data, output)
-        except NvfBridgeError as error:
+        except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
         self._done(obj, output)
         return {'FINISHED'}
 
-    def cancel(self, context: Context) -> None:
+    def _stop_worker(self) -> None:
         if self._job is not None:
             self._job.cancel()
-        self._finish(context)
 
     def _show_status(self, context: Context) -> None:
         job_ui.show(
@@ -154,12 +145,4 @@ class OBJECT_OT_make_maxine_model(Operator):
         self._timer = None
 
 
-_CLASSES = (OBJECT_OT_make_maxine_model,)
-
-
-def register() -> None:
-    registration.register(_CLASSES)
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES)
+register, unregister = registration.factory((OBJECT_OT_make_maxine_model,))

@@ -15,46 +15,21 @@ package; these classes only gather inputs and report.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable
 
 import bpy
 from bpy.props import StringProperty
 from bpy.types import Context, Event, Operator, Timer
 
-from . import registration
+from . import job_ui, registration
 from .. import preferences
-from . import job_ui
 from ..installer import builds, download, pip
 from ..installer.errors import Cancelled, InstallerError, OfflineError
 from ..installer.progress import CancelCheck, Progress, ProgressCallback
 from ..installer.task import Task
-
-OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
-
-_NOT_REMEMBERED: set[str] = {'SKIP_SAVE'}
-
-
-@dataclass
-class JobState:
-    """What an interactive install or download is doing, for the preferences and panel to draw."""
-
-    running: bool = False
-    text: str = ""
-    fraction: float | None = None
-    last_error: str = ""
-    task: Task[Any] | None = None
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.text = "cancelling..."
-
-
-#: One install and one download at a time.
-INSTALL_STATE = JobState()
-DOWNLOAD_STATE = JobState()
+from ..preferences import DOWNLOAD_STATE, INSTALL_STATE, JobState
+from .properties import NOT_REMEMBERED, OperatorResult
 
 
 def online_access() -> bool:
@@ -155,7 +130,7 @@ def _printer(what: str) -> ProgressCallback:
     return show
 
 
-class _BackgroundJob(Operator):
+class _BackgroundJob(job_ui.ModalJob, Operator):
     """Shared run logic: synchronous from scripts, a polled worker thread interactively."""
 
     _task: Task[Any] | None = None
@@ -171,54 +146,52 @@ class _BackgroundJob(Operator):
     def _done(self, context: Context, result: Any) -> None:
         raise NotImplementedError
 
-    def execute(self, context: Context) -> OperatorResult:
-        state = self._state()
-        if state.running:
+    def _failed(self, error: InstallerError) -> OperatorResult:
+        self._state().last_error = str(error)
+        self.report({'ERROR'}, str(error))
+        return {'CANCELLED'}
+
+    def _busy(self) -> bool:
+        """True (and an error report) while this install or download already runs."""
+        if self._state().running:
             self.report({'ERROR'}, f"{self._what} is already running (Esc or Cancel stops it)")
+        return self._state().running
+
+    def execute(self, context: Context) -> OperatorResult:
+        if self._busy():
             return {'CANCELLED'}
         try:
             job, _summary = self._job(context)
             result = job(_printer(self._what) if bpy.app.background else _ignore, _never)
             self._done(context, result)
         except InstallerError as error:
-            state.last_error = str(error)
-            self.report({'ERROR'}, str(error))
-            return {'CANCELLED'}
-        state.last_error = ""
+            return self._failed(error)
+        self._state().last_error = ""
         return {'FINISHED'}
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:
-        wm = context.window_manager
-        if bpy.app.background or context.window is None or wm is None:
+        if not job_ui.interactive(context):
             return self.execute(context)
-        state = self._state()
-        if state.running:
-            self.report({'ERROR'}, f"{self._what} is already running (Esc or Cancel stops it)")
+        if self._busy():
             return {'CANCELLED'}
         try:
             job, summary = self._job(context)
         except InstallerError as error:
-            state.last_error = str(error)
-            self.report({'ERROR'}, str(error))
-            return {'CANCELLED'}
+            return self._failed(error)
+        state = self._state()
         self.report({'INFO'}, f"{self._what}: {summary}")
         self._task = Task(job, name=self.bl_idname)
         state.running, state.text, state.fraction, state.last_error = True, "starting", None, ""
         state.task = self._task
-        self._timer = wm.event_timer_add(0.2, window=context.window)
-        wm.modal_handler_add(self)
+        self._timer = job_ui.begin(context, self, interval=0.2, progress=False)
         return {'RUNNING_MODAL'}
 
-    def modal(self, context: Context, event: Event) -> OperatorResult:
-        task = self._task
-        if task is None:
-            return {'CANCELLED'}
-        if event.type == 'ESC' and event.value == 'PRESS':
-            self._state().cancel()
-            return {'RUNNING_MODAL'}
-        if event.type != 'TIMER':
-            return {'PASS_THROUGH'}
-        return self.step(context, task)
+    def _on_escape(self, context: Context) -> OperatorResult:
+        self._state().cancel()
+        return {'RUNNING_MODAL'}
+
+    def _on_tick(self, context: Context) -> OperatorResult:
+        return {'CANCELLED'} if self._task is None else self.step(context, self._task)
 
     def step(self, context: Context, task: Task[Any]) -> OperatorResult:
         """One timer tick: show the progress, or finish when the worker is done."""
@@ -246,10 +219,12 @@ class _BackgroundJob(Operator):
             return {'CANCELLED'}
         return {'FINISHED'}
 
-    def cancel(self, context: Context) -> None:
+    def _stop_worker(self) -> None:
         # Blender ends the operator (file load, quit): stop the worker.
         if self._task is not None:
             self._task.cancel()
+
+    def _finish(self, context: Context) -> None:
         self._end(context)
 
     def _show(self, context: Context, text: str | None) -> None:
@@ -275,7 +250,7 @@ class NV3DMM_OT_install_dependencies(_BackgroundJob):
         wheels_dir: str
     else:
         wheels_dir: StringProperty(  # type: ignore[valid-type]
-            name="Wheel Folder", subtype='DIR_PATH', default="", options=_NOT_REMEMBERED,
+            name="Wheel Folder", subtype='DIR_PATH', default="", options=NOT_REMEMBERED,
             description="Install offline from this folder of .whl files (empty: the preferences' "
                         "wheel folder, else the package index)")
 
@@ -313,10 +288,10 @@ class NV3DMM_OT_download_assets(_BackgroundJob):
         directory: str
     else:
         base_url: StringProperty(  # type: ignore[valid-type]
-            name="Source URL", default="", options=_NOT_REMEMBERED,
+            name="Source URL", default="", options=NOT_REMEMBERED,
             description="Each file is fetched as this + its name (empty: the preferences' source URL)")
         directory: StringProperty(  # type: ignore[valid-type]
-            name="Folder", subtype='DIR_PATH', default="", options=_NOT_REMEMBERED,
+            name="Folder", subtype='DIR_PATH', default="", options=NOT_REMEMBERED,
             description="Where the files go (empty: the add-on's user folder)")
 
     def _state(self) -> JobState:
@@ -347,13 +322,5 @@ class NV3DMM_OT_cancel_installer(Operator):
         return {'FINISHED'}
 
 
-_CLASSES = (NV3DMM_OT_install_dependencies, NV3DMM_OT_download_assets, NV3DMM_OT_cancel_installer)
-
-
-def register() -> None:
-    registration.register(_CLASSES)
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES)
-
+register, unregister = registration.factory(
+    (NV3DMM_OT_install_dependencies, NV3DMM_OT_download_assets, NV3DMM_OT_cancel_installer))

@@ -12,22 +12,20 @@ background mode an ERROR report makes the `bpy.ops` call raise RuntimeError).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable
 
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, FloatProperty, StringProperty
-from bpy.types import (Context, Event, FileHandler, Menu, Object, Operator, OperatorFileListElement,
-                       UILayout)
+from bpy.types import Context, Event, FileHandler, Object, Operator, OperatorFileListElement, UILayout
 from bpy_extras.io_utils import ExportHelper, ImportHelper, poll_file_object_drop
 
 from . import registration
 from ..bridge.bpy_typed import layout_panel, lookup
+from ..bridge.errors import BridgeError, NvfBridgeError
 from ..bridge.nvf_export import ExportOptions, export_nvf
 from ..bridge.nvf_import import import_nvf
-from ..bridge.nvf_mapping import ImportOptions, NvfBridgeError
-from ..io_nv3dmm import NvfError
-
-OperatorResult = set[Literal['RUNNING_MODAL', 'CANCELLED', 'FINISHED', 'PASS_THROUGH', 'INTERFACE']]
+from ..bridge.nvf_mapping import ImportOptions
+from .properties import OperatorResult, file_filter, options_from
 
 
 def _sub_panel(layout: UILayout, idname: str, title: str) -> UILayout | None:
@@ -35,6 +33,17 @@ def _sub_panel(layout: UILayout, idname: str, title: str) -> UILayout | None:
     header, body = layout_panel(layout, idname)
     header.label(text=title)
     return body
+
+
+# The import and export transform options, declared alike.
+def _scale_property(description: str) -> Any:
+    return FloatProperty(
+        name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
+        description=description)
+
+
+def _axes_property(name: str, description: str) -> Any:
+    return BoolProperty(name=name, default=True, description=description)
 
 
 # bpy_extras' stubs type ImportHelper/ExportHelper.check and .invoke as returning None (they
@@ -63,17 +72,14 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
         partitions: bool
         mtl_colors: bool
     else:
-        filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+        filter_glob: file_filter("*.nvf")  # type: ignore[valid-type]
         files: CollectionProperty(  # type: ignore[valid-type]
             type=OperatorFileListElement, options={'HIDDEN', 'SKIP_SAVE'})
         directory: StringProperty(subtype='DIR_PATH', options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
 
-        scale: FloatProperty(  # type: ignore[valid-type]
-            name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
-            description="Blender units per centimetre of the model (0.01: metres)")
-        convert_axes: BoolProperty(  # type: ignore[valid-type]
-            name="Y Up to Z Up", default=True,
-            description="Turn NVIDIA's +Y-up space into Blender's +Z-up: (x, y, z) -> (x, -z, y)")
+        scale: _scale_property("Blender units per centimetre of the model (0.01: metres)")  # type: ignore[valid-type]
+        convert_axes: _axes_property(  # type: ignore[valid-type]
+            "Y Up to Z Up", "Turn NVIDIA's +Y-up space into Blender's +Z-up: (x, y, z) -> (x, -z, y)")
         shape_keys: BoolProperty(  # type: ignore[valid-type]
             name="Shape Keys", default=True,
             description="PCA modes (PCA.000 ...) and named blend shapes as shape keys")
@@ -107,9 +113,7 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
             row.prop(self, "mtl_colors")
 
     def import_options(self) -> ImportOptions:
-        return ImportOptions(scale=self.scale, convert_axes=self.convert_axes, shape_keys=self.shape_keys,
-                             landmarks=self.landmarks, partitions=self.partitions,
-                             mtl_colors=self.mtl_colors)
+        return options_from(self, ImportOptions)
 
     def paths(self) -> list[str]:
         names = [f.name for f in self.files if f.name]
@@ -138,7 +142,7 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
         for path in paths:
             try:
                 imported.append(import_nvf(context, path, options).name)
-            except (NvfBridgeError, NvfError, OSError) as error:
+            except BridgeError as error:
                 errors.append(str(error))
         if imported:
             self.report({'INFO'}, f"Imported {', '.join(imported)}")
@@ -165,18 +169,16 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
         apply_transform: bool
         collection: str
     else:
-        filter_glob: StringProperty(default="*.nvf", options={'HIDDEN'})  # type: ignore[valid-type]
+        filter_glob: file_filter("*.nvf")  # type: ignore[valid-type]
 
         use_import_settings: BoolProperty(  # type: ignore[valid-type]
             name="Use Import Settings", default=True,
             description="For a mesh imported from .nvf, invert that import's scale and axes "
                         "(Scale and Y Up below then apply to other meshes only)")
-        scale: FloatProperty(  # type: ignore[valid-type]
-            name="Scale", default=0.01, min=1e-6, max=1e6, soft_min=0.001, soft_max=100.0, precision=4,
-            description="Blender units per centimetre of the model (0.01: the mesh is in metres)")
-        convert_axes: BoolProperty(  # type: ignore[valid-type]
-            name="Z Up to Y Up", default=True,
-            description="Turn Blender's +Z-up space into NVIDIA's +Y-up: (x, y, z) -> (x, z, -y)")
+        scale: _scale_property(  # type: ignore[valid-type]
+            "Blender units per centimetre of the model (0.01: the mesh is in metres)")
+        convert_axes: _axes_property(  # type: ignore[valid-type]
+            "Z Up to Y Up", "Turn Blender's +Z-up space into NVIDIA's +Y-up: (x, y, z) -> (x, z, -y)")
         apply_transform: BoolProperty(  # type: ignore[valid-type]
             name="Apply Object Transform", default=True,
             description="Bake the object's location, rotation and scale into the exported vertices")
@@ -219,11 +221,9 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
         return self.filepath
 
     def execute(self, context: Context) -> OperatorResult:
-        options = ExportOptions(use_import_settings=self.use_import_settings, scale=self.scale,
-                                convert_axes=self.convert_axes, apply_transform=self.apply_transform)
         try:
-            warnings = export_nvf(self.target(context), self.output_path(), options)
-        except (NvfBridgeError, NvfError, OSError) as error:
+            warnings = export_nvf(self.target(context), self.output_path(), options_from(self, ExportOptions))
+        except BridgeError as error:
             self.report({'ERROR'}, f"Export failed: {error}")
             return {'CANCELLED'}
         if warnings:
@@ -248,25 +248,9 @@ class NVF_FH_import(FileHandler):
         return context is not None and bool(poll_file_object_drop(context))  # type: ignore[func-returns-value]
 
 
-def _menu_import(self: Menu, context: Context) -> None:
-    if self.layout is not None:
-        self.layout.operator(IMPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
+_menu_import = registration.menu_entry("_menu_import", IMPORT_SCENE_OT_nvf.bl_idname, "NVIDIA 3DMM (.nvf)")
+_menu_export = registration.menu_entry("_menu_export", EXPORT_SCENE_OT_nvf.bl_idname, "NVIDIA 3DMM (.nvf)")
 
-
-def _menu_export(self: Menu, context: Context) -> None:
-    if self.layout is not None:
-        self.layout.operator(EXPORT_SCENE_OT_nvf.bl_idname, text="NVIDIA 3DMM (.nvf)")
-
-_CLASSES = (IMPORT_SCENE_OT_nvf, EXPORT_SCENE_OT_nvf, NVF_FH_import)
-
-
-_MENUS: tuple[registration.MenuEntry, ...] = (
-    ("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export))
-
-
-def register() -> None:
-    registration.register(_CLASSES, _MENUS)
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES, _MENUS)
+register, unregister = registration.factory(
+    (IMPORT_SCENE_OT_nvf, EXPORT_SCENE_OT_nvf, NVF_FH_import),
+    (("TOPBAR_MT_file_import", _menu_import), ("TOPBAR_MT_file_export", _menu_export)))

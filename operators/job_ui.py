@@ -1,12 +1,63 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What every long-running modal operator shows while its worker runs: the status-bar
-text, the window's progress, and redraws of the sidebars and preferences that show
+"""What every long-running modal operator shares: running synchronously when there is no
+window, starting the timer and progress, the modal event dispatch (Esc, timer ticks), the
+status-bar text, the window's progress, and redraws of the sidebars and preferences that show
 its state. One home for the reconstruct, Maxine-model, video and installer operators."""
 
 from __future__ import annotations
 
-from bpy.types import Context, Timer
+import bpy
+from bpy.types import Context, Event, Operator, Timer
+
+from .properties import OperatorResult
+
+
+def interactive(context: Context) -> bool:
+    """Whether an operator can run modally here: not background mode, a window to draw in."""
+    return not bpy.app.background and context.window is not None and context.window_manager is not None
+
+
+def begin(context: Context, operator: Operator, *, interval: float = 0.1, progress: bool = True) -> Timer | None:
+    """Starts `operator`'s modal run: a timer ticking every `interval` seconds, the window's
+    progress (when `progress`) and the modal handler. Returns the timer for `end`."""
+    wm = context.window_manager
+    if wm is None:
+        return None
+    timer = wm.event_timer_add(interval, window=context.window)
+    if progress:
+        wm.progress_begin(0, 100)
+    wm.modal_handler_add(operator)
+    return timer
+
+
+class ModalJob:
+    """Operator mixin: `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
+    every other event through; `cancel` (Blender ending the operator: file load, quit) stops
+    the worker (`_stop_worker`) and tidies up (`_finish`)."""
+
+    def _on_escape(self, context: Context) -> OperatorResult:
+        raise NotImplementedError
+
+    def _on_tick(self, context: Context) -> OperatorResult:
+        raise NotImplementedError
+
+    def _stop_worker(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self, context: Context) -> None:
+        raise NotImplementedError
+
+    def modal(self, context: Context, event: Event) -> OperatorResult:
+        if event.type == 'ESC' and event.value == 'PRESS':
+            return self._on_escape(context)
+        if event.type != 'TIMER':
+            return {'PASS_THROUGH'}
+        return self._on_tick(context)
+
+    def cancel(self, context: Context) -> None:
+        self._stop_worker()
+        self._finish(context)
 
 
 def redraw(context: Context) -> None:

@@ -14,9 +14,11 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 from bpy.types import Context, MovieClip, Panel, PropertyGroup, Scene
 
-from ..operators import registration
+from . import common
 from .. import preferences
 from ..bridge import animation as bridge
+from ..operators import registration
+from ..operators.properties import NetworkDefaults
 from ..operators.animation import (VIDEO_STATE, EXPORT_ANIM_OT_live_link_face, IMPORT_ANIM_OT_live_link_face,
                                    OBJECT_OT_animate_from_video)
 
@@ -24,15 +26,13 @@ from ..operators.animation import (VIDEO_STATE, EXPORT_ANIM_OT_live_link_face, I
 SETTINGS_ATTRIBUTE = "nv3dmm_animation"
 
 
-class NV3DMMAnimationSettings(PropertyGroup):
-    """The Animate from Video panel's inputs, stored on the scene."""
+class NV3DMMAnimationSettings(NetworkDefaults, PropertyGroup):
+    """The Animate from Video panel's inputs, stored on the scene (device and backbone: NetworkDefaults)."""
 
     if TYPE_CHECKING:
         source: str
         filepath: str
         clip: MovieClip | None
-        device: str
-        backbone: str
         frame_start: int
         frame_stop: int
         stride: int
@@ -48,12 +48,6 @@ class NV3DMMAnimationSettings(PropertyGroup):
             name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS,
             description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered sequence")
         clip: PointerProperty(name="Clip", type=bpy.types.MovieClip)  # type: ignore[valid-type]
-        device: EnumProperty(  # type: ignore[valid-type]
-            name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
-            + preferences.DEVICE_ITEMS, default="PREFS")
-        backbone: EnumProperty(  # type: ignore[valid-type]
-            name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
-            + preferences.BACKBONE_ITEMS, default="PREFS")
         frame_start: IntProperty(name="First Frame", default=0, min=0)  # type: ignore[valid-type]
         frame_stop: IntProperty(  # type: ignore[valid-type]
             name="Stop Frame", default=0, min=0, description="Stop before this video frame (0: the end)")
@@ -86,18 +80,12 @@ class VIEW3D_PT_nv3dmm_animation(Panel):
         settings = scene_settings(context.scene)
         prefs = preferences.get_preferences(context)
         ready = preferences.draw_dependency_status(layout)
-        layout.row().prop(settings, "source", expand=True)
-        if settings.source == 'FILE':
-            layout.prop(settings, "filepath")
-        else:
-            layout.template_ID(settings, "clip", open="clip.open")
+        common.draw_source(layout, settings, "clip", open_operator="clip.open")
         col = layout.column(align=True)
         col.prop(settings, "frame_start")
         col.prop(settings, "frame_stop")
         col.prop(settings, "stride")
-        col = layout.column(align=True)
-        col.prop(settings, "backbone")
-        col.prop(settings, "device")
+        common.draw_network(layout, settings)
         col = layout.column(heading="Smooth", align=True)
         col.prop(settings, "smoothing", text="One Euro Filter")
         sub = col.column(align=True)
@@ -116,22 +104,15 @@ class VIEW3D_PT_nv3dmm_animation(Panel):
             layout.label(text="Choose the 3DDFA-V3 assets in the add-on preferences", icon='INFO')
             ready = False
         if VIDEO_STATE.running:
-            layout.label(text=f"{VIDEO_STATE.done} / {VIDEO_STATE.total} frames, {VIDEO_STATE.fps:.1f}/s "
-                              "(Esc stops, keeps frames)", icon='SORTTIME')
+            common.draw_running(layout, f"{VIDEO_STATE.done} / {VIDEO_STATE.total} frames, {VIDEO_STATE.fps:.1f}/s "
+                                        "(Esc stops, keeps frames)")
         else:
-            row = layout.row()
-            row.scale_y = 1.4
-            row.enabled = ready
-            op = cast(OBJECT_OT_animate_from_video,
-                      row.operator(OBJECT_OT_animate_from_video.bl_idname, icon='SEQUENCE'))
+            op = cast(OBJECT_OT_animate_from_video, common.run_button(
+                layout, OBJECT_OT_animate_from_video.bl_idname, 'SEQUENCE', enabled=ready, network=settings))
             if settings.source == 'FILE':
                 op.filepath = settings.filepath
             else:
                 op.filepath = bpy.path.abspath(settings.clip.filepath) if settings.clip is not None else ""
-            if settings.device != 'PREFS':
-                op.device = settings.device
-            if settings.backbone != 'PREFS':
-                op.backbone = settings.backbone
             op.frame_start, op.frame_stop, op.stride = settings.frame_start, settings.frame_stop, settings.stride
             op.smoothing, op.min_cutoff, op.beta = settings.smoothing, settings.min_cutoff, settings.beta
         layout.separator()
@@ -141,12 +122,6 @@ class VIEW3D_PT_nv3dmm_animation(Panel):
         row.operator(EXPORT_ANIM_OT_live_link_face.bl_idname, text="Export", icon='EXPORT')
 
 
-_CLASSES = (NV3DMMAnimationSettings, VIEW3D_PT_nv3dmm_animation)
-
-
-def register() -> None:
-    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMAnimationSettings))
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMAnimationSettings))
+register, unregister = registration.factory(
+    (NV3DMMAnimationSettings, VIEW3D_PT_nv3dmm_animation),
+    scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMAnimationSettings))

@@ -11,8 +11,9 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy.types import Context, Object, Panel, PropertyGroup, Scene
 
-from ..operators import registration
+from . import common
 from .. import preferences
+from ..operators import registration
 from ..bridge.bpy_typed import has_id_property
 from ..bridge.fitting import find_reconstruction
 from ..bridge.nvf_mapping import PROP_SOURCE
@@ -66,23 +67,17 @@ class VIEW3D_PT_nv3dmm_fitting(Panel):
         if layout is None or context.scene is None:
             return
         settings = scene_settings(context.scene)
-        layout.row().prop(settings, "source", expand=True)
-        if settings.source == 'FILE':
-            layout.prop(settings, "filepath")
-        else:
-            layout.prop(settings, "model_object")
+        common.draw_source(layout, settings, "model_object")
         layout.prop(settings, "residual")
         reconstruction = find_reconstruction(context)
         if reconstruction is None:
             layout.label(text="Make a reconstruction active", icon='INFO')
         if RUN_STATE.running:
-            layout.label(text=f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)", icon='SORTTIME')
+            common.draw_running(layout, f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)")
             return
-        row = layout.row()
-        row.scale_y = 1.4
         has_model = bool(settings.filepath) if settings.source == 'FILE' else settings.model_object is not None
-        row.enabled = reconstruction is not None and has_model
-        op = cast(OBJECT_OT_make_maxine_model, row.operator(OBJECT_OT_make_maxine_model.bl_idname, icon='USER'))
+        op = cast(OBJECT_OT_make_maxine_model, common.run_button(
+            layout, OBJECT_OT_make_maxine_model.bl_idname, 'USER', enabled=reconstruction is not None and has_model))
         if settings.source == 'FILE':
             op.filepath, op.model_object = settings.filepath, ""
         else:
@@ -91,12 +86,5 @@ class VIEW3D_PT_nv3dmm_fitting(Panel):
         op.residual = settings.residual
 
 
-_CLASSES = (NV3DMMFittingSettings, VIEW3D_PT_nv3dmm_fitting)
-
-
-def register() -> None:
-    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMFittingSettings))
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMFittingSettings))
+register, unregister = registration.factory(
+    (NV3DMMFittingSettings, VIEW3D_PT_nv3dmm_fitting), scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMFittingSettings))

@@ -15,8 +15,10 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
 from bpy.types import Context, Image, Panel, PropertyGroup, Scene
 
-from ..operators import registration
+from . import common
 from .. import preferences
+from ..operators import registration
+from ..operators.properties import NetworkDefaults
 from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 
 
@@ -24,8 +26,8 @@ from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 SETTINGS_ATTRIBUTE = "nv3dmm_reconstruct"
 
 
-class NV3DMMReconstructSettings(PropertyGroup):
-    """The Reconstruct panel's inputs, stored on the scene."""
+class NV3DMMReconstructSettings(NetworkDefaults, PropertyGroup):
+    """The Reconstruct panel's inputs, stored on the scene (device and backbone: NetworkDefaults)."""
 
     if TYPE_CHECKING:
         # What the Blender properties below hold on an instance (mypy cannot read a
@@ -33,8 +35,6 @@ class NV3DMMReconstructSettings(PropertyGroup):
         source: str
         filepath: str
         image: Image | None
-        device: str
-        backbone: str
         create_texture: bool
         create_landmarks: bool
         create_segmentation: bool
@@ -50,12 +50,6 @@ class NV3DMMReconstructSettings(PropertyGroup):
             options=preferences.PATH_OPTIONS)
         image: PointerProperty(  # type: ignore[valid-type]
             name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
-        device: EnumProperty(  # type: ignore[valid-type]
-            name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
-            + preferences.DEVICE_ITEMS, default="PREFS")
-        backbone: EnumProperty(  # type: ignore[valid-type]
-            name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
-            + preferences.BACKBONE_ITEMS, default="PREFS")
         create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
         create_landmarks: BoolProperty(name="Landmarks", default=True)  # type: ignore[valid-type]
         create_segmentation: BoolProperty(name="Face Parts", default=True)  # type: ignore[valid-type]
@@ -87,14 +81,8 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
         prefs = preferences.get_preferences(context)
         ready = preferences.draw_dependency_status(layout)
 
-        layout.row().prop(settings, "source", expand=True)
-        if settings.source == 'FILE':
-            layout.prop(settings, "filepath")
-        else:
-            layout.template_ID(settings, "image", open="image.open")
-        col = layout.column(align=True)
-        col.prop(settings, "backbone")
-        col.prop(settings, "device")
+        common.draw_source(layout, settings, "image", open_operator="image.open")
+        common.draw_network(layout, settings)
 
         col = layout.column(heading="Create", align=True)
         col.prop(settings, "create_texture")
@@ -111,26 +99,18 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
             ready = preferences.draw_asset_status(layout, assets_dir) and ready
 
         if RUN_STATE.running:
-            layout.label(text=f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)",
-                         icon='SORTTIME')
+            common.draw_running(layout, f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)")
             return
-        row = layout.row()
-        row.scale_y = 1.4
-        row.enabled = ready
         # The returned OperatorProperties carry the operator's properties: typed as the
         # operator class so their names are checked.
-        op = cast(OBJECT_OT_reconstruct_face,
-                  row.operator(OBJECT_OT_reconstruct_face.bl_idname, icon='USER'))
+        op = cast(OBJECT_OT_reconstruct_face, common.run_button(
+            layout, OBJECT_OT_reconstruct_face.bl_idname, 'USER', enabled=ready, network=settings))
         if settings.source == 'FILE':
             op.filepath = settings.filepath
             op.image_name = ""
         else:
             op.filepath = ""
             op.image_name = settings.image.name if settings.image is not None else ""
-        if settings.device != 'PREFS':
-            op.device = settings.device
-        if settings.backbone != 'PREFS':
-            op.backbone = settings.backbone
         op.create_texture = settings.create_texture
         op.create_landmarks = settings.create_landmarks
         op.create_segmentation = settings.create_segmentation
@@ -138,12 +118,6 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
         op.update_existing = settings.update_existing
 
 
-_CLASSES = (NV3DMMReconstructSettings, VIEW3D_PT_nv3dmm_reconstruct)
-
-
-def register() -> None:
-    registration.register(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMReconstructSettings))
-
-
-def unregister() -> None:
-    registration.unregister(_CLASSES, scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMReconstructSettings))
+register, unregister = registration.factory(
+    (NV3DMMReconstructSettings, VIEW3D_PT_nv3dmm_reconstruct),
+    scene_settings=(SETTINGS_ATTRIBUTE, NV3DMMReconstructSettings))

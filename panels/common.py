@@ -1,0 +1,53 @@
+# SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the Face sidebar panels draw alike: the source switch (a file or a Blender data-block),
+the backbone and device choice, the progress line of a running job, and the big button that
+passes the panel's settings to its operator. May import bpy and UI siblings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpy.types import PropertyGroup, UILayout
+
+
+def draw_source(layout: UILayout, settings: PropertyGroup, other: str, *, open_operator: str = "") -> None:
+    """The FILE / other switch, then `settings.filepath` or the `other` data-block (a
+    template with `open_operator`'s Open button when given, else a plain field)."""
+    layout.row().prop(settings, "source", expand=True)
+    if getattr(settings, "source") == 'FILE':
+        layout.prop(settings, "filepath")
+    elif open_operator:
+        layout.template_ID(settings, other, open=open_operator)
+    else:
+        layout.prop(settings, other)
+
+
+def draw_network(layout: UILayout, settings: PropertyGroup) -> None:
+    """The backbone and device choices (operators.properties.NetworkDefaults)."""
+    col = layout.column(align=True)
+    col.prop(settings, "backbone")
+    col.prop(settings, "device")
+
+
+def draw_running(layout: UILayout, text: str) -> None:
+    """The progress line shown instead of the button while the panel's job runs."""
+    layout.label(text=text, icon='SORTTIME')
+
+
+def run_button(layout: UILayout, idname: str, icon: str, *, enabled: bool = True,
+               network: PropertyGroup | None = None) -> Any:
+    """The panel's big button for operator `idname`; returns its properties for the caller to
+    fill. With `network` (a NetworkDefaults group), its device and backbone are passed unless
+    "Default" (left unset, the preferences then decide)."""
+    row = layout.row()
+    row.scale_y = 1.4
+    row.enabled = enabled
+    op = row.operator(idname, icon=icon)  # type: ignore[arg-type]  # one of Blender's icon names
+    if network is not None:
+        for name in ("device", "backbone"):
+            value = getattr(network, name)
+            if value != 'PREFS':
+                setattr(op, name, value)
+    return op
