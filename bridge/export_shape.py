@@ -40,6 +40,14 @@ class ShapeKeys(NamedTuple):
     blend_shapes: BlendShapes | None
 
 
+class ReconstructionKeys(NamedTuple):
+    """Per shape key of a 3DDFA-V3 reconstruction: whether it is an identity key
+    (written as a shape mode) and what its offset is divided by on export."""
+
+    identity: list[bool]
+    divisors: list[float]
+
+
 def export_mean(state: ExportState) -> F32:
     """The mean shape: the original values where the basis is as imported, else converted."""
     converted = to_nvf(state.basis, state.scale, state.axes)
@@ -185,7 +193,7 @@ def export_shape_keys(state: ExportState) -> ShapeKeys:
     return ShapeKeys(mode_array, eigen, blend)
 
 
-def _reconstruction_keys(state: ExportState, names: list[str]) -> tuple[list[bool], list[float]]:
+def _reconstruction_keys(state: ExportState, names: list[str]) -> ReconstructionKeys:
     """For a 3DDFA-V3 reconstruction (bridge.reconstruction): which keys are its
     identity components (`ID.xx`, written as shape modes) and what to divide each
     key's offset by to get the face model's component back (a key holds
@@ -199,7 +207,7 @@ def _reconstruction_keys(state: ExportState, names: list[str]) -> tuple[list[boo
     """
     count = len(names)
     if not has_id_property(state.obj, tddfa.PROP_MARKER):
-        return [False] * count, [1.0] * count
+        return ReconstructionKeys([False] * count, [1.0] * count)
     scales = property_array(id_property(state.obj, tddfa.PROP_KEY_SCALES, [])).astype(np.float64).ravel()
     split = id_property(state.obj, tddfa.PROP_SPLIT, None)
     spans = dict(tddfa.COEFFICIENT_SPLIT)
@@ -225,7 +233,7 @@ def _reconstruction_keys(state: ExportState, names: list[str]) -> tuple[list[boo
                 divisor = float(scales[where])
         identity.append(found is not None and found.group(1) == "ID")
         divisors.append(divisor)
-    return identity, divisors
+    return ReconstructionKeys(identity, divisors)
 
 
 def _eigenvalues_kept(state: ExportState) -> bool:
