@@ -34,6 +34,9 @@ VARIANCES: tuple[float, float] = (0.1, 0.2)
 DETECTOR_SIZE = 512
 CONFIDENCE_THRESHOLD = 0.7
 NMS_THRESHOLD = 0.4
+#: Anchors post-processed per photo first (see `first_faces`): the face kept is
+#: the top-scoring anchor unless the reference's skip rule drops it.
+DETECTION_TOP_K = 16
 
 
 @lru_cache(maxsize=8)
@@ -289,3 +292,44 @@ def detect(network: torch.nn.Module, batch: torch.Tensor, pads: npt.ArrayLike,
         return [postprocess(loc[i], conf[i], landm[i], pad_rows[i], image_hws[i], image_size=size,
                             confidence=confidence, nms_iou=nms_iou, priors=priors)
                 for i in range(batch.shape[0])]
+
+
+def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor", priors: "torch.Tensor",
+                pads: Sequence[npt.ArrayLike], image_hws: Sequence[tuple[int, int]],
+                threshold: float = CONFIDENCE_THRESHOLD,
+                top_k: int = DETECTION_TOP_K) -> list[tuple[F64, float] | None]:
+    """The reference's first face (box, score) per image from batched raw RetinaFace heads, or None.
+
+    The first face after the reference's threshold, sort and NMS is the
+    top-scoring anchor unless its box falls wholly outside the photo (the
+    reference's skip rule), so only the `top_k` best anchors of each image go
+    to the host (one transfer for the batch) and through the reference's
+    post-processing; an image whose top anchors are all skipped, while more
+    anchors pass the threshold, or whose top scores tie (the reference's
+    unstable sort orders ties over all anchors), is post-processed in full.
+    """
+    with torch.inference_mode():
+        scores = torch.softmax(conf, dim=-1)[..., 1]
+        top = min(top_k, int(scores.shape[1]))
+        values, order = torch.topk(scores, min(top + 1, int(scores.shape[1])), dim=1)
+        tied = ((values[:, 1:] == values[:, :-1]) & (values[:, 1:] > threshold)).any(dim=1).cpu()
+        order = order[:, :top]
+        pick = order[..., None]
+        loc_k = torch.gather(loc, 1, pick.expand(-1, -1, 4)).float().cpu()
+        conf_k = torch.gather(conf, 1, pick.expand(-1, -1, 2)).float().cpu()
+        landm_k = torch.gather(landm, 1, pick.expand(-1, -1, 10)).float().cpu()
+        priors_k = priors.to(order.device)[order].float().cpu()
+        above = (scores > threshold).sum(dim=1).cpu()
+    found: list[tuple[F64, float] | None] = []
+    for row in range(int(loc.shape[0])):
+        hw = (int(image_hws[row][0]), int(image_hws[row][1]))
+        detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], hw,
+                                 confidence=threshold, priors=priors_k[row])
+        if bool(tied[row]) or (len(detections) == 0 and int(above[row]) > top):
+            detections = postprocess(loc[row].float().cpu(), conf[row].float().cpu(), landm[row].float().cpu(),
+                                     pads[row], hw, confidence=threshold, priors=priors.float().cpu())
+        if len(detections) == 0:
+            found.append(None)
+        else:
+            found.append((detections.boxes[0].astype(np.float64), float(detections.scores[0])))
+    return found

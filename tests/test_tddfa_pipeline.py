@@ -23,7 +23,8 @@ from tddfa_v3 import export  # noqa: E402
 from tddfa_v3 import preprocess as P  # noqa: E402
 from tddfa_v3.__main__ import main as cli_main  # noqa: E402
 from tddfa_v3.errors import Cancelled, FaceBoxError, NoFaceError, ReconstructionError  # noqa: E402
-from tddfa_v3.pipeline import Reconstructor, first_faces  # noqa: E402
+from tddfa_v3.detection import first_faces  # noqa: E402
+from tddfa_v3.pipeline import Reconstructor  # noqa: E402
 from tddfa_v3.result import PART_NAMES, FaceResult  # noqa: E402
 from tddfa_v3.synthetic_face import write_synthetic_assets  # noqa: E402
 
