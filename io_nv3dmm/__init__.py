@@ -13,8 +13,9 @@ May import: numpy and the standard library only (never bpy or torch); core and b
 
 What lives where (each module's docstring says more and what it may import):
 - model: `FaceModel` and its parts; errors: `NvfError`; limits: the format's limits;
-  layout: what a read remembers for a byte-identical write; topology: TOPO rebuilt;
-  maxine: what NVIDIA's own reader cannot take; atomic: `write_atomic`.
+  layout: the fixed layout and what a read remembers for a byte-identical write;
+  topology: TOPO rebuilt; maxine: what NVIDIA's own reader cannot take;
+  atomic: `write_atomic`.
 - reading: reader (`read`: source, header, top level, TOC) over read_chunks (the
   chunk walk, its checks and errors), read_objects (MODL, IBUG/NVLM, MCTR, TOPO),
   read_blend (BLND, `FileBlendShapes`) and read_partitions (PRTS, fast paths).

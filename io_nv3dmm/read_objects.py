@@ -7,7 +7,8 @@ Each reads one container's children through `ChunkReader` (zero-copy views, ever
 count and index checked against the bytes there). The big objects have their own
 modules: read_blend (BLND) and read_partitions (PRTS).
 
-May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors and model.
+May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors, layout
+and model.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ import numpy as np
 
 from .read_chunks import F32, U16, Chunk, ChunkReader
 from .errors import NvfError
+from .layout import CHILD_TAGS
 from .model import Contours, LandmarkSet, LinearModel, Topology
 
-_LINEAR_TAGS = frozenset({b"MEAN", b"BSIS", b"EIVL", b"TRNG"})
-_LANDMARK_TAGS = frozenset({b"LMRK", b"RCTR", b"LCTR"})
-_CONTOUR_TAGS = frozenset({b"RCTR", b"LCTR"})
-_TOPO_TAGS = frozenset({b"AJFC", b"AJVX"})
-_MODL_TAGS = frozenset({b"SHAP", b"COLR", b"TXCO"})
+
+def _tags(path: str) -> frozenset[bytes]:
+    return frozenset(tag.encode("ascii") for tag in CHILD_TAGS[path])
+
+
+_LINEAR_TAGS = _tags("MODL/SHAP")
+_LANDMARK_TAGS = _tags("IBUG")
+_CONTOUR_TAGS = _tags("MCTR")
+_TOPO_TAGS = _tags("TOPO")
+_MODL_TAGS = _tags("MODL")
 
 
 class ObjectReader(ChunkReader):

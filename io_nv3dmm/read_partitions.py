@@ -8,8 +8,8 @@
 careful chunk-by-chunk walk that reads anything else or says what is wrong (each
 error with its offset). The fast paths change nothing unless they succeed.
 
-May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors, limits
-and model.
+May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors,
+layout, limits and model.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ import numpy as np
 
 from .read_chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
 from .errors import NvfError
+from .layout import PART_RECORD
 from .limits import CHUNK_COST, MAX_NAME_BYTES, MAX_PARTITIONS, PART_COST, PART_STRING_COST
 from .model import Partition
 
 _unpack_chunk = CHUNK_HEAD.unpack_from
-_unpack_part = struct.Struct("<IIIIIi").unpack_from
-_unpack_part_head = struct.Struct("<4sIIIIIIi").unpack_from      # a PART's chunk header and record
+_unpack_part = PART_RECORD.unpack_from
+# A PART's chunk header and its record in one unpack: "<4sI" then "IIIIIi".
+_unpack_part_head = struct.Struct(CHUNK_HEAD.format + PART_RECORD.format.lstrip("<")).unpack_from
 _PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
 _ADD = operator.add
 

@@ -23,7 +23,9 @@ from typing import IO, Any, Union
 
 from .read_chunks import Chunk, tag_text
 from .errors import NvfError
-from .layout import CANONICAL_HEADER_FLAGS, TocEntry, TocKnown, TocRaw, TocUnknown
+from .layout import (
+    CANONICAL_HEADER_FLAGS, CHILD_TAGS, HEADER_SIZE, MAGIC, TocEntry, TocKnown, TocRaw, TocUnknown,
+)
 from .limits import CHUNK_COST, CHUNK_SLACK, PART_COST, chunk_budget
 from .model import FaceModel, UnknownChunk
 from .read_blend import BlendReader, FileBlendShapes
@@ -38,10 +40,7 @@ __all__ = [
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 
-MAGIC = b"NFAC"
-HEADER_SIZE = 16
-
-TOP_TAGS = frozenset({b"MODL", b"IBUG", b"BLND", b"MCTR", b"TOPO", b"NVLM", b"PRTS", b"TOC0"})
+TOP_TAGS = frozenset(tag.encode("ascii") for tag in CHILD_TAGS[""])
 
 
 def _load(source: Source) -> bytes | bytearray | memoryview:

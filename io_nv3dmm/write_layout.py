@@ -19,7 +19,7 @@ import re
 from typing import Any, Sequence
 
 from .errors import NvfError
-from .layout import CANONICAL_TOP_ORDER, SourceLayout
+from .layout import CHILD_TAGS, PART_CHILD_TAGS, SourceLayout
 from .limits import MAX_NAME_BYTES
 from .model import FaceModel, UnknownChunk
 from .write_chunks import Node, leaf
@@ -27,19 +27,8 @@ from .write_values import decode_string, encode_string
 
 PART_PATH = re.compile(r"^PRTS/PART\[(\d+)\]$")
 
-_CHILD_TAGS: dict[str, frozenset[str]] = {
-    "": frozenset(CANONICAL_TOP_ORDER),
-    "MODL": frozenset({"SHAP", "COLR", "TXCO"}),
-    "MODL/SHAP": frozenset({"MEAN", "BSIS", "EIVL", "TRNG"}),
-    "MODL/COLR": frozenset({"MEAN", "BSIS", "EIVL", "TRNG"}),
-    "IBUG": frozenset({"LMRK", "RCTR", "LCTR"}),
-    "NVLM": frozenset({"LMRK", "RCTR", "LCTR"}),
-    "BLND": frozenset({"NAME", "SHAP"}),
-    "MCTR": frozenset({"RCTR", "LCTR"}),
-    "TOPO": frozenset({"AJFC", "AJVX"}),
-    "PRTS": frozenset({"PART"}),
-}
-_PART_TAGS = frozenset({"NAME", "MTRL"})
+_CHILD_TAGS = {path: frozenset(tags) for path, tags in CHILD_TAGS.items()}
+_PART_TAGS = frozenset(PART_CHILD_TAGS)
 
 
 class LayoutWriter:

@@ -9,7 +9,7 @@ buffers are the arrays' own bytes; the children's order comes from the layout
 plan (write_layout).
 
 May import: numpy, the standard library, and io_nv3dmm's write_*, read_blend
-(FileBlendShapes, copied back unread), errors, limits, model and topology.
+(FileBlendShapes, copied back unread), errors, layout, limits, model and topology.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import NvfError
+from .layout import CHILD_TAGS
 from .limits import BLEND_CHUNK_COST, MAX_BLEND_SHAPES, MAX_TRIANGLES, MAX_VERTICES
 from .model import LandmarkSet, LinearModel, Topology
 from .read_blend import FileBlendShapes
@@ -27,6 +28,12 @@ from .topology import build_topology
 from .write_chunks import Buffer, Node, array_bytes, container, leaf
 from .write_layout import LayoutWriter
 from .write_values import U16, check_shape, float_array, index_array
+
+_LINEAR_ORDER = CHILD_TAGS["MODL/SHAP"]
+_MODL_ORDER = CHILD_TAGS["MODL"]
+_LANDMARK_ORDER = CHILD_TAGS["IBUG"]
+_MCTR_ORDER = CHILD_TAGS["MCTR"]
+_TOPO_ORDER = CHILD_TAGS["TOPO"]
 
 
 class ObjectWriter(LayoutWriter):
@@ -61,7 +68,7 @@ class ObjectWriter(LayoutWriter):
             self.vertices = count
             self.triangles = triangles.shape[0]
             self.shape_triangles = triangles
-        tags = self.order(path, ("MEAN", "BSIS", "EIVL", "TRNG"), present)
+        tags = self.order(path, _LINEAR_ORDER, present)
         return container(path[-4:], self.with_unknown(path, [builders[t]() for t in tags]))
 
     def modl(self) -> Node:
@@ -72,7 +79,7 @@ class ObjectWriter(LayoutWriter):
         if model.texcoords is not None:
             uv = float_array(model.texcoords, "texcoords", (self.vertices, 2))
             nodes["TXCO"] = leaf("TXCO", array_bytes(uv))
-        tags = self.order("MODL", ("SHAP", "COLR", "TXCO"), set(nodes))
+        tags = self.order("MODL", _MODL_ORDER, set(nodes))
         return container("MODL", self.with_unknown("MODL", [nodes[t] for t in tags]))
 
     def landmarks(self, marks: LandmarkSet, path: str) -> Node:
@@ -94,7 +101,7 @@ class ObjectWriter(LayoutWriter):
             if values is not None:
                 numbers = index_array(values, f"{path} {tag} landmark numbers", (None,), 0x10000)
                 nodes[tag] = leaf(tag, array_bytes(numbers))
-        tags = self.order(path, ("LMRK", "RCTR", "LCTR"), set(nodes))
+        tags = self.order(path, _LANDMARK_ORDER, set(nodes))
         return container(path, self.with_unknown(path, [nodes[t] for t in tags]))
 
     def blend_shapes(self) -> Node:
@@ -137,7 +144,7 @@ class ObjectWriter(LayoutWriter):
             if values is not None:
                 checked = index_array(values, f"model_contours {tag} vertices", (None,), self.vertices)
                 nodes[tag] = leaf(tag, array_bytes(checked))
-        tags = self.order("MCTR", ("RCTR", "LCTR"), set(nodes))
+        tags = self.order("MCTR", _MCTR_ORDER, set(nodes))
         return container("MCTR", self.with_unknown("MCTR", [nodes[t] for t in tags]))
 
     def topology_value(self) -> Topology:
@@ -173,5 +180,5 @@ class ObjectWriter(LayoutWriter):
         if self.had("TOPO", "AJFC") or faces.shape[0]:
             nodes["AJFC"] = leaf("AJFC", array_bytes(faces))
             nodes["AJVX"] = leaf("AJVX", array_bytes(verts))
-        tags = self.order("TOPO", ("AJFC", "AJVX"), set(nodes))
+        tags = self.order("TOPO", _TOPO_ORDER, set(nodes))
         return container("TOPO", self.with_unknown("TOPO", [nodes[t] for t in tags]))

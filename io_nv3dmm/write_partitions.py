@@ -8,7 +8,7 @@ anything else, and any value that fails a check, goes through `partition`, one
 `Node` per PART with the precise error.
 
 May import: numpy, the standard library, and io_nv3dmm's write_*, errors,
-limits and model.
+layout, limits and model.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Sequence
 import numpy as np
 
 from .errors import NvfError
+from .layout import PART_CHILD_TAGS, PART_RECORD
 from .limits import CHUNK_COST, MAX_PARTITIONS, PART_COST, PART_STRING_COST
 from .model import Partition
 from .write_chunks import PACK_HEADER, U32_MAX, Node, chunk_header, container, leaf
 from .write_layout import PART_PATH, LayoutWriter
 
-_PART = struct.Struct("<IIIIIi")
+_PART = PART_RECORD
 
 
 class PartitionWriter(LayoutWriter):
@@ -60,7 +61,7 @@ class PartitionWriter(LayoutWriter):
             nodes[tag] = leaf(tag, self.string(f"{path}/{tag}", text, f"{where}.{label}"),
                                cost=PART_STRING_COST)
         record = _PART.pack(*(int(v) for v in fields), int(smooth))
-        tags = self.order(path, ("NAME", "MTRL"), set(nodes))
+        tags = self.order(path, PART_CHILD_TAGS, set(nodes))
         return container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record, PART_COST)
 
     def partitions(self) -> Node:

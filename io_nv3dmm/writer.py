@@ -24,7 +24,9 @@ from typing import IO, Union
 
 from .atomic import write_atomic
 from .errors import NvfError
-from .layout import CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, TocEntry, TocKnown, TocUnknown
+from .layout import (
+    CANONICAL_HEADER_FLAGS, CANONICAL_TOP_ORDER, HEADER_SIZE, MAGIC, TocEntry, TocKnown, TocUnknown,
+)
 from .limits import CHUNK_COST, CHUNK_SLACK, MAX_FILE_BYTES, chunk_budget
 from .maxine import maxine_problems
 from .model import FaceModel
@@ -63,7 +65,7 @@ class _Writer(ObjectWriter, PartitionWriter):
         self.unknown.clear()
 
         extra = layout.header_extra if layout is not None else b""
-        header_size = 16 + len(extra)
+        header_size = HEADER_SIZE + len(extra)
         records: list[tuple[bytes, Node | int]] = []
         offsets: dict[int, int] = {}
         if write_toc:
@@ -98,7 +100,7 @@ class _Writer(ObjectWriter, PartitionWriter):
                 f"costs memory per chunk): too many blend shapes, partitions or unknown chunks "
                 f"for so small a mesh")
         flags = layout.header_flags if layout is not None else CANONICAL_HEADER_FLAGS
-        header = b"NFAC" + struct.pack("<I", 8 + len(extra)) + flags + struct.pack("<I", toc_loc) + extra
+        header = MAGIC + struct.pack("<I", 8 + len(extra)) + flags + struct.pack("<I", toc_loc) + extra
         out: list[Buffer] = [header]
         for node in top:
             out.extend(node.parts)
