@@ -75,7 +75,8 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
 
-    from nv3dmm_face_tools.tddfa_v3.face_model import ParametricFaceModel, auto_visibility_resolution, vertex_visibility
+    from nv3dmm_face_tools.tddfa_v3.face_model import ParametricFaceModel
+    from nv3dmm_face_tools.tddfa_v3.visibility import auto_visibility_resolution, vertex_visibility
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from .crop import CROP_SIZE, crop_geometry
 from .dependencies import require_cv2, require_pil_image
 from .errors import FaceBoxError, PhotoError, ReconstructionError
 
@@ -49,8 +50,7 @@ LANDMARK_MEAN = (103.94, 116.78, 123.68)
 #: image-right eye centre, nose tip, image-left / image-right mouth corner.
 FIVE_POINT_INDICES = (74, 83, 54, 84, 90)
 
-#: Aligned crop side and the scale the template is brought to.
-CROP_SIZE = 224
+#: The scale the template is brought to (the aligned crop's side is `crop.CROP_SIZE`).
 RESCALE_FACTOR = 102.0
 
 
@@ -446,17 +446,6 @@ class Alignment:
     def tensor(self) -> F32:
         """The regressor input: (1, 3, 224, 224) float32 crop / 255."""
         return crop_tensor(self.crop[None])
-
-
-def crop_geometry(trans_params: npt.ArrayLike) -> tuple[int, int, int, int]:
-    """(w, h, left, up) of the resized photo and the crop window, as the reference computes them."""
-    w0, h0, scale, tx, ty = (float(v) for v in np.asarray(trans_params, dtype=np.float64).reshape(5))
-    half = CROP_SIZE / 2.0
-    w = int(w0 * scale)
-    h = int(h0 * scale)
-    left = int(w / 2 - half + (tx - w0 / 2) * scale)
-    up = int(h / 2 - half + (h0 / 2 - ty) * scale)
-    return w, h, left, up
 
 
 def _crop_of_resized(image: U8, w: int, h: int, left: int, up: int) -> U8:

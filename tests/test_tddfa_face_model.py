@@ -19,10 +19,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is needed for the face model")
 
 from tddfa_v3 import assets, synthetic_face  # noqa: E402
-from tddfa_v3.face_model import (  # noqa: E402
-    ParametricFaceModel, auto_visibility_resolution, crop_geometry, identity_trans_params,
-    photo_camera_intrinsics, vertex_visibility,
-)
+from tddfa_v3.crop import crop_geometries as crop_geometry  # noqa: E402
+from tddfa_v3.crop import identity_trans_params, photo_camera_intrinsics  # noqa: E402
+from tddfa_v3.face_model import ParametricFaceModel  # noqa: E402
+from tddfa_v3.visibility import auto_visibility_resolution, vertex_visibility  # noqa: E402
 from tddfa_v3.result import PART_NAMES, FaceResult  # noqa: E402
 
 
@@ -362,7 +362,7 @@ def test_convex_surface_never_hides_itself(yaw: float, pitch: float) -> None:
 
 def test_large_batches_are_sliced_identically(generated_model: ParametricFaceModel,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import tddfa_v3.face_model as face_model_module
+    import tddfa_v3.visibility as face_model_module
 
     out = generated_model.reconstruct(random_coefficients(np.random.default_rng(8), 5, 0.8))
     whole = vertex_visibility(out.vertices_camera, out.normals_rotated, generated_model.tri)
