@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
-from bpy.types import Context, Event, Object, Operator, Scene, Timer
+from bpy.types import Context, Event, Object, Operator, Scene
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import job_ui, registration
@@ -193,7 +193,6 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
     _job: bridge.VideoJob | None = None
     _options: bridge.VideoOptions | None = None
     _maxine: bridge.MaxineTarget | None = None
-    _timer: Timer | None = None
 
     def _prepare(self, context: Context) -> tuple[bridge.VideoOptions, bool]:
         readiness.require_dependencies("tracking")
@@ -276,10 +275,8 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
         if self._job is not None:
             self._job.cancel()
 
-    def _finish(self, context: Context) -> None:
+    def _reset_state(self) -> None:
         VIDEO_STATE.running = False
-        job_ui.end(context, self._timer)
-        self._timer = None
 
 
 _menu_import = registration.menu_entry(

@@ -11,12 +11,11 @@ status bar (Esc cancels), and builds the object on the main thread: one undo ste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
-from bpy.types import Context, Event, Operator, Timer
+from bpy.types import Context, Event, Operator
 
 from . import job_ui, registration
 from .. import preferences
@@ -25,16 +24,8 @@ from ..bridge.errors import BridgeError
 from .properties import NOT_REMEMBERED, OperatorResult, options_from
 
 
-@dataclass
-class RunState:
-    """What the interactive fit is doing, for the panel to draw."""
-
-    stage: str = ""
-    fraction: float = 0.0
-    running: bool = False
-
-
-RUN_STATE = RunState()
+#: The one interactive fit at a time, read by the panel.
+RUN_STATE = job_ui.RunState()
 
 
 class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
@@ -69,7 +60,6 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
             description="Name of the new object (empty: the reconstruction's name + Maxine)")
 
     _job: bridge.FitJob | None = None
-    _timer: Timer | None = None
 
     def _options(self) -> bridge.MakeModelOptions:
         return options_from(self, bridge.MakeModelOptions, model_path=self.filepath)
@@ -101,7 +91,7 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
             return {'CANCELLED'}
         self._job = bridge.FitJob(data)
         self._job.start()
-        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
+        RUN_STATE.begin()
         self._timer = job_ui.begin(context, self)
         self._show_status(context)
         return {'RUNNING_MODAL'}
@@ -136,13 +126,10 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
             self._job.cancel()
 
     def _show_status(self, context: Context) -> None:
-        job_ui.show(
-            context, f"Making Maxine model: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
+        job_ui.show(context, RUN_STATE.status("Making Maxine model"))
 
-    def _finish(self, context: Context) -> None:
-        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
-        job_ui.end(context, self._timer)
-        self._timer = None
+    def _reset_state(self) -> None:
+        RUN_STATE.reset()
 
 
 register, unregister = registration.factory((OBJECT_OT_make_maxine_model,))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import bpy
 from bpy.props import StringProperty
-from bpy.types import Context, Event, Operator, Timer
+from bpy.types import Context, Event, Operator
 
 from . import job_ui, registration
 from .. import preferences
@@ -134,8 +134,8 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
     """Shared run logic: synchronous from scripts, a polled worker thread interactively."""
 
     _task: Task[Any] | None = None
-    _timer: Timer | None = None
     _what = ""
+    _progress = False   # the status text and the preferences show it
 
     def _state(self) -> JobState:
         raise NotImplementedError
@@ -224,17 +224,15 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
         if self._task is not None:
             self._task.cancel()
 
-    def _finish(self, context: Context) -> None:
-        self._end(context)
-
     def _show(self, context: Context, text: str | None) -> None:
         job_ui.show(context, text)
 
-    def _end(self, context: Context) -> None:
+    def _reset_state(self) -> None:
         state = self._state()
         state.running, state.text, state.fraction, state.task = False, "", None, None
-        job_ui.end(context, self._timer, progress=False)
-        self._timer = None
+
+    def _end(self, context: Context) -> None:
+        self._finish(context)
 
 
 class NV3DMM_OT_install_dependencies(_BackgroundJob):

@@ -28,11 +28,24 @@ from ..bridge.nvf_mapping import ImportOptions
 from .properties import OperatorResult, file_filter, options_from
 
 
-def _sub_panel(layout: UILayout, idname: str, title: str) -> UILayout | None:
-    """A collapsible sub-panel of an operator's options; its body, or None while collapsed."""
-    header, body = layout_panel(layout, idname)
-    header.label(text=title)
-    return body
+def _draw_sections(operator: Operator, sections: tuple[tuple[str, str, tuple[str, ...]], ...]
+                   ) -> list[UILayout | None]:
+    """The operator's options in collapsible sub-panels, each (panel id, title, property names);
+    returns each sub-panel's body (None while collapsed) for more to be drawn into."""
+    layout = operator.layout
+    if layout is None:
+        return []
+    layout.use_property_split = True
+    layout.use_property_decorate = False
+    bodies: list[UILayout | None] = []
+    for idname, title, names in sections:
+        header, body = layout_panel(layout, idname)
+        header.label(text=title)
+        if body is not None:
+            for name in names:
+                body.prop(operator, name)
+        bodies.append(body)
+    return bodies
 
 
 # The import and export transform options, declared alike.
@@ -94,21 +107,11 @@ class IMPORT_SCENE_OT_nvf(Operator, ImportHelper):  # type: ignore[misc]
             description="Colour the materials from the .mtl file with the same name beside the .nvf")
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        if layout is None:
-            return
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        body = _sub_panel(layout, "NVF_import_transform", "Transform")
-        if body is not None:
-            body.prop(self, "scale")
-            body.prop(self, "convert_axes")
-        body = _sub_panel(layout, "NVF_import_include", "Include")
-        if body is not None:
-            body.prop(self, "shape_keys")
-            body.prop(self, "landmarks")
-            body.prop(self, "partitions")
-            row = body.row()
+        bodies = _draw_sections(self, (("NVF_import_transform", "Transform", ("scale", "convert_axes")),
+                                       ("NVF_import_include", "Include", ("shape_keys", "landmarks", "partitions"))))
+        include = bodies[-1] if bodies else None
+        if include is not None:
+            row = include.row()
             row.enabled = self.partitions
             row.prop(self, "mtl_colors")
 
@@ -186,17 +189,8 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
         collection: StringProperty(options={'HIDDEN'})  # type: ignore[valid-type]
 
     def draw(self, context: Context) -> None:
-        layout = self.layout
-        if layout is None:
-            return
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        body = _sub_panel(layout, "NVF_export_transform", "Transform")
-        if body is not None:
-            body.prop(self, "use_import_settings")
-            body.prop(self, "scale")
-            body.prop(self, "convert_axes")
-            body.prop(self, "apply_transform")
+        _draw_sections(self, (("NVF_export_transform", "Transform",
+                               ("use_import_settings", "scale", "convert_axes", "apply_transform")),))
 
     def invoke(self, context: Context, event: Event) -> OperatorResult:  # type: ignore[override]
         obj = context.active_object

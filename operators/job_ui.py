@@ -7,10 +7,35 @@ its state. One home for the reconstruct, Maxine-model, video and installer opera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bpy
 from bpy.types import Context, Event, Operator, Timer
 
 from .properties import OperatorResult
+
+
+@dataclass
+class RunState:
+    """What an interactive run is doing (its stage and 0-1 progress), for its panel to draw."""
+
+    stage: str = ""
+    fraction: float = 0.0
+    running: bool = False
+
+    def begin(self) -> None:
+        self.running, self.stage, self.fraction = True, "starting", 0.0
+
+    def reset(self) -> None:
+        self.running, self.stage, self.fraction = False, "", 0.0
+
+    def status(self, doing: str) -> str:
+        """The status-bar text: "<doing>: <stage> <percent>%  (Esc to cancel)"."""
+        return f"{doing}: {self.stage} {int(100 * self.fraction)}%  (Esc to cancel)"
+
+    def panel_text(self) -> str:
+        """The panel's line while the run goes on."""
+        return f"{self.stage}: {int(100 * self.fraction)}%  (Esc cancels)"
 
 
 def interactive(context: Context) -> bool:
@@ -34,7 +59,11 @@ def begin(context: Context, operator: Operator, *, interval: float = 0.1, progre
 class ModalJob:
     """Operator mixin: `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
     every other event through; `cancel` (Blender ending the operator: file load, quit) stops
-    the worker (`_stop_worker`) and tidies up (`_finish`)."""
+    the worker (`_stop_worker`) and tidies up (`_finish`: the run's state, the timer, the
+    window's progress when `_progress`, the status text)."""
+
+    _timer: Timer | None = None
+    _progress = True
 
     def _on_escape(self, context: Context) -> OperatorResult:
         raise NotImplementedError
@@ -45,8 +74,14 @@ class ModalJob:
     def _stop_worker(self) -> None:
         raise NotImplementedError
 
-    def _finish(self, context: Context) -> None:
+    def _reset_state(self) -> None:
+        """Marks the run's state (what the panel draws) as not running."""
         raise NotImplementedError
+
+    def _finish(self, context: Context) -> None:
+        self._reset_state()
+        end(context, self._timer, progress=self._progress)
+        self._timer = None
 
     def modal(self, context: Context, event: Event) -> OperatorResult:
         if event.type == 'ESC' and event.value == 'PRESS':

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
-from bpy.types import Context, Event, Image, Operator, Timer
+from bpy.types import Context, Event, Image, Operator
 
 from . import job_ui, registration
 from .. import preferences
@@ -34,17 +34,8 @@ class _Prepared:
     photo_path: str | None
 
 
-@dataclass
-class RunState:
-    """What the interactive run is doing, for the panel to draw."""
-
-    stage: str = ""
-    fraction: float = 0.0
-    running: bool = False
-
-
 #: The one interactive reconstruction at a time, read by the panel.
-RUN_STATE = RunState()
+RUN_STATE = job_ui.RunState()
 
 
 class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
@@ -98,7 +89,6 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
 
     _job: bridge.ReconstructionJob | None = None
     _prepared: _Prepared | None = None
-    _timer: Timer | None = None
     _browsing: bool = False
 
     # ------------------------------------------------------------------ inputs
@@ -170,7 +160,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
             return {'CANCELLED'}
         self._job = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
         self._job.start()
-        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = True, "starting", 0.0
+        RUN_STATE.begin()
         self._timer = job_ui.begin(context, self)
         self._show_status(context)
         return {'RUNNING_MODAL'}
@@ -231,13 +221,10 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
             self._job.cancel()
 
     def _show_status(self, context: Context) -> None:
-        job_ui.show(
-            context, f"Reconstructing face: {RUN_STATE.stage} {int(100 * RUN_STATE.fraction)}%  (Esc to cancel)")
+        job_ui.show(context, RUN_STATE.status("Reconstructing face"))
 
-    def _finish(self, context: Context) -> None:
-        RUN_STATE.running, RUN_STATE.stage, RUN_STATE.fraction = False, "", 0.0
-        job_ui.end(context, self._timer)
-        self._timer = None
+    def _reset_state(self) -> None:
+        RUN_STATE.reset()
 
 
 #: Add > Face from Photo (Object Mode's Add menu).

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
-from bpy.types import Context, MovieClip, Panel, PropertyGroup, Scene
+from bpy.types import Context, MovieClip, PropertyGroup, Scene
 
 from . import common
 from .. import preferences
@@ -63,14 +63,11 @@ def scene_settings(scene: Scene) -> NV3DMMAnimationSettings:
     return cast(NV3DMMAnimationSettings, getattr(scene, SETTINGS_ATTRIBUTE))
 
 
-class VIEW3D_PT_nv3dmm_animation(Panel):
+class VIEW3D_PT_nv3dmm_animation(common.FacePanel):
     """Animate a face from a video; Live Link Face takes in and out."""
 
     bl_label = "Animate from Video"
     bl_idname = "VIEW3D_PT_nv3dmm_animation"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Face"
     bl_options = {'DEFAULT_CLOSED'}
 
     def draw(self, context: Context) -> None:

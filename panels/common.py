@@ -1,6 +1,6 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the Face sidebar panels draw alike: the source switch (a file or a Blender data-block),
+"""What the Face sidebar panels share: their place, the source switch (a file or a Blender data-block),
 the backbone and device choice, the progress line of a running job, and the big button that
 passes the panel's settings to its operator. May import bpy and UI siblings.
 """
@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bpy.types import PropertyGroup, UILayout
+from bpy.types import Panel, PropertyGroup, UILayout
+
+
+class FacePanel(Panel):
+    """The base of the add-on's panels (never registered itself): where they live,
+    3D View > Sidebar > Face."""
+
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "Face"
 
 
 def draw_source(layout: UILayout, settings: PropertyGroup, other: str, *, open_operator: str = "") -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
-from bpy.types import Context, Object, Panel, PropertyGroup, Scene
+from bpy.types import Context, Object, PropertyGroup, Scene
 
 from . import common
 from .. import preferences
@@ -53,14 +53,11 @@ def scene_settings(scene: Scene) -> NV3DMMFittingSettings:
     return cast(NV3DMMFittingSettings, getattr(scene, SETTINGS_ATTRIBUTE))
 
 
-class VIEW3D_PT_nv3dmm_fitting(Panel):
+class VIEW3D_PT_nv3dmm_fitting(common.FacePanel):
     """Make the person's own Maxine model from the active reconstruction."""
 
     bl_label = "Maxine Model"
     bl_idname = "VIEW3D_PT_nv3dmm_fitting"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Face"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -73,7 +70,7 @@ class VIEW3D_PT_nv3dmm_fitting(Panel):
         if reconstruction is None:
             layout.label(text="Make a reconstruction active", icon='INFO')
         if RUN_STATE.running:
-            common.draw_running(layout, f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)")
+            common.draw_running(layout, RUN_STATE.panel_text())
             return
         has_model = bool(settings.filepath) if settings.source == 'FILE' else settings.model_object is not None
         op = cast(OBJECT_OT_make_maxine_model, common.run_button(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
-from bpy.types import Context, Image, Panel, PropertyGroup, Scene
+from bpy.types import Context, Image, PropertyGroup, Scene
 
 from . import common
 from .. import preferences
@@ -64,14 +64,11 @@ def scene_settings(scene: Scene) -> NV3DMMReconstructSettings:
     return cast(NV3DMMReconstructSettings, getattr(scene, SETTINGS_ATTRIBUTE))
 
 
-class VIEW3D_PT_nv3dmm_reconstruct(Panel):
+class VIEW3D_PT_nv3dmm_reconstruct(common.FacePanel):
     """Reconstruct a face from a photo with 3DDFA-V3."""
 
     bl_label = "Reconstruct from Photo"
     bl_idname = "VIEW3D_PT_nv3dmm_reconstruct"
-    bl_space_type = 'VIEW_3D'
-    bl_region_type = 'UI'
-    bl_category = "Face"
 
     def draw(self, context: Context) -> None:
         layout = self.layout
@@ -99,7 +96,7 @@ class VIEW3D_PT_nv3dmm_reconstruct(Panel):
             ready = preferences.draw_asset_status(layout, assets_dir) and ready
 
         if RUN_STATE.running:
-            common.draw_running(layout, f"{RUN_STATE.stage}: {int(100 * RUN_STATE.fraction)}%  (Esc cancels)")
+            common.draw_running(layout, RUN_STATE.panel_text())
             return
         # The returned OperatorProperties carry the operator's properties: typed as the
         # operator class so their names are checked.
