@@ -250,7 +250,7 @@ def _reconstruct_main(argv: Sequence[str]) -> int:
     try:
         from .assets import check_assets
         from .pipeline import Reconstructor
-        from .preprocess import load_photo
+        from .photos import load_photo
 
         check_assets(args.assets).raise_unless_ok_for(args.backbone, detector=args.box is None)
         started = time.perf_counter()

@@ -21,6 +21,7 @@ pytest.importorskip("PIL", reason="Pillow is needed for reconstruction tests")
 pytest.importorskip("cv2", reason="OpenCV is needed for reconstruction tests")
 
 from tddfa_v3 import assets, backbones  # noqa: E402
+from tddfa_v3 import photos  # noqa: E402
 from tddfa_v3 import preprocess as P  # noqa: E402
 from tddfa_v3.__main__ import main as cli_main  # noqa: E402
 from tddfa_v3.errors import AssetError, PhotoError  # noqa: E402
@@ -73,7 +74,7 @@ def test_tiny_and_elongated_photos_give_one_message_from_the_core(tmp_path: Path
         P.load_photo(np.zeros((1, 1, 3), np.uint8))
     # The same sentence for a file (named) and an array (the operator's Blender image).
     assert str(from_file.value) == "one.png" + str(from_array.value)[len("the photo"):]
-    assert "1 x 1 pixels" in str(from_file.value) and f"at least {P.MIN_PHOTO_SIDE} pixels" in str(from_file.value)
+    assert "1 x 1 pixels" in str(from_file.value) and f"at least {photos.MIN_PHOTO_SIDE} pixels" in str(from_file.value)
 
     wide = _save(tmp_path / "wide.png", np.zeros((2, 20000, 3), np.uint8))
     with pytest.raises(PhotoError, match="wide.png is 20000 x 2 pixels"):
@@ -121,7 +122,7 @@ def test_huge_photos_are_decoded_reduced(tmp_path: Path, monkeypatch: pytest.Mon
     jpg = _save(tmp_path / "big.jpg", pixels, quality=95)
     exact = P.load_photo(png)
     np.testing.assert_array_equal(exact, pixels)          # under the limit: read as is
-    monkeypatch.setattr(P, "MAX_PHOTO_PIXELS", 3000)      # as if it were a 150-megapixel photo
+    monkeypatch.setattr(photos, "MAX_PHOTO_PIXELS", 3000)      # as if it were a 150-megapixel photo
     assert P.reduction_factor(121, 90, 3000) == 2
     reduced = P.load_photo(png)
     assert reduced.shape == (45, 61, 3)                   # ceil(90 / 2), ceil(121 / 2)
@@ -133,7 +134,7 @@ def test_huge_photos_are_decoded_reduced(tmp_path: Path, monkeypatch: pytest.Mon
     palette = tmp_path / "p.png"
     Image.fromarray(pixels).convert("P").save(palette)
     assert P.load_photo(palette).shape == (45, 61, 3)
-    monkeypatch.setattr(P, "MAX_DECODE_PIXELS", 5000)
+    monkeypatch.setattr(photos, "MAX_DECODE_PIXELS", 5000)
     with pytest.raises(PhotoError, match="decompression-bomb"):
         P.load_photo(png)                                 # 10,890 pixels to decode whole
     assert P.load_photo(jpg).shape == (45, 61, 3)         # the JPEG decodes reduced: 2,745
