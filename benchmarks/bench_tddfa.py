@@ -41,7 +41,8 @@ import_checkout()
 from nv3dmm_face_tools.tddfa_v3 import preprocess as P  # noqa: E402
 from nv3dmm_face_tools.tddfa_v3.backbones import BACKBONE_NAMES, DEFAULT_BACKBONE  # noqa: E402
 from nv3dmm_face_tools.tddfa_v3.errors import NoFaceError  # noqa: E402
-from nv3dmm_face_tools.tddfa_v3.pipeline import Reconstructor, clear_cache  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.loaded import clear_cache  # noqa: E402
+from nv3dmm_face_tools.tddfa_v3.pipeline import Reconstructor  # noqa: E402
 
 CPU_TARGET_S = 1.0
 GPU_PHOTOS_TARGET = 100.0

@@ -38,7 +38,7 @@ from .backbones import find_backbone
 from .dependencies import require_torch
 from .devices import resolve_device, set_tf32, with_cpu_fallback
 from .errors import AssetError, Cancelled, FaceBoxError, NoFaceError, ReconstructionError
-from .loaded import Loaded, clear_cache, load  # noqa: F401 - clear_cache: callers reach it here too
+from .loaded import Loaded, load
 from .photos import load_photo, photo_name
 from .preprocess import Alignment, align_photo, box_around_points, check_face_box, five_points
 from .result import FaceResult
