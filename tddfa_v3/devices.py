@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from .errors import Cancelled, DeviceError
+from .errors import Cancelled, DeviceError, ReconstructionError
 
 if TYPE_CHECKING:
     import torch
@@ -109,15 +109,17 @@ def set_tf32(enabled: bool) -> None:
 def is_gpu_failure(error: BaseException) -> bool:
     """True for CUDA out-of-memory, other CUDA / cuDNN / cuBLAS / MPS failures and
     `DeviceError`, anywhere in the cause chain (torch's errors matched by name and
-    text: torch is not imported here)."""
+    text: torch is not imported here). The core's other errors are not GPU failures
+    by their text, only by what they were raised from."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, DeviceError) or type(current).__name__ == "OutOfMemoryError":
             return True   # torch.cuda.OutOfMemoryError
-        text = str(current)
-        if any(word in text for word in _GPU_WORDS):
+        # Our own errors' texts name photos and files ("No face found in JUMPS.jpg"): only
+        # what they were raised from counts.
+        if not isinstance(current, ReconstructionError) and any(word in str(current) for word in _GPU_WORDS):
             return True   # RuntimeError("CUDA error: ..."), NotImplementedError("... MPS device"), ...
         current = current.__cause__ or current.__context__
     return False
