@@ -23,7 +23,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from .preprocess import DETECTOR_SIZE
+from .preprocess import DETECTION_THRESHOLD, DETECTOR_SIZE
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -33,7 +33,7 @@ I64 = npt.NDArray[np.int64]
 MIN_SIZES: tuple[tuple[int, ...], ...] = ((16, 32), (64, 128), (256, 512))
 STEPS: tuple[int, ...] = (8, 16, 32)
 VARIANCES: tuple[float, float] = (0.1, 0.2)
-CONFIDENCE_THRESHOLD = 0.7
+CONFIDENCE_THRESHOLD = DETECTION_THRESHOLD
 NMS_THRESHOLD = 0.4
 #: Anchors post-processed per photo first (see `first_faces`): the face kept is
 #: the top-scoring anchor unless the reference's skip rule drops it.

@@ -40,7 +40,9 @@ from .devices import resolve_device, set_tf32, with_cpu_fallback
 from .errors import AssetError, Cancelled, FaceBoxError, NoFaceError, ReconstructionError
 from .loaded import Loaded, load
 from .photos import load_photo, photo_name
-from .preprocess import Alignment, align_photo, box_around_points, check_face_box, five_points
+from .preprocess import (
+    DETECTION_THRESHOLD, Alignment, align_photo, box_around_points, check_face_box, five_points,
+)
 from .result import FaceResult
 from .stages import CancelCallback, NetworkStages, _chunks
 
@@ -53,8 +55,6 @@ U8 = npt.NDArray[np.uint8]
 ProgressCallback = Callable[[str, float], None]
 PhotoInput = Any  # a path (str / PathLike) or an H x W x C array
 
-#: The reference's detector threshold (`detection.CONFIDENCE_THRESHOLD`; that module imports torch).
-DETECTION_THRESHOLD = 0.7
 
 #: Result fields that must be finite (NaN there means the networks are broken, not the photo).
 _FINITE_FIELDS = ("vertices_model", "vertices_camera", "projection_photo", "photo_uv", "rotation")

@@ -38,6 +38,8 @@ DETECTOR_SIZE = 512
 #: ImageNet statistics of the RetinaFace normalisation (of value / 255).
 DETECTOR_MEAN = (0.485, 0.456, 0.406)
 DETECTOR_STD = (0.229, 0.224, 0.225)
+#: The reference's detector score threshold (softmax face score above it).
+DETECTION_THRESHOLD = 0.7
 
 #: Side of the landmark net's input crop and its square-box enlargement.
 LANDMARK_SIZE = 224

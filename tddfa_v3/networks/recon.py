@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..backbones import names_text
 from ._layers import check_image_batch
 from .mobilenetv3 import MobileNetV3LargeBody
 from .resnet import ResNet50Body
@@ -48,7 +49,7 @@ class ReconNet(nn.Module):
             self.backbone = MobileNetV3LargeBody()
             feat_dim = MobileNetV3LargeBody.out_channels
         else:
-            raise ValueError(f"unknown backbone {backbone!r}; expected 'resnet50' or 'mobilenetv3'")
+            raise ValueError(f"unknown backbone {backbone!r}; expected {names_text()}")
         self.backbone_name: Backbone = backbone
         self.feat_dim = feat_dim
         self.final_layers = nn.ModuleList(
