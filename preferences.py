@@ -54,6 +54,14 @@ BACKBONE_ITEMS = readiness.backbone_items()
 
 # bpy.props functions return a deferred property that Blender reads from a class annotation
 # (which mypy cannot check, hence the ignores there).
+def path_property(name: str, description: str, *, folder: bool = False, remember: bool = True) -> Any:
+    """A file (or `folder`) path, empty by default, that may be blend-relative ("//");
+    `remember=False`: a button press does not reuse the last run's value."""
+    options = PATH_OPTIONS if remember else PATH_OPTIONS | {'SKIP_SAVE'}
+    return StringProperty(name=name, description=description, subtype='DIR_PATH' if folder else 'FILE_PATH',
+                          default="", options=options)  # type: ignore[arg-type]
+
+
 def device_property(description: str, **options: Any) -> Any:
     """The compute device choice ("AUTO" by default), as the preferences and operators declare it."""
     return EnumProperty(
@@ -262,19 +270,13 @@ class NV3DMMFacePreferences(AddonPreferences):
         assets_url: str
         torch_build: str
     else:
-        assets_dir: StringProperty(  # type: ignore[valid-type]
-            name="3DDFA-V3 Assets",
-            description=f"Folder holding the 3DDFA-V3 assets, downloaded from {ASSETS_HINT}",
-            subtype='DIR_PATH',
-            default="",
-            options=PATH_OPTIONS,
-        )
+        assets_dir: path_property(  # type: ignore[valid-type]
+            "3DDFA-V3 Assets", f"Folder holding the 3DDFA-V3 assets, downloaded from {ASSETS_HINT}", folder=True)
         device: device_property("Default compute device for reconstruction")  # type: ignore[valid-type]
         backbone: backbone_property("Default regressor network")  # type: ignore[valid-type]
-        wheels_dir: StringProperty(  # type: ignore[valid-type]
-            name="Wheel Folder", subtype='DIR_PATH', default="", options=PATH_OPTIONS,
-            description="Install the dependencies offline from this folder of .whl files "
-                        "(empty: download them from the package index)")
+        wheels_dir: path_property(  # type: ignore[valid-type]
+            "Wheel Folder", "Install the dependencies offline from this folder of .whl files "
+                            "(empty: download them from the package index)", folder=True)
         assets_url: StringProperty(  # type: ignore[valid-type]
             name="Assets Source", default=ASSETS_BASE_URL,
             description="Download each asset file from this address + its name (a mirror, a local "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty
 from bpy.types import Context, Event, Object, Operator, Scene
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
@@ -29,7 +29,7 @@ from .. import preferences
 from ..bridge import animation as bridge
 from ..bridge import readiness
 from ..bridge.errors import BridgeError
-from .properties import NOT_REMEMBERED, NetworkInputs, OperatorResult, face_box, face_box_property, file_filter, options_from
+from .properties import NetworkInputs, OperatorResult, face_box, face_box_property, file_filter, options_from
 
 
 class _LiveLinkFace:
@@ -159,9 +159,9 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
         camera_background: bool
         face_box: bpy.types.bpy_prop_array[float]
     else:
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED,
-            description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered image sequence")
+        filepath: preferences.path_property(  # type: ignore[valid-type]
+            "Video", "Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered image sequence",
+            remember=False)
         frame_start: IntProperty(  # type: ignore[valid-type]
             name="First Frame", default=0, min=0, description="First video frame to track (0-based)")
         frame_stop: IntProperty(  # type: ignore[valid-type]
@@ -190,7 +190,7 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
         face_box: face_box_property(  # type: ignore[valid-type]
             "x1, y1, x2, y2 of the face on the first frame in pixels (y down); all zero: detect it")
 
-    _job: bridge.VideoJob | None = None
+    _worker: bridge.VideoJob | None = None
     _options: bridge.VideoOptions | None = None
     _maxine: bridge.MaxineTarget | None = None
 
@@ -238,20 +238,20 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._job = bridge.VideoJob(self._options, new, maxine=self._maxine)
-        self._job.start()
+        self._worker = bridge.VideoJob(self._options, new, maxine=self._maxine)
+        self._worker.start()
         VIDEO_STATE.running, VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = True, 0, 0, 0.0
         self._timer = job_ui.begin(context, self)
         return {'RUNNING_MODAL'}
 
     def _on_escape(self, context: Context) -> OperatorResult:
-        if self._job is None:
+        if self._worker is None:
             return {'CANCELLED'}
-        self._job.cancel()           # the worker stops after this frame and hands back what it did
+        self._worker.cancel()           # the worker stops after this frame and hands back what it did
         return {'RUNNING_MODAL'}
 
     def _on_tick(self, context: Context) -> OperatorResult:
-        job, options = self._job, self._options
+        job, options = self._worker, self._options
         if job is None or options is None:
             return {'CANCELLED'}
         for message in job.drain():
@@ -270,10 +270,6 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
             context, f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
             f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
         return {'RUNNING_MODAL'}
-
-    def _stop_worker(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
 
     def _reset_state(self) -> None:
         VIDEO_STATE.running = False

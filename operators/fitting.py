@@ -43,9 +43,8 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
         landmarks_only: bool
         name: str
     else:
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Model", description="The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)",
-            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED)
+        filepath: preferences.path_property(  # type: ignore[valid-type]
+            "Model", "The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)", remember=False)
         model_object: StringProperty(  # type: ignore[valid-type]
             name="Model Object", default="", options=NOT_REMEMBERED,
             description="An object imported from an .nvf file to fit instead of a file")
@@ -59,7 +58,9 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
             name="Name", default="", options=NOT_REMEMBERED,
             description="Name of the new object (empty: the reconstruction's name + Maxine)")
 
-    _job: bridge.FitJob | None = None
+    _worker: bridge.FitJob | None = None
+    _run = RUN_STATE
+    _doing = "Making Maxine model"
 
     def _options(self) -> bridge.MakeModelOptions:
         return options_from(self, bridge.MakeModelOptions, model_path=self.filepath)
@@ -89,8 +90,8 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._job = bridge.FitJob(data)
-        self._job.start()
+        self._worker = bridge.FitJob(data)
+        self._worker.start()
         RUN_STATE.begin()
         self._timer = job_ui.begin(context, self)
         self._show_status(context)
@@ -102,7 +103,7 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
         return {'CANCELLED'}
 
     def _on_tick(self, context: Context) -> OperatorResult:
-        job = self._job
+        job = self._worker
         if job is None:
             return {'CANCELLED'}
         if not job.done:
@@ -120,16 +121,6 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
             return {'CANCELLED'}
         self._done(obj, output)
         return {'FINISHED'}
-
-    def _stop_worker(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-
-    def _show_status(self, context: Context) -> None:
-        job_ui.show(context, RUN_STATE.status("Making Maxine model"))
-
-    def _reset_state(self) -> None:
-        RUN_STATE.reset()
 
 
 register, unregister = registration.factory((OBJECT_OT_make_maxine_model,))

@@ -133,7 +133,7 @@ def _printer(what: str) -> ProgressCallback:
 class _BackgroundJob(job_ui.ModalJob, Operator):
     """Shared run logic: synchronous from scripts, a polled worker thread interactively."""
 
-    _task: Task[Any] | None = None
+    _worker: Task[Any] | None = None
     _what = ""
     _progress = False   # the status text and the preferences show it
 
@@ -180,9 +180,9 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
             return self._failed(error)
         state = self._state()
         self.report({'INFO'}, f"{self._what}: {summary}")
-        self._task = Task(job, name=self.bl_idname)
+        self._worker = Task(job, name=self.bl_idname)
         state.running, state.text, state.fraction, state.last_error = True, "starting", None, ""
-        state.task = self._task
+        state.task = self._worker
         self._timer = job_ui.begin(context, self, interval=0.2, progress=False)
         return {'RUNNING_MODAL'}
 
@@ -191,7 +191,7 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
         return {'RUNNING_MODAL'}
 
     def _on_tick(self, context: Context) -> OperatorResult:
-        return {'CANCELLED'} if self._task is None else self.step(context, self._task)
+        return {'CANCELLED'} if self._worker is None else self.step(context, self._worker)
 
     def step(self, context: Context, task: Task[Any]) -> OperatorResult:
         """One timer tick: show the progress, or finish when the worker is done."""
@@ -218,11 +218,6 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
             self.report({'ERROR'}, f"{self._what} failed: {state.last_error}")
             return {'CANCELLED'}
         return {'FINISHED'}
-
-    def _stop_worker(self) -> None:
-        # Blender ends the operator (file load, quit): stop the worker.
-        if self._task is not None:
-            self._task.cancel()
 
     def _show(self, context: Context, text: str | None) -> None:
         job_ui.show(context, text)

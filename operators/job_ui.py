@@ -8,6 +8,7 @@ its state. One home for the reconstruct, Maxine-model, video and installer opera
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import bpy
 from bpy.types import Context, Event, Operator, Timer
@@ -56,14 +57,24 @@ def begin(context: Context, operator: Operator, *, interval: float = 0.1, progre
     return timer
 
 
+class Worker(Protocol):
+    """What a modal operator's background job offers: a cancel request."""
+
+    def cancel(self) -> None: ...
+
+
 class ModalJob:
     """Operator mixin: `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
-    every other event through; `cancel` (Blender ending the operator: file load, quit) stops
-    the worker (`_stop_worker`) and tidies up (`_finish`: the run's state, the timer, the
-    window's progress when `_progress`, the status text)."""
+    every other event through; `cancel` (Blender ending the operator: file load, quit) asks
+    `_worker` to stop and tidies up (`_finish`: the run's state `_run`, the timer, the
+    window's progress when `_progress`, the status text). `_show_status` shows `_run` in the
+    status bar as "<_doing>: <stage> <percent>%"."""
 
+    _worker: Worker | None = None
     _timer: Timer | None = None
     _progress = True
+    _run: RunState | None = None
+    _doing = ""
 
     def _on_escape(self, context: Context) -> OperatorResult:
         raise NotImplementedError
@@ -71,12 +82,14 @@ class ModalJob:
     def _on_tick(self, context: Context) -> OperatorResult:
         raise NotImplementedError
 
-    def _stop_worker(self) -> None:
-        raise NotImplementedError
+    def _show_status(self, context: Context) -> None:
+        if self._run is not None:
+            show(context, self._run.status(self._doing))
 
     def _reset_state(self) -> None:
         """Marks the run's state (what the panel draws) as not running."""
-        raise NotImplementedError
+        if self._run is not None:
+            self._run.reset()
 
     def _finish(self, context: Context) -> None:
         self._reset_state()
@@ -91,7 +104,9 @@ class ModalJob:
         return self._on_tick(context)
 
     def cancel(self, context: Context) -> None:
-        self._stop_worker()
+        # Blender ends the operator (file load, quit): stop the worker, drop its result.
+        if self._worker is not None:
+            self._worker.cancel()
         self._finish(context)
 
 

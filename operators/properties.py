@@ -70,9 +70,8 @@ class NetworkInputs:
         backbone: str
         properties: bpy.types.OperatorProperties
     else:
-        assets_dir: StringProperty(  # type: ignore[valid-type]
-            name="Assets", description="3DDFA-V3 assets folder (empty: the add-on preferences' folder)",
-            subtype='DIR_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED)
+        assets_dir: preferences.path_property(  # type: ignore[valid-type]
+            "Assets", "3DDFA-V3 assets folder (empty: the add-on preferences' folder)", folder=True, remember=False)
         device: preferences.device_property(  # type: ignore[valid-type]
             "Compute device (unset: the preferences' default)", options=NOT_REMEMBERED)
         backbone: preferences.backbone_property(  # type: ignore[valid-type]

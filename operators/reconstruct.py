@@ -62,9 +62,8 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         create_camera: bool
         update_existing: bool
     else:
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Photo", description="Photo file to reconstruct (ignored when an image is named)",
-            subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS | NOT_REMEMBERED)
+        filepath: preferences.path_property(  # type: ignore[valid-type]
+            "Photo", "Photo file to reconstruct (ignored when an image is named)", remember=False)
         # The file browser shows only images (and folders) when the menus open it for a photo.
         filter_image: BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
         filter_folder: BoolProperty(default=True, options={'HIDDEN', 'SKIP_SAVE'})  # type: ignore[valid-type]
@@ -87,7 +86,9 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
             name="Update Active", default=True,
             description="Update the active reconstructed face instead of adding a new object")
 
-    _job: bridge.ReconstructionJob | None = None
+    _worker: bridge.ReconstructionJob | None = None
+    _run = RUN_STATE
+    _doing = "Reconstructing face"
     _prepared: _Prepared | None = None
     _browsing: bool = False
 
@@ -158,15 +159,15 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._job = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
-        self._job.start()
+        self._worker = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
+        self._worker.start()
         RUN_STATE.begin()
         self._timer = job_ui.begin(context, self)
         self._show_status(context)
         return {'RUNNING_MODAL'}
 
     def _on_escape(self, context: Context) -> OperatorResult:
-        job = self._job
+        job = self._worker
         if job is None:
             return {'CANCELLED'}
         if job.cancel_requested:
@@ -177,7 +178,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         return {'RUNNING_MODAL'}
 
     def _on_tick(self, context: Context) -> OperatorResult:
-        job = self._job
+        job = self._worker
         if job is None or self._prepared is None:
             return {'CANCELLED'}
         try:
@@ -215,16 +216,6 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         self._show_status(context)
         return {'RUNNING_MODAL'}
 
-    def _stop_worker(self) -> None:
-        # Blender ends the operator (file load, quit): stop the worker, drop its result.
-        if self._job is not None:
-            self._job.cancel()
-
-    def _show_status(self, context: Context) -> None:
-        job_ui.show(context, RUN_STATE.status("Reconstructing face"))
-
-    def _reset_state(self) -> None:
-        RUN_STATE.reset()
 
 
 #: Add > Face from Photo (Object Mode's Add menu).

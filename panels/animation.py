@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty
 from bpy.types import Context, MovieClip, PropertyGroup, Scene
 
 from . import common
@@ -40,13 +40,11 @@ class NV3DMMAnimationSettings(NetworkDefaults, PropertyGroup):
         min_cutoff: float
         beta: float
     else:
-        source: EnumProperty(  # type: ignore[valid-type]
-            name="Source", default="FILE",
-            items=[("FILE", "Video File", "A movie file or one image of an image sequence"),
-                   ("CLIP", "Movie Clip", "A movie clip already loaded in Blender")])
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Video", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS,
-            description="Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered sequence")
+        source: common.source_property(  # type: ignore[valid-type]
+            ("Video File", "A movie file or one image of an image sequence"),
+            ("CLIP", "Movie Clip", "A movie clip already loaded in Blender"))
+        filepath: preferences.path_property(  # type: ignore[valid-type]
+            "Video", "Movie file (mp4, mov, mkv, webm, avi) or one image of a numbered sequence")
         clip: PointerProperty(name="Clip", type=bpy.types.MovieClip)  # type: ignore[valid-type]
         frame_start: IntProperty(name="First Frame", default=0, min=0)  # type: ignore[valid-type]
         frame_stop: IntProperty(  # type: ignore[valid-type]

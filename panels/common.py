@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bpy.props import EnumProperty
 from bpy.types import Panel, PropertyGroup, UILayout
 
 
@@ -19,6 +20,12 @@ class FacePanel(Panel):
     bl_space_type = 'VIEW_3D'
     bl_region_type = 'UI'
     bl_category = "Face"
+
+
+def source_property(file: tuple[str, str], other: tuple[str, str, str], *, name: str = "Source") -> Any:
+    """The settings' `source` switch that `draw_source` draws: "FILE" (the default; `file` is
+    its label and description) or `other` (identifier, label, description)."""
+    return EnumProperty(name=name, default="FILE", items=[("FILE", *file), other])
 
 
 def draw_source(layout: UILayout, settings: PropertyGroup, other: str, *, open_operator: str = "") -> None:

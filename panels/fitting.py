@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, PointerProperty
 from bpy.types import Context, Object, PropertyGroup, Scene
 
 from . import common
@@ -35,13 +35,11 @@ class NV3DMMFittingSettings(PropertyGroup):
         model_object: Object | None
         residual: bool
     else:
-        source: EnumProperty(  # type: ignore[valid-type]
-            name="Model", default="FILE",
-            items=[("FILE", "File", "Fit an .nvf file"),
-                   ("OBJECT", "Object", "Fit a model already imported from an .nvf file")])
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Model File", subtype='FILE_PATH', default="", options=preferences.PATH_OPTIONS,
-            description="The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)")
+        source: common.source_property(  # type: ignore[valid-type]
+            ("File", "Fit an .nvf file"), ("OBJECT", "Object", "Fit a model already imported from an .nvf file"),
+            name="Model")
+        filepath: preferences.path_property(  # type: ignore[valid-type]
+            "Model File", "The .nvf face model to fit (e.g. NVIDIA's face_model2.nvf)")
         model_object: PointerProperty(  # type: ignore[valid-type]
             name="Model Object", type=bpy.types.Object, poll=_is_imported_model,
             description="An object imported from an .nvf file")

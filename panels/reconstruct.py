@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, PointerProperty
 from bpy.types import Context, Image, PropertyGroup, Scene
 
 from . import common
@@ -41,13 +41,10 @@ class NV3DMMReconstructSettings(NetworkDefaults, PropertyGroup):
         create_camera: bool
         update_existing: bool
     else:
-        source: EnumProperty(  # type: ignore[valid-type]
-            name="Source", default="FILE",
-            items=[("FILE", "Photo File", "Read the photo from a file"),
-                   ("IMAGE", "Blender Image", "Use an image already loaded in Blender")])
-        filepath: StringProperty(  # type: ignore[valid-type]
-            name="Photo", subtype='FILE_PATH', default="", description="Photo file to reconstruct",
-            options=preferences.PATH_OPTIONS)
+        source: common.source_property(  # type: ignore[valid-type]
+            ("Photo File", "Read the photo from a file"),
+            ("IMAGE", "Blender Image", "Use an image already loaded in Blender"))
+        filepath: preferences.path_property("Photo", "Photo file to reconstruct")  # type: ignore[valid-type]
         image: PointerProperty(  # type: ignore[valid-type]
             name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
         create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
