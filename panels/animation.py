@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty
-from bpy.types import Context, MovieClip, PropertyGroup, Scene
+from bpy.types import Context, MovieClip, Scene
 
 from . import common
 from .. import preferences
@@ -26,12 +26,11 @@ from ..operators.animation import (VIDEO_STATE, EXPORT_ANIM_OT_live_link_face, I
 SETTINGS_ATTRIBUTE = "nv3dmm_animation"
 
 
-class NV3DMMAnimationSettings(NetworkDefaults, PropertyGroup):
+class NV3DMMAnimationSettings(NetworkDefaults, common.SourceSettings):
     """The Animate from Video panel's inputs, stored on the scene (device and backbone: NetworkDefaults)."""
 
     if TYPE_CHECKING:
-        source: str
-        filepath: str
+        # What the Blender properties below hold (source and filepath: SourceSettings).
         clip: MovieClip | None
         frame_start: int
         frame_stop: int

@@ -7,7 +7,7 @@ passes the panel's settings to its operator. May import bpy and UI siblings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpy.props import EnumProperty
 from bpy.types import Panel, PropertyGroup, UILayout
@@ -22,17 +22,26 @@ class FacePanel(Panel):
     bl_category = "Face"
 
 
+class SourceSettings(PropertyGroup):
+    """The base of the panels' settings groups (never registered itself): each has a `source`
+    switch (`source_property`) and the `filepath` used when it is "FILE"."""
+
+    if TYPE_CHECKING:
+        source: str
+        filepath: str
+
+
 def source_property(file: tuple[str, str], other: tuple[str, str, str], *, name: str = "Source") -> Any:
     """The settings' `source` switch that `draw_source` draws: "FILE" (the default; `file` is
     its label and description) or `other` (identifier, label, description)."""
     return EnumProperty(name=name, default="FILE", items=[("FILE", *file), other])
 
 
-def draw_source(layout: UILayout, settings: PropertyGroup, other: str, *, open_operator: str = "") -> None:
+def draw_source(layout: UILayout, settings: SourceSettings, other: str, *, open_operator: str = "") -> None:
     """The FILE / other switch, then `settings.filepath` or the `other` data-block (a
     template with `open_operator`'s Open button when given, else a plain field)."""
     layout.row().prop(settings, "source", expand=True)
-    if getattr(settings, "source") == 'FILE':
+    if settings.source == 'FILE':
         layout.prop(settings, "filepath")
     elif open_operator:
         layout.template_ID(settings, other, open=open_operator)

@@ -26,12 +26,11 @@ def _is_imported_model(_settings: PropertyGroup, obj: Object) -> bool:
     return obj.type == 'MESH' and isinstance(obj.data, bpy.types.Mesh) and has_id_property(obj.data, PROP_SOURCE)
 
 
-class NV3DMMFittingSettings(PropertyGroup):
+class NV3DMMFittingSettings(common.SourceSettings):
     """The Maxine Model panel's inputs, stored on the scene."""
 
     if TYPE_CHECKING:
-        source: str
-        filepath: str
+        # What the Blender properties below hold (source and filepath: SourceSettings).
         model_object: Object | None
         residual: bool
     else:

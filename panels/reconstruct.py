@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 import bpy
 from bpy.props import BoolProperty, PointerProperty
-from bpy.types import Context, Image, PropertyGroup, Scene
+from bpy.types import Context, Image, Scene
 
 from . import common
 from .. import preferences
@@ -26,14 +26,12 @@ from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 SETTINGS_ATTRIBUTE = "nv3dmm_reconstruct"
 
 
-class NV3DMMReconstructSettings(NetworkDefaults, PropertyGroup):
+class NV3DMMReconstructSettings(NetworkDefaults, common.SourceSettings):
     """The Reconstruct panel's inputs, stored on the scene (device and backbone: NetworkDefaults)."""
 
     if TYPE_CHECKING:
         # What the Blender properties below hold on an instance (mypy cannot read a
-        # property annotation).
-        source: str
-        filepath: str
+        # property annotation; source and filepath: SourceSettings).
         image: Image | None
         create_texture: bool
         create_landmarks: bool
