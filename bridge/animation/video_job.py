@@ -1,17 +1,16 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tracking a video off Blender's main thread: `VideoJob` runs the core's tracker (and,
-for a Maxine model, the per-frame blend-shape solve) on a worker thread and posts
-`VideoProgress` messages, then one `VideoFinished` or `VideoFailed`; `run_video_sync`
-runs it on this thread and raises only `BridgeError`s. Never touches bpy: may import
-the core (`animation`, `tddfa_v3`, `fitting`) and the reconstruction's numpy half.
+"""Tracking a video off Blender's main thread: `VideoJob` (a `bridge.worker.WorkerJob`)
+runs the core's tracker (and, for a Maxine model, the per-frame blend-shape solve) on
+a worker thread; `drain()` gives `VideoProgress` messages, then one `VideoFinished`
+or `VideoFailed`; `run_video_sync` runs it on this thread and raises only
+`BridgeError`s. Never touches bpy: may import the core (`animation`, `tddfa_v3`,
+`fitting`) and the reconstruction's numpy half.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from ..errors import AnimationBridgeError
 from ..reconstruction.job import default_bases, make_reconstructor
 from ..reconstruction.plan import ReconstructionOutput, ReconstructOptions, plan_shape_keys
+from ..worker import WorkerJob
 from .boundary import raise_as_bridge_error
 
 
@@ -102,65 +102,54 @@ def _video_reconstructor(options: VideoOptions) -> Any:
     return make_reconstructor(options.assets_dir, options.device, options.backbone, options.cache_dir)
 
 
-class VideoJob:
-    """Tracking a video on a worker thread (`start`), or on this one (`run`); never touches bpy.
+class VideoJob(WorkerJob[VideoFinished, VideoMessage]):
+    """Tracking a video (`bridge.worker.WorkerJob`) on a worker thread (`start`), or on
+    this one (`run`); never touches bpy.
 
-    Posts `VideoProgress` messages and exactly one `VideoFinished` or `VideoFailed`.
-    A cancel keeps the frames already tracked (the finished track says `cancelled`).
-    With `reconstruct_reference`, the face is also reconstructed from the
-    clip's reference frame with the clip's identity (for a new object).
+    `drain()` gives `VideoProgress` messages and then exactly one `VideoFinished` or
+    `VideoFailed`. A cancel keeps the frames already tracked (the finished track says
+    `cancelled`). With `reconstruct_reference`, the face is also reconstructed from
+    the clip's reference frame with the clip's identity (for a new object).
     """
+
+    thread_name = "video tracking"
 
     def __init__(self, options: VideoOptions, reconstruct_reference: bool,
                  reconstructor_factory: Any = None, detector: Any = None,
                  maxine: MaxineTarget | None = None) -> None:
+        super().__init__()
         self.options = options
         self.reconstruct_reference = reconstruct_reference
-        self.messages: queue.Queue[VideoMessage] = queue.Queue()
-        self._cancel = threading.Event()
         self._factory = reconstructor_factory or _video_reconstructor
         self._detector = detector
         self.maxine = maxine
-        self.thread: Any = None
 
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self.run, name="video tracking", daemon=True)
-        self.thread.start()
+    def _final(self) -> VideoMessage:
+        error = self.future.exception()
+        if error is None:
+            return self.future.result()
+        return VideoFailed(str(error) or type(error).__name__, error)
 
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def drain(self) -> list[VideoMessage]:
-        out: list[VideoMessage] = []
-        while True:
-            try:
-                out.append(self.messages.get_nowait())
-            except queue.Empty:
-                return out
-
-    def run(self) -> None:
+    def _work(self) -> VideoFinished:
         from ...animation.tracking import track_video
         from ...animation.video import FrameRange, VideoSource
 
-        try:
-            source = VideoSource(self.options.filepath, sequence_fps=self.options.sequence_fps)
-            track_options = self.options.track_options()
-            reconstructor = self._factory(self.options)
-            track = track_video(source, reconstructor, track_options, detector=self._detector,
-                                progress=lambda d, t, f: self.messages.put(VideoProgress(d, t, f)),
-                                cancel=self._cancel.is_set)
+        source = VideoSource(self.options.filepath, sequence_fps=self.options.sequence_fps)
+        track_options = self.options.track_options()
+        reconstructor = self._factory(self.options)
+        track = track_video(source, reconstructor, track_options, detector=self._detector,
+                            progress=lambda d, t, f: self.messages.put(VideoProgress(d, t, f)),
+                            cancel=self._cancel.is_set)
+        reference = None
+        if self.reconstruct_reference or self.maxine is not None:
+            frame = track.reference_frame
+            image = next(img for _, img in source.frames(FrameRange(frame, frame + 1)))
+            reference = _reference_output(reconstructor, self.options, image, track)
+        maxine = None
+        if self.maxine is not None:
+            maxine = self._solve_maxine(track, reference)
             reference = None
-            if self.reconstruct_reference or self.maxine is not None:
-                frame = track.reference_frame
-                image = next(img for _, img in source.frames(FrameRange(frame, frame + 1)))
-                reference = _reference_output(reconstructor, self.options, image, track)
-            maxine = None
-            if self.maxine is not None:
-                maxine = self._solve_maxine(track, reference)
-                reference = None
-            self.messages.put(VideoFinished(track, reference, maxine))
-        except BaseException as error:  # noqa: BLE001 - every failure is reported
-            self.messages.put(VideoFailed(str(error) or type(error).__name__, error))
+        return VideoFinished(track, reference, maxine)
 
     def _solve_maxine(self, track: Any, reference: Any) -> Any:
         """The Maxine weights per frame (fitting on the clip's reconstruction)."""

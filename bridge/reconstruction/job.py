@@ -3,9 +3,9 @@
 """Running the reconstruction core off Blender's main thread: `ReconstructionJob`.
 
 The job runs the core (torch) and never touches bpy, so it may run on a worker
-thread. Its result (a `ReconstructionOutput`, or the error) is held by a
-`concurrent.futures.Future`; progress and notices go through a queue. The main
-thread drains `JobProgress` / `JobNotice` messages, then exactly one
+thread (`bridge.worker.WorkerJob`). Its result (a `ReconstructionOutput`, or the
+error) is held by a `concurrent.futures.Future`; progress and notices go through a
+queue. The main thread drains `JobProgress` / `JobNotice` messages, then exactly one
 `JobFinished` / `JobFailed` / `JobCancelled`. Scripts call `run_job_sync`, which
 raises only `BridgeError`s. A GPU failure is retried on the CPU by the core's one
 fallback (`tddfa_v3.devices.with_cpu_fallback`). May import the core and numpy;
@@ -14,9 +14,6 @@ never bpy.
 
 from __future__ import annotations
 
-import queue
-import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Protocol, Union
 
@@ -28,6 +25,7 @@ from ...tddfa_v3.backbones import BACKBONE_TABLE
 from ...tddfa_v3.devices import DEVICE_BY_IDENTIFIER, first_line, with_cpu_fallback
 from ...tddfa_v3.result import FaceResult
 from ..errors import BridgeError, CancelledError, ReconstructionBridgeError
+from ..worker import WorkerJob
 from .plan import ModelBases, ReconstructionOutput, ReconstructOptions, bases_from_face_model, plan_shape_keys
 
 U8 = npt.NDArray[np.uint8]
@@ -116,60 +114,25 @@ def describe_error(error: BaseException) -> str:
     return f"reconstruction failed: {type(error).__name__}: {first_line(error)}"
 
 
-class ReconstructionJob:
-    """One reconstruction. `run()` is the worker body: it never touches bpy.
+class ReconstructionJob(WorkerJob[ReconstructionOutput, JobMessage]):
+    """One reconstruction (`bridge.worker.WorkerJob`): the body never touches bpy.
 
-    Interactive use: `start()` runs it on a daemon thread (Blender may quit while
-    it runs); the main thread polls `drain()` on a timer and calls `cancel()` on
-    Esc. Scripts call `run()` and then `drain()` on the same thread, or
-    `run_job_sync`. `future` holds the output or the error once the run ends.
+    Interactive use: `start()` runs it on a daemon thread; the main thread polls
+    `drain()` on a timer (progress and notices, then one `JobFinished` /
+    `JobFailed` / `JobCancelled`) and calls `cancel()` on Esc. Scripts call
+    `run_job_sync`. A GPU failure with device "auto" is retried on the CPU.
     """
+
+    thread_name = "tddfa-v3 reconstruction"
 
     def __init__(self, options: ReconstructOptions, photo: Photo,
                  factory: ReconstructorFactory | None = None,
                  bases_getter: BasesGetter | None = None) -> None:
+        super().__init__()
         self.options = options
         self.photo = photo
-        self.messages: queue.SimpleQueue[JobMessage] = queue.SimpleQueue()
-        self.future: Future[ReconstructionOutput] = Future()
-        self._cancel = threading.Event()
         self._factory = factory or make_reconstructor
         self._bases_getter = bases_getter or default_bases
-        self._reported = False
-        self.thread: threading.Thread | None = None
-
-    # -- main-thread side
-    def start(self) -> threading.Thread:
-        """Run the job on a new daemon thread."""
-        self.thread = threading.Thread(target=self.run, name="tddfa-v3 reconstruction", daemon=True)
-        self.thread.start()
-        return self.thread
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def drain(self) -> list[JobMessage]:
-        """Every message posted so far, oldest first, and once the run has ended its
-        one final message last (never blocks)."""
-        ended = self.future.done()     # before draining: every message of the run is queued by then
-        drained: list[JobMessage] = []
-        while True:
-            try:
-                drained.append(self.messages.get_nowait())
-            except queue.Empty:
-                break
-        if ended and not self._reported:
-            self._reported = True
-            drained.append(self._final())
-        return drained
-
-    @property
-    def finished(self) -> bool:
-        return self.future.done()
 
     def _final(self) -> JobMessage:
         error = self.future.exception()
@@ -179,19 +142,22 @@ class ReconstructionJob:
             return JobCancelled()
         return JobFailed(describe_error(error), error)
 
-    # -- worker side
+    def _work(self) -> ReconstructionOutput:
+        return with_cpu_fallback(self._attempt, self.options.device,
+                                 on_retry=lambda text: self.messages.put(JobNotice(text)))
+
     def _attempt(self, device: str) -> ReconstructionOutput:
         self.messages.put(JobProgress("loading networks", 0.0))
         opts = self.options
         reconstructor = self._factory(opts.assets_dir, device, opts.backbone, opts.cache_dir)
-        if self._cancel.is_set():
+        if self.cancel_requested:
             raise core_errors.Cancelled(CANCELLED_TEXT)
         box = None if opts.face_box is None else np.asarray(opts.face_box, dtype=np.float64)
         result = reconstructor.reconstruct(
             self.photo, face_box=box,
             progress=lambda stage, fraction: self.messages.put(JobProgress(stage, float(fraction))),
             cancel=self._cancel.is_set)
-        if self._cancel.is_set():
+        if self.cancel_requested:
             raise core_errors.Cancelled(CANCELLED_TEXT)
         if getattr(reconstructor, "fell_back_to_cpu", False):
             # The core already retried on the CPU after a GPU failure.
@@ -205,19 +171,6 @@ class ReconstructionJob:
         self.messages.put(JobProgress("preparing shape keys", 0.95))
         return ReconstructionOutput(result=result, bases=bases, device=device,
                                     backbone=opts.backbone, shape_keys=plan_shape_keys(result, bases))
-
-    def run(self) -> None:
-        """Reconstruct (on the CPU again if the GPU fails with device "auto"), posting
-        progress; the output or the error goes to `future`. Never raises."""
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            output = with_cpu_fallback(self._attempt, self.options.device,
-                                       on_retry=lambda text: self.messages.put(JobNotice(text)))
-        except BaseException as error:  # noqa: BLE001 - every failure is reported
-            self.future.set_exception(error)
-        else:
-            self.future.set_result(output)
 
 
 def run_job_sync(job: ReconstructionJob,
