@@ -14,12 +14,10 @@ import bridge, sets the fitted expression values and the placement; all or nothi
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import re
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -39,6 +37,7 @@ from .original import original_of
 from .reconstruction.build import find_reconstruction
 from .reconstruction.plan import PROP_LANDMARKS
 from .rollback import Created
+from .worker import WorkerJob
 
 if TYPE_CHECKING:
     from bpy.types import Context, Object
@@ -252,41 +251,39 @@ def make_maxine_model(context: Context, options: MakeModelOptions, reconstructio
 
 # ------------------------------------------------------------------------------ the worker
 
-@dataclass
-class FitJob:
-    """The fit on a worker thread (concurrent.futures): `future` holds the FitOutput or the
-    error; `stage` / `fraction` report progress; `cancel()` drops the result (the fit itself,
-    under a second for Maxine's models, runs to its end)."""
+class FitJob(WorkerJob[FitOutput, None]):
+    """The fit on a worker thread (a `bridge.worker.WorkerJob`): `future` holds the
+    FitOutput or the error; `stage` / `fraction` report progress; `cancel()` drops the
+    result (the fit itself, under a second for Maxine's models, runs to its end)."""
 
-    data: FitInput
-    stage: str = "starting"
-    fraction: float = 0.0
-    future: concurrent.futures.Future[FitOutput] | None = None
-    _cancelled: threading.Event = field(default_factory=threading.Event)
-    _executor: concurrent.futures.ThreadPoolExecutor | None = None
+    thread_name = "nv3dmm-fit"
 
-    def start(self) -> None:
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nv3dmm-fit")
-        self.future = self._executor.submit(compute_fit, self.data, self._progress)
-        self._executor.shutdown(wait=False)
+    def __init__(self, data: FitInput) -> None:
+        super().__init__()
+        self.data = data
+        self.stage = "starting"
+        self.fraction = 0.0
+
+    def _work(self) -> FitOutput:
+        return compute_fit(self.data, self._progress)
+
+    def _final(self) -> None:
+        return None     # the operator polls `done` and `result()`, not messages
 
     def _progress(self, stage: str, fraction: float) -> None:
         self.stage, self.fraction = stage, fraction
 
-    def cancel(self) -> None:
-        self._cancelled.set()
-
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self.cancel_requested
 
     @property
     def done(self) -> bool:
-        return self.future is not None and self.future.done()
+        return self.finished
 
     def result(self) -> FitOutput:
         """The output (raises the worker's error; FittingBridgeError for anything unexpected)."""
-        if self.future is None:
+        if self.thread is None and not self.future.done():
             raise FittingBridgeError("the fit was never started")
         try:
             return self.future.result()
