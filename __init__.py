@@ -3,7 +3,8 @@
 """NV3DMM Face Tools: import, export and reconstruct NVIDIA 3DMM (.nvf) face models.
 
 Blender extension entry point. Each UI module owns its classes and exposes
-register()/unregister(); this file only runs them in order.
+register()/unregister() (operators/registration.py); this file only runs them in order.
+May import preferences, operators and panels (the UI), never the bridge or the core directly.
 """
 
 from __future__ import annotations

@@ -124,10 +124,9 @@ class EXPORT_ANIM_OT_live_link_face(_LiveLinkFace, Operator, ExportHelper):  # t
 
 
 @dataclass
-class VideoRunState:
-    """What the interactive video run is doing, for the panel to draw."""
+class VideoRunState(job_ui.RunState):
+    """What the interactive video run is doing, for the panel to draw: frames done of total."""
 
-    running: bool = False
     done: int = 0
     total: int = 0
     fps: float = 0.0
@@ -136,7 +135,7 @@ class VideoRunState:
 VIDEO_STATE = VideoRunState()
 
 
-class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
+class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob):
     """Track a face through a video into keyframes: expression keys and head pose of the active
     reconstruction (or of a new one made from the clip), the video behind its camera"""
 
@@ -191,6 +190,8 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
             "x1, y1, x2, y2 of the face on the first frame in pixels (y down); all zero: detect it")
 
     _worker: bridge.VideoJob | None = None
+    _run = VIDEO_STATE
+    _busy = "A video is already being tracked (Esc cancels it)"
     _options: bridge.VideoOptions | None = None
     _maxine: bridge.MaxineTarget | None = None
 
@@ -230,8 +231,7 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         if not job_ui.interactive(context):
             return self.execute(context)
-        if VIDEO_STATE.running:
-            self.report({'ERROR'}, "A video is already being tracked (Esc cancels it)")
+        if self._already_running():
             return {'CANCELLED'}
         try:
             self._options, new = self._prepare(context)
@@ -270,9 +270,6 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob, Operator):
             context, f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
             f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
         return {'RUNNING_MODAL'}
-
-    def _reset_state(self) -> None:
-        VIDEO_STATE.running = False
 
 
 _menu_import = registration.menu_entry(

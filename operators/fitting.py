@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
-from bpy.types import Context, Event, Operator
+from bpy.types import Context, Event
 
 from . import job_ui, registration
 from .. import preferences
@@ -28,7 +28,7 @@ from .properties import NOT_REMEMBERED, OperatorResult, options_from
 RUN_STATE = job_ui.RunState()
 
 
-class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
+class OBJECT_OT_make_maxine_model(job_ui.ModalJob):
     """Fit an NVIDIA Maxine (.nvf) face model to the active reconstruction and add the person's own model: """ \
         """its shape keys are the model's modes and 53 expressions, set to the fitted values"""
 
@@ -61,6 +61,7 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
     _worker: bridge.FitJob | None = None
     _run = RUN_STATE
     _doing = "Making Maxine model"
+    _busy = "A Maxine model is already being made (Esc cancels it)"
 
     def _options(self) -> bridge.MakeModelOptions:
         return options_from(self, bridge.MakeModelOptions, model_path=self.filepath)
@@ -82,8 +83,7 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob, Operator):
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         if not job_ui.interactive(context):
             return self.execute(context)
-        if RUN_STATE.running:
-            self.report({'ERROR'}, "A Maxine model is already being made (Esc cancels it)")
+        if self._already_running():
             return {'CANCELLED'}
         try:
             data = bridge.prepare_fit(context, self._options())

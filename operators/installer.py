@@ -130,7 +130,7 @@ def _printer(what: str) -> ProgressCallback:
     return show
 
 
-class _BackgroundJob(job_ui.ModalJob, Operator):
+class _BackgroundJob(job_ui.ModalJob):
     """Shared run logic: synchronous from scripts, a polled worker thread interactively."""
 
     _worker: Task[Any] | None = None
@@ -151,14 +151,14 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
         self.report({'ERROR'}, str(error))
         return {'CANCELLED'}
 
-    def _busy(self) -> bool:
-        """True (and an error report) while this install or download already runs."""
-        if self._state().running:
-            self.report({'ERROR'}, f"{self._what} is already running (Esc or Cancel stops it)")
+    def _is_running(self) -> bool:
         return self._state().running
 
+    def _busy_message(self) -> str:
+        return f"{self._what} is already running (Esc or Cancel stops it)"
+
     def execute(self, context: Context) -> OperatorResult:
-        if self._busy():
+        if self._already_running():
             return {'CANCELLED'}
         try:
             job, _summary = self._job(context)
@@ -172,7 +172,7 @@ class _BackgroundJob(job_ui.ModalJob, Operator):
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         if not job_ui.interactive(context):
             return self.execute(context)
-        if self._busy():
+        if self._already_running():
             return {'CANCELLED'}
         try:
             job, summary = self._job(context)

@@ -63,18 +63,33 @@ class Worker(Protocol):
     def cancel(self) -> None: ...
 
 
-class ModalJob:
-    """Operator mixin: `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
+class ModalJob(Operator):
+    """The base of the modal job operators (never registered itself): `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
     every other event through; `cancel` (Blender ending the operator: file load, quit) asks
     `_worker` to stop and tidies up (`_finish`: the run's state `_run`, the timer, the
     window's progress when `_progress`, the status text). `_show_status` shows `_run` in the
-    status bar as "<_doing>: <stage> <percent>%"."""
+    status bar as "<_doing>: <stage> <percent>%". `_already_running` refuses a second run
+    of the same kind with the error `_busy`."""
 
     _worker: Worker | None = None
     _timer: Timer | None = None
     _progress = True
     _run: RunState | None = None
     _doing = ""
+    _busy = ""
+
+    def _is_running(self) -> bool:
+        return self._run is not None and self._run.running
+
+    def _busy_message(self) -> str:
+        return self._busy
+
+    def _already_running(self) -> bool:
+        """True, with an error report, while another run of this kind goes on."""
+        if self._is_running():
+            self.report({'ERROR'}, self._busy_message())
+            return True
+        return False
 
     def _on_escape(self, context: Context) -> OperatorResult:
         raise NotImplementedError

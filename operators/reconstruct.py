@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
-from bpy.types import Context, Event, Image, Operator
+from bpy.types import Context, Event, Image
 
 from . import job_ui, registration
 from .. import preferences
@@ -38,7 +38,7 @@ class _Prepared:
 RUN_STATE = job_ui.RunState()
 
 
-class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
+class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
     """Reconstruct a 3D face (shape keys, pose, camera, photo texture) from a photo with 3DDFA-V3"""
 
     bl_idname = "object.reconstruct_face"
@@ -89,6 +89,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
     _worker: bridge.ReconstructionJob | None = None
     _run = RUN_STATE
     _doing = "Reconstructing face"
+    _busy = "A face reconstruction is already running (Esc cancels it)"
     _prepared: _Prepared | None = None
     _browsing: bool = False
 
@@ -137,8 +138,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         wm = context.window_manager
         if not job_ui.interactive(context) or wm is None:
             return self.execute(context)
-        if RUN_STATE.running:
-            self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
+        if self._already_running():
             return {'CANCELLED'}
         if not self.filepath and not self.image_name:
             # From a menu or F3 search: ask for the photo first.
@@ -151,8 +151,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob, Operator):
         """Check the inputs, then run the reconstruction on a worker thread (modal)."""
         if not job_ui.interactive(context):
             return self.execute(context)
-        if RUN_STATE.running:
-            self.report({'ERROR'}, "A face reconstruction is already running (Esc cancels it)")
+        if self._already_running():
             return {'CANCELLED'}
         try:
             self._prepared = self._prepare(context)
