@@ -16,11 +16,11 @@ import numpy as np
 
 from ...animation.names import map_keys
 from ..axes import MODEL_AXES, MODEL_TO_BLENDER
-from ..bpy_typed import has_id_property, id_property, lookup, object_mesh
+from ..bpy_typed import has_id_property, id_property, lookup, object_camera, object_mesh
 from ..errors import AnimationBridgeError, NvfBridgeError
 from ..naming import MODE_KEY, blend_shape_key_name
 from ..original import original_of
-from ..reconstruction.build import build_reconstruction
+from ..reconstruction.build import apply_camera_settings, build_reconstruction
 from ..reconstruction.plan import PROP_CAMERA, PROP_KEY_SCALES, PROP_MARKER, ReconstructOptions, camera_settings
 from .boundary import bridge_errors
 from .keyframes import (
@@ -194,26 +194,13 @@ def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) ->
 def _video_camera(scene: Scene, camera_obj: Object, track: Any, options: VideoOptions, offset: float) -> None:
     """The reconstruction's camera as the reference frame's camera, the video behind it."""
     import bpy
-    from types import SimpleNamespace
 
     from ...tddfa_v3.result import PhotoCamera
 
     fx, fy, cx, cy = (float(v) for v in track.camera)
-    settings = camera_settings(SimpleNamespace(camera=PhotoCamera(int(track.width), int(track.height),
-                                                                  fx, fy, cx, cy)))  # type: ignore[arg-type]
-    camera = camera_obj.data
-    assert isinstance(camera, bpy.types.Camera)
-    camera.sensor_fit = 'HORIZONTAL'
-    camera.sensor_width = settings.sensor_width
-    camera.lens = settings.lens
-    camera.shift_x, camera.shift_y = settings.shift_x, settings.shift_y
-    camera_obj.location = settings.location
-    camera_obj.rotation_mode = 'XYZ'
-    camera_obj.rotation_euler = settings.rotation_euler
-    render = scene.render
-    render.resolution_x, render.resolution_y = settings.resolution
-    render.resolution_percentage = 100
-    render.pixel_aspect_x, render.pixel_aspect_y = settings.pixel_aspect_x, settings.pixel_aspect_y
+    camera = object_camera(camera_obj)
+    apply_camera_settings(scene, camera_obj, camera,
+                          camera_settings(PhotoCamera(int(track.width), int(track.height), fx, fy, cx, cy)))
     if options.camera_background:
         try:
             clip = bpy.data.movieclips.load(track.source, check_existing=True)

@@ -30,7 +30,7 @@ from .plan import (
 )
 
 if TYPE_CHECKING:
-    from bpy.types import Camera, Collection, Context, Image, Material, Mesh, Object, ShaderNodeTexImage
+    from bpy.types import Camera, Collection, Context, Image, Material, Mesh, Object, Scene, ShaderNodeTexImage
 
 
 def find_reconstruction(context: Context) -> Object | None:
@@ -106,14 +106,8 @@ def build_reconstruction(context: Context, output: ReconstructionOutput,
     import mathutils
     obj.matrix_world = mathutils.Matrix(matrix.tolist())
     if camera_obj is not None and camera is not None:
-        settings = camera_settings(result)
-        _configure_camera(camera_obj, camera, settings, image)
+        _configure_camera(scene, camera_obj, camera, camera_settings(result), image)
         obj[PROP_CAMERA] = camera_obj.name
-        render = scene.render
-        render.resolution_x, render.resolution_y = settings.resolution
-        render.resolution_percentage = 100
-        render.pixel_aspect_x = settings.pixel_aspect_x
-        render.pixel_aspect_y = settings.pixel_aspect_y
         scene.camera = camera_obj
     for other in view_layer.objects:
         other.select_set(False)
@@ -250,22 +244,34 @@ def _new_camera_object(collection: Collection, name: str, created: Created) -> O
     return camera_obj
 
 
-def _configure_camera(camera_obj: Object, camera: Camera, settings: CameraSettings,
-                      image: Image | None) -> None:
-    """Lens, shift, placement and background photo of the photo camera."""
-    camera.type = 'PERSP'
-    camera.lens_unit = 'MILLIMETERS'
+def apply_camera_settings(scene: Scene, camera_obj: Object, camera: Camera, settings: CameraSettings) -> None:
+    """Lens, shift and placement of a photo camera, and the scene's render size and pixel
+    aspect, from `settings` (a reconstruction's photo, or a tracked video's frame)."""
     camera.sensor_fit = 'HORIZONTAL'
     camera.sensor_width = settings.sensor_width
     camera.lens = settings.lens
     camera.shift_x = settings.shift_x
     camera.shift_y = settings.shift_y
-    camera.clip_start = 0.01
-    camera.clip_end = 100.0
     camera_obj.location = settings.location
     camera_obj.rotation_mode = 'XYZ'
     camera_obj.rotation_euler = settings.rotation_euler
+    render = scene.render
+    render.resolution_x, render.resolution_y = settings.resolution
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = settings.pixel_aspect_x
+    render.pixel_aspect_y = settings.pixel_aspect_y
+
+
+def _configure_camera(scene: Scene, camera_obj: Object, camera: Camera, settings: CameraSettings,
+                      image: Image | None) -> None:
+    """The photo camera (lens, shift, placement, clipping, the photo behind it) and the
+    scene's render size."""
+    camera.type = 'PERSP'
+    camera.lens_unit = 'MILLIMETERS'
+    camera.clip_start = 0.01
+    camera.clip_end = 100.0
     camera_obj.scale = (1.0, 1.0, 1.0)
+    apply_camera_settings(scene, camera_obj, camera, settings)
     if image is not None:
         camera.background_images.clear()
         background = camera.background_images.new()

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ...tddfa_v3.result import FaceResult
+from ...tddfa_v3.result import FaceResult, PhotoCamera
 from ..axes import MODEL_AXES, MODEL_TO_BLENDER
 from ..errors import ReconstructionBridgeError
 from ..mesh import SLIDER_LIMIT
@@ -169,9 +169,9 @@ class CameraSettings:
     rotation_euler: tuple[float, float, float]
 
 
-def camera_settings(result: FaceResult, sensor_width: float = 36.0) -> CameraSettings:
-    """Blender camera parameters for the photo camera of `result`."""
-    cam = result.camera
+def camera_settings(result: FaceResult | PhotoCamera, sensor_width: float = 36.0) -> CameraSettings:
+    """Blender camera parameters for the photo camera of `result` (or that camera itself)."""
+    cam = result if isinstance(result, PhotoCamera) else result.camera
     width, height = int(cam.width), int(cam.height)
     if width <= 0 or height <= 0 or cam.fx <= 0 or cam.fy <= 0:
         raise ReconstructionBridgeError(f"the reconstruction's photo camera is invalid ({width}x{height}, "
