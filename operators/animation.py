@@ -131,6 +131,10 @@ class VideoRunState(job_ui.RunState):
     total: int = 0
     fps: float = 0.0
 
+    def begin(self) -> None:
+        super().begin()
+        self.done, self.total, self.fps = 0, 0, 0.0
+
 
 VIDEO_STATE = VideoRunState()
 
@@ -228,21 +232,15 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob):
             return {'CANCELLED'}
         return self._land(context, options, finished)
 
-    def invoke(self, context: Context, event: Event) -> OperatorResult:
-        if not job_ui.interactive(context):
-            return self.execute(context)
-        if self._already_running():
-            return {'CANCELLED'}
+    def _start(self, context: Context) -> OperatorResult:
         try:
             self._options, new = self._prepare(context)
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._worker = bridge.VideoJob(self._options, new, maxine=self._maxine)
-        self._worker.start()
-        VIDEO_STATE.running, VIDEO_STATE.done, VIDEO_STATE.total, VIDEO_STATE.fps = True, 0, 0, 0.0
-        self._timer = job_ui.begin(context, self)
-        return {'RUNNING_MODAL'}
+        worker = bridge.VideoJob(self._options, new, maxine=self._maxine)
+        worker.start()
+        return self._launch(context, worker)
 
     def _on_escape(self, context: Context) -> OperatorResult:
         if self._worker is None:
@@ -266,10 +264,13 @@ class OBJECT_OT_animate_from_video(NetworkInputs, job_ui.ModalJob):
                 self._finish(context)
                 self.report({'ERROR'}, f"Animate from video failed: {message.message}")
                 return {'CANCELLED'}
+        self._show_status(context)
+        return {'RUNNING_MODAL'}
+
+    def _show_status(self, context: Context) -> None:
         job_ui.show(
             context, f"Tracking video: {VIDEO_STATE.done} / {VIDEO_STATE.total} frames, "
             f"{VIDEO_STATE.fps:.1f} frames/s  (Esc: stop and keep the frames done)")
-        return {'RUNNING_MODAL'}
 
 
 _menu_import = registration.menu_entry(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import BoolProperty, StringProperty
-from bpy.types import Context, Event
+from bpy.types import Context
 
 from . import job_ui, registration
 from .. import preferences
@@ -80,22 +80,15 @@ class OBJECT_OT_make_maxine_model(job_ui.ModalJob):
         self._done(obj, output)
         return {'FINISHED'}
 
-    def invoke(self, context: Context, event: Event) -> OperatorResult:
-        if not job_ui.interactive(context):
-            return self.execute(context)
-        if self._already_running():
-            return {'CANCELLED'}
+    def _start(self, context: Context) -> OperatorResult:
         try:
             data = bridge.prepare_fit(context, self._options())
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._worker = bridge.FitJob(data)
-        self._worker.start()
-        RUN_STATE.begin()
-        self._timer = job_ui.begin(context, self)
-        self._show_status(context)
-        return {'RUNNING_MODAL'}
+        worker = bridge.FitJob(data)
+        worker.start()
+        return self._launch(context, worker)
 
     def _on_escape(self, context: Context) -> OperatorResult:
         self.cancel(context)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import bpy
 from bpy.props import StringProperty
-from bpy.types import Context, Event, Operator
+from bpy.types import Context, Operator
 
 from . import job_ui, registration
 from .. import preferences
@@ -169,22 +169,16 @@ class _BackgroundJob(job_ui.ModalJob):
         self._state().last_error = ""
         return {'FINISHED'}
 
-    def invoke(self, context: Context, event: Event) -> OperatorResult:
-        if not job_ui.interactive(context):
-            return self.execute(context)
-        if self._already_running():
-            return {'CANCELLED'}
+    def _start(self, context: Context) -> OperatorResult:
         try:
             job, summary = self._job(context)
         except InstallerError as error:
             return self._failed(error)
-        state = self._state()
         self.report({'INFO'}, f"{self._what}: {summary}")
-        self._worker = Task(job, name=self.bl_idname)
+        state = self._state()
+        state.task = Task(job, name=self.bl_idname)
         state.running, state.text, state.fraction, state.last_error = True, "starting", None, ""
-        state.task = self._worker
-        self._timer = job_ui.begin(context, self, interval=0.2, progress=False)
-        return {'RUNNING_MODAL'}
+        return self._launch(context, state.task, interval=0.2)
 
     def _on_escape(self, context: Context) -> OperatorResult:
         self._state().cancel()

@@ -64,12 +64,14 @@ class Worker(Protocol):
 
 
 class ModalJob(Operator):
-    """The base of the modal job operators (never registered itself): `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
+    """The base of the modal job operators (never registered itself). `invoke` runs `execute`
+    when there is no window (scripts, background mode), refuses a second run of the same kind
+    (`_already_running`: the error `_busy`), else calls `_start`, which checks the inputs and
+    `_launch`es the worker. `modal` hands Esc to `_on_escape` and timer ticks to `_on_tick` and lets
     every other event through; `cancel` (Blender ending the operator: file load, quit) asks
     `_worker` to stop and tidies up (`_finish`: the run's state `_run`, the timer, the
     window's progress when `_progress`, the status text). `_show_status` shows `_run` in the
-    status bar as "<_doing>: <stage> <percent>%". `_already_running` refuses a second run
-    of the same kind with the error `_busy`."""
+    status bar as "<_doing>: <stage> <percent>%"."""
 
     _worker: Worker | None = None
     _timer: Timer | None = None
@@ -90,6 +92,30 @@ class ModalJob(Operator):
             self.report({'ERROR'}, self._busy_message())
             return True
         return False
+
+    def invoke(self, context: Context, event: Event) -> OperatorResult:
+        return self._run_modal(context)
+
+    def _run_modal(self, context: Context) -> OperatorResult:
+        if not interactive(context):
+            return self.execute(context)
+        if self._already_running():
+            return {'CANCELLED'}
+        return self._start(context)
+
+    def _start(self, context: Context) -> OperatorResult:
+        """Checks the inputs and `_launch`es the worker (or reports why not)."""
+        raise NotImplementedError
+
+    def _launch(self, context: Context, worker: Worker, *, interval: float = 0.1) -> OperatorResult:
+        """Goes modal with `worker` (started): the run's state, a timer every `interval` seconds,
+        the window's progress when `_progress`, the status text."""
+        self._worker = worker
+        if self._run is not None:
+            self._run.begin()
+        self._timer = begin(context, self, interval=interval, progress=self._progress)
+        self._show_status(context)
+        return {'RUNNING_MODAL'}
 
     def _on_escape(self, context: Context) -> OperatorResult:
         raise NotImplementedError

@@ -118,7 +118,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
             # The file browser (opened by invoke from a menu) returned with a photo:
             # reconstruct off the main thread as a button press would.
             self._browsing = False
-            return self._start(context)
+            return self._run_modal(context)
         try:
             prepared = self._prepare(context)
             job = bridge.ReconstructionJob(prepared.options, prepared.photo)
@@ -136,34 +136,24 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
     # ------------------------------------------------------------------ interactive
     def invoke(self, context: Context, event: Event) -> OperatorResult:
         wm = context.window_manager
-        if not job_ui.interactive(context) or wm is None:
-            return self.execute(context)
-        if self._already_running():
-            return {'CANCELLED'}
-        if not self.filepath and not self.image_name:
+        if (job_ui.interactive(context) and wm is not None and not self._is_running()
+                and not self.filepath and not self.image_name):
             # From a menu or F3 search: ask for the photo first.
             self._browsing = True
             wm.fileselect_add(self)
             return {'RUNNING_MODAL'}
-        return self._start(context)
+        return self._run_modal(context)
 
     def _start(self, context: Context) -> OperatorResult:
         """Check the inputs, then run the reconstruction on a worker thread (modal)."""
-        if not job_ui.interactive(context):
-            return self.execute(context)
-        if self._already_running():
-            return {'CANCELLED'}
         try:
             self._prepared = self._prepare(context)
         except BridgeError as error:
             self.report({'ERROR'}, str(error))
             return {'CANCELLED'}
-        self._worker = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
-        self._worker.start()
-        RUN_STATE.begin()
-        self._timer = job_ui.begin(context, self)
-        self._show_status(context)
-        return {'RUNNING_MODAL'}
+        worker = bridge.ReconstructionJob(self._prepared.options, self._prepared.photo)
+        worker.start()
+        return self._launch(context, worker)
 
     def _on_escape(self, context: Context) -> OperatorResult:
         job = self._worker
