@@ -8,8 +8,8 @@ error) is held by a `concurrent.futures.Future`; progress and notices go through
 queue. The main thread drains `JobProgress` / `JobNotice` messages, then exactly one
 `JobFinished` / `JobFailed` / `JobCancelled`. Scripts call `run_job_sync`, which
 raises only `BridgeError`s. A GPU failure is retried on the CPU by the core's one
-fallback (`tddfa_v3.devices.with_cpu_fallback`). May import the core and numpy;
-never bpy.
+fallback (`tddfa_v3.devices.with_cpu_fallback`). May import the core, numpy and
+`installer.builds` (the dependency table); never bpy.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Callable, Protocol, Union
 import numpy as np
 import numpy.typing as npt
 
+from ...installer.builds import DEPENDENCIES
 from ...tddfa_v3 import errors as core_errors
 from ...tddfa_v3.backbones import BACKBONE_TABLE
 from ...tddfa_v3.devices import DEVICE_BY_IDENTIFIER, first_line, with_cpu_fallback
@@ -107,8 +108,9 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, (core_errors.ReconstructionError, BridgeError)):
         return str(error) or type(error).__name__
     if isinstance(error, ImportError):
-        return (f"a reconstruction dependency is missing ({error}); install torch, pillow, "
-                "opencv-python-headless and scipy into Blender's Python (see the add-on preferences)")
+        names = [dependency.pip for dependency in DEPENDENCIES]     # the one table, installer.builds
+        return (f"a reconstruction dependency is missing ({error}); install {', '.join(names[:-1])} and "
+                f"{names[-1]} into Blender's Python (see the add-on preferences)")
     if isinstance(error, MemoryError):
         return "out of memory while reconstructing; close other programs or use a smaller photo"
     return f"reconstruction failed: {type(error).__name__}: {first_line(error)}"
