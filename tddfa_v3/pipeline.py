@@ -34,9 +34,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .backbones import find_backbone
+from .backbones import DEFAULT_BACKBONE, find_backbone
 from .dependencies import require_torch
-from .devices import resolve_device, set_tf32, with_cpu_fallback
+from .devices import DEFAULT_DEVICE, resolve_device, set_tf32, with_cpu_fallback
 from .errors import AssetError, Cancelled, FaceBoxError, NoFaceError, ReconstructionError
 from .loaded import Loaded, load
 from .photos import load_photo, photo_name
@@ -122,7 +122,7 @@ class Reconstructor(NetworkStages):
     call per batch shape compiles for a minute or more; outputs move by ~1e-6).
     """
 
-    def __init__(self, assets_dir: str | os.PathLike[str], device: str = "auto", backbone: str = "resnet50",
+    def __init__(self, assets_dir: str | os.PathLike[str], device: str = DEFAULT_DEVICE, backbone: str = DEFAULT_BACKBONE,
                  cache_dir: str | os.PathLike[str] | None = None, *, fallback_to_cpu: bool = True,
                  tf32: bool = False, channels_last: bool = True, visibility: bool = True,
                  detection_threshold: float = DETECTION_THRESHOLD, compile_networks: bool = False) -> None:

@@ -42,6 +42,7 @@ except ImportError:  # `python -m tddfa_v3` from a clone runs the packages top-l
     write_atomic = importlib.import_module("io_nv3dmm.atomic").write_atomic
 
 from .assets import CHECKPOINT_FILES
+from .backbones import BACKBONE_TABLE
 from .errors import AssetError
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def synthetic_network_state_dict(kind: str, seed: int = 1,
 
 def wrap_checkpoint(kind: str, state_dict: dict[str, "torch.Tensor"]) -> dict[str, Any]:
     """Wrap a state dict the way the real asset file of `kind` stores it."""
-    if kind in ("recon_resnet50", "recon_mbnetv3"):
+    if kind in {backbone.kind for backbone in BACKBONE_TABLE}:
         return {"net_recon": state_dict}
     if kind == "landmark106":
         return {"state_dict": {"module." + key: value for key, value in state_dict.items()}}

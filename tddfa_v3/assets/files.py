@@ -34,14 +34,7 @@ CHECKPOINT_FILES: dict[str, str] = {
 }
 
 #: Every asset file, in the order reports list them.
-ASSET_FILES: tuple[str, ...] = (
-    FACE_MODEL_FILE,
-    CHECKPOINT_FILES["recon_resnet50"],
-    CHECKPOINT_FILES["recon_mbnetv3"],
-    CHECKPOINT_FILES["retinaface"],
-    CHECKPOINT_FILES["landmark106"],
-    LM3D_FILE,
-)
+ASSET_FILES: tuple[str, ...] = (FACE_MODEL_FILE, *CHECKPOINT_FILES.values(), LM3D_FILE)
 
 #: Regressor backbones (their printed names, `tddfa_v3.backbones`) and their network kind.
 BACKBONE_KINDS: dict[str, str] = {b.name: b.kind for b in BACKBONE_TABLE}
