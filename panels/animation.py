@@ -102,13 +102,12 @@ class VIEW3D_PT_nv3dmm_animation(common.FacePanel):
                                         "(Esc stops, keeps frames)")
         else:
             op = cast(OBJECT_OT_animate_from_video, common.run_button(
-                layout, OBJECT_OT_animate_from_video.bl_idname, 'SEQUENCE', enabled=ready, network=settings))
+                layout, OBJECT_OT_animate_from_video.bl_idname, 'SEQUENCE', settings, enabled=ready, network=True,
+                same=("frame_start", "frame_stop", "stride", "smoothing", "min_cutoff", "beta")))
             if settings.source == 'FILE':
                 op.filepath = settings.filepath
             else:
                 op.filepath = bpy.path.abspath(settings.clip.filepath) if settings.clip is not None else ""
-            op.frame_start, op.frame_stop, op.stride = settings.frame_start, settings.frame_stop, settings.stride
-            op.smoothing, op.min_cutoff, op.beta = settings.smoothing, settings.min_cutoff, settings.beta
         layout.separator()
         layout.label(text="Live Link Face (.csv)")
         row = layout.row(align=True)

@@ -61,18 +61,19 @@ def draw_running(layout: UILayout, text: str) -> None:
     layout.label(text=text, icon='SORTTIME')
 
 
-def run_button(layout: UILayout, idname: str, icon: str, *, enabled: bool = True,
-               network: PropertyGroup | None = None) -> Any:
-    """The panel's big button for operator `idname`; returns its properties for the caller to
-    fill. With `network` (a NetworkDefaults group), its device and backbone are passed unless
-    "Default" (left unset, the preferences then decide)."""
+def run_button(layout: UILayout, idname: str, icon: str, settings: PropertyGroup, *, enabled: bool = True,
+               same: tuple[str, ...] = (), network: bool = False) -> Any:
+    """The panel's big button for operator `idname`, given the `settings` properties named in
+    `same`; with `network` (settings from NetworkDefaults) also its device and backbone unless
+    "Default" (left unset: the preferences decide). Returns the button's operator properties
+    for the caller to fill in the rest."""
     row = layout.row()
     row.scale_y = 1.4
     row.enabled = enabled
     op = row.operator(idname, icon=icon)  # type: ignore[arg-type]  # one of Blender's icon names
-    if network is not None:
-        for name in ("device", "backbone"):
-            value = getattr(network, name)
-            if value != 'PREFS':
-                setattr(op, name, value)
+    for name in same:
+        setattr(op, name, getattr(settings, name))
+    for name in ("device", "backbone") if network else ():
+        if getattr(settings, name) != 'PREFS':
+            setattr(op, name, getattr(settings, name))
     return op

@@ -71,13 +71,13 @@ class VIEW3D_PT_nv3dmm_fitting(common.FacePanel):
             return
         has_model = bool(settings.filepath) if settings.source == 'FILE' else settings.model_object is not None
         op = cast(OBJECT_OT_make_maxine_model, common.run_button(
-            layout, OBJECT_OT_make_maxine_model.bl_idname, 'USER', enabled=reconstruction is not None and has_model))
+            layout, OBJECT_OT_make_maxine_model.bl_idname, 'USER', settings,
+            enabled=reconstruction is not None and has_model, same=("residual",)))
         if settings.source == 'FILE':
             op.filepath, op.model_object = settings.filepath, ""
         else:
             op.filepath = ""
             op.model_object = settings.model_object.name if settings.model_object is not None else ""
-        op.residual = settings.residual
 
 
 register, unregister = registration.factory(

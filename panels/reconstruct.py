@@ -96,18 +96,14 @@ class VIEW3D_PT_nv3dmm_reconstruct(common.FacePanel):
         # The returned OperatorProperties carry the operator's properties: typed as the
         # operator class so their names are checked.
         op = cast(OBJECT_OT_reconstruct_face, common.run_button(
-            layout, OBJECT_OT_reconstruct_face.bl_idname, 'USER', enabled=ready, network=settings))
+            layout, OBJECT_OT_reconstruct_face.bl_idname, 'USER', settings, enabled=ready, network=True,
+            same=("create_texture", "create_landmarks", "create_segmentation", "create_camera", "update_existing")))
         if settings.source == 'FILE':
             op.filepath = settings.filepath
             op.image_name = ""
         else:
             op.filepath = ""
             op.image_name = settings.image.name if settings.image is not None else ""
-        op.create_texture = settings.create_texture
-        op.create_landmarks = settings.create_landmarks
-        op.create_segmentation = settings.create_segmentation
-        op.create_camera = settings.create_camera
-        op.update_existing = settings.update_existing
 
 
 register, unregister = registration.factory(
