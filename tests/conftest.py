@@ -9,24 +9,30 @@
   the folder named by NVIDIA_FACEIO (../shared/tools/nvidia-faceio) with g++.
 - `addon`: the add-on registered in the real `bpy` module under its extension
   id, as Blender would import it (relative imports and all).
+
+One import name: this file imports the checkout as the package
+`nv3dmm_face_tools` (tools/checkout_addon.import_checkout(), the one loader
+tools and benchmarks use too; pyproject's pytest `pythonpath` finds tools/), so
+every test imports `nv3dmm_face_tools.io_nv3dmm`, `nv3dmm_face_tools.tddfa_v3`,
+... and sees the very modules the add-on's bridge uses: one `NvfError` class,
+one network cache. Tests are laid out as the layers: tests/format (io_nv3dmm),
+tests/core (tddfa_v3, fitting, animation, installer; never bpy), tests/blender
+(the real bpy module); project-wide checks sit here.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ADDON_ID = "nv3dmm_face_tools"
+from checkout_addon import import_checkout
 
-if str(REPO_ROOT) not in sys.path:
-    # Lets tests import the layers that run outside Blender (io_nv3dmm, tddfa_v3)
-    # as top-level packages, the way the command lines run them.
-    sys.path.insert(0, str(REPO_ROOT))
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+import_checkout()
 
 
 def _env_dir(var: str, what: str) -> Path:
@@ -50,15 +56,10 @@ def tddfa_fixtures() -> Path:
 
 
 @pytest.fixture(scope="session")
-def addon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def addon() -> Iterator[Any]:
     """The add-on package, imported as Blender imports an extension, and registered."""
     pytest.importorskip("bpy", reason="the bpy module (pip install bpy==5.0.1) is needed for Blender tests")
-    import importlib
-
-    link_dir = tmp_path_factory.mktemp("addon_path")
-    (link_dir / ADDON_ID).symlink_to(REPO_ROOT, target_is_directory=True)
-    sys.path.insert(0, str(link_dir))
-    package = importlib.import_module(ADDON_ID)
+    package = import_checkout()
     package.register()
     try:
         yield package
@@ -75,20 +76,6 @@ def clean_scene(addon: Any) -> Iterator[None]:
     yield
 
 
-def _nvidia_faceio_module() -> Any:
-    """tests/nvidia_faceio.py, loaded once under the name `nvidia_faceio`."""
-    import importlib.util
-
-    module = sys.modules.get("nvidia_faceio")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("nvidia_faceio", Path(__file__).with_name("nvidia_faceio.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["nvidia_faceio"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def nvidia_faceio(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """NVIDIA's own reader (tests/nvidia_faceio.py), built once per session."""
@@ -97,4 +84,6 @@ def nvidia_faceio(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     if shutil.which("g++") is None:
         pytest.skip("no C++ compiler (g++): NVIDIA's reader cannot be built here")
-    return _nvidia_faceio_module().NvidiaFaceIO.build(tool_dir, tmp_path_factory.mktemp("nvidia_faceio"))
+    from tests.nvidia_faceio import NvidiaFaceIO
+
+    return NvidiaFaceIO.build(tool_dir, tmp_path_factory.mktemp("nvidia_faceio"))

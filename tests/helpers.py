@@ -3,8 +3,8 @@
 """Inputs several test files make alike: the demo model as an .nvf, a synthetic 3DDFA-V3
 assets folder, a drawn portrait. Imports numpy and the packages under test (no bpy).
 
-Test files import it as `from tests import helpers` (pytest's importlib import mode
-makes `tests` a package), and wrap these in their own fixtures (scope, folder name,
+Test files import it as `from tests import helpers` (pyproject's pytest `pythonpath` has the
+repository root, so `tests` is a package), and wrap these in their own fixtures (scope, folder name,
 skip reason).
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 def demo_nvf(folder: Path) -> Path:
     """The embedded demo model (default options) written to folder/demo.nvf."""
-    import io_nv3dmm
-    from io_nv3dmm.demo_model import build_demo_model
+    from nv3dmm_face_tools import io_nv3dmm
+    from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
     path = folder / "demo.nvf"
     io_nv3dmm.write(build_demo_model(), path)
@@ -29,7 +29,7 @@ def demo_nvf(folder: Path) -> Path:
 def synthetic_assets(folder: Path) -> Path:
     """A complete synthetic assets folder (seed 1) in folder: random weights of the real
     network layouts; the face model of $TDDFA_V3_FIXTURES when it names a folder."""
-    from tddfa_v3.synthetic_face import write_synthetic_assets
+    from nv3dmm_face_tools.tddfa_v3.synthetic_face import write_synthetic_assets
 
     fixtures = os.environ.get("TDDFA_V3_FIXTURES")
     write_synthetic_assets(folder, seed=1, fixtures_dir=fixtures if fixtures and Path(fixtures).is_dir() else None)

@@ -256,7 +256,7 @@ def test_readme_documents_the_install() -> None:
 
 def test_readme_limits_match_the_codec() -> None:
     """The format limits the README states are the codec's (io_nv3dmm.limits)."""
-    from io_nv3dmm import limits
+    from nv3dmm_face_tools.io_nv3dmm import limits
 
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     rows = {match["name"]: int(match["value"].replace(",", ""))
@@ -270,7 +270,7 @@ def test_readme_limits_match_the_codec() -> None:
 
 def test_readme_names_every_asset_file() -> None:
     """Issue 10 item 18 (README part): a user can tell which files to get before anything fails."""
-    from tddfa_v3.assets import ASSET_FILES
+    from nv3dmm_face_tools.tddfa_v3.assets import ASSET_FILES
 
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     assert [name for name in ASSET_FILES if f"`{name}`" not in readme] == []

@@ -116,8 +116,8 @@ print("REPORT" + json.dumps(report))
 @pytest.fixture(scope="module")
 def installed(built_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Installs the zip in a temporary Blender user folder, enables it, imports and exports a quad."""
-    import io_nv3dmm
-    from io_nv3dmm import FaceModel, LinearModel
+    from nv3dmm_face_tools import io_nv3dmm
+    from nv3dmm_face_tools.io_nv3dmm import FaceModel, LinearModel
     import numpy as np
 
     tmp_path = tmp_path_factory.mktemp("ext_install")

@@ -189,3 +189,59 @@ def test_importing_fitting_loads_neither_bpy_torch_nor_scipy() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported eagerly: {done.stdout.strip()}"
+
+
+#: What each test folder may import of the add-on (as `nv3dmm_face_tools.<part>`), mirroring
+#: the layers: format tests see only the codec, core tests never Blender.
+TEST_FOLDERS: dict[str, set[str]] = {
+    "format": {"io_nv3dmm"},
+    "core": {"io_nv3dmm", "tddfa_v3", "fitting", "animation", "installer"},
+    "blender": set(ALLOWED),
+}
+
+
+def _test_imports(path: Path) -> tuple[set[str], set[str]]:
+    """(parts of the add-on imported as nv3dmm_face_tools.<part>, other top-level imports)."""
+    parts: set[str] = set()
+    others: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            if node.module == "nv3dmm_face_tools":
+                modules = [f"nv3dmm_face_tools.{alias.name}" for alias in node.names]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in ("import_module", "importorskip") and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            modules = [node.args[0].value]
+        for module in modules:
+            head, _, rest = module.partition(".")
+            if head == "nv3dmm_face_tools" and rest:
+                parts.add(rest.split(".")[0])
+            else:
+                others.add(head)
+    return parts, others
+
+
+def test_tests_mirror_the_layers() -> None:
+    """tests/format, tests/core and tests/blender import only their layers, every test
+    imports the add-on's packages under the one name nv3dmm_face_tools.<package> (never a
+    top-level `io_nv3dmm`, which would be a second copy with its own classes), and
+    neither format nor core tests import bpy."""
+    product = set(ALLOWED) - {"__init__"}
+    wrong: dict[str, list[str]] = {}
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        rel = path.relative_to(REPO_ROOT / "tests")
+        parts, others = _test_imports(path)
+        bad = sorted(others & product)                       # a second, top-level copy
+        folder = rel.parts[0] if len(rel.parts) > 1 else None
+        if folder in ("format", "core"):
+            bad += sorted(parts - TEST_FOLDERS[folder])
+            bad += sorted(others & BLENDER_MODULES)
+        if bad:
+            wrong[str(rel)] = bad
+    assert not wrong, f"tests importing against the layers or under a second name: {wrong}"
+    assert {p.name for p in (REPO_ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"} \
+        >= set(TEST_FOLDERS)

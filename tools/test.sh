@@ -18,7 +18,7 @@ echo "== mypy"
 # tests also run on the oldest supported Blender, the bpy 4.2 module, in its own venv.
 echo "== pytest, Blender 4.2 (keyframes and Live Link Face)"
 VENV=.venv-bpy42 bash tools/bootstrap.sh requirements-bpy42.txt
-.venv-bpy42/bin/python -m pytest -q -p no:cacheprovider tests/test_animation_blender.py
+.venv-bpy42/bin/python -m pytest -q -p no:cacheprovider tests/blender/test_animation_blender.py
 # Blender 5.1 and later run Python 3.13 with numpy 2 (4.2-5.0: numpy 1, as .venv): the
 # Blender-free layers' numpy-level tests (format, core, installer) also run under numpy 2 in
 # .venv-np2 (no bpy there; Blender tests skip). Creating it took 2.4 min here (then pip skips
@@ -26,9 +26,10 @@ VENV=.venv-bpy42 bash tools/bootstrap.sh requirements-bpy42.txt
 echo "== pytest, numpy 2 (Blender-free layers)"
 VENV=.venv-np2 bash tools/bootstrap.sh requirements-np2.txt
 .venv-np2/bin/python -m pytest -q -p no:cacheprovider -m "not blender" \
-  tests/test_nvf_codec.py tests/test_nvf_hostile.py tests/test_nvf_topology.py tests/test_nvf_samples.py \
-  tests/test_nvf_atomic.py tests/test_tddfa_assets.py tests/test_tddfa_preprocess.py \
-  tests/test_tddfa_face_model.py tests/test_tddfa_detection.py tests/test_tddfa_devices.py \
-  tests/test_animation.py tests/test_installer.py tests/test_installer_download.py tests/test_layers.py
+  tests/format/test_nvf_codec.py tests/format/test_nvf_hostile.py tests/format/test_nvf_topology.py \
+  tests/format/test_nvf_samples.py tests/format/test_nvf_atomic.py \
+  tests/core/test_tddfa_assets.py tests/core/test_tddfa_preprocess.py tests/core/test_tddfa_face_model.py \
+  tests/core/test_tddfa_detection.py tests/core/test_tddfa_devices.py tests/core/test_animation.py \
+  tests/core/test_installer.py tests/core/test_installer_download.py tests/test_layers.py
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
