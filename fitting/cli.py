@@ -3,7 +3,7 @@
 """Command line: a photo (or a saved reconstruction) + an .nvf model -> a personal .nvf.
 
     python -m fitting PHOTO --model face_model2.nvf --assets DIR --out me.nvf
-                      [--device auto|cuda|cpu] [--backbone resnet50|mbnetv3] [--box X1,Y1,X2,Y2]
+                      [--device auto|cuda|mps|cpu] [--backbone resnet50|mobilenetv3] [--box X1,Y1,X2,Y2]
                       [--report fit.json] [--no-residual] [--landmarks-only] [--cache-dir DIR]
     python -m fitting RESULT.npz --model face_model2.nvf --out me.nvf
 
@@ -49,7 +49,9 @@ class CliError(Exception):
 
 def _package(name: str) -> Any:
     """A sibling package (io_nv3dmm, tddfa_v3): the add-on's own inside Blender, the clone's
-    top-level one from the command line."""
+    top-level one from the command line. (animation.maxine.sibling is the same for the
+    animation package: sharing one would make animation import fitting, or the format
+    package hold a package finder, at load time.)"""
     if __package__ and "." in __package__:
         return importlib.import_module(f"..{name}", __package__)
     return importlib.import_module(name)
@@ -65,6 +67,28 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return x1, y1, x2, y2
 
 
+def _network_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --backbone from tddfa_v3's device and backbone tables (light modules, no
+    torch), loaded when the parser is built, not when this module is imported."""
+    devices = _package("tddfa_v3.devices")
+    backbones = _package("tddfa_v3.backbones")
+
+    def backbone(text: str) -> str:
+        try:
+            return str(backbones.canonical_backbone(text))
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    names = ", ".join(f"{b.name} (also {', '.join(b.aliases)})" if b.aliases else b.name
+                      for b in backbones.BACKBONE_TABLE)
+    parser.add_argument("--device", choices=devices.DEVICES, default=devices.DEFAULT_DEVICE,
+                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU (photo only; "
+                             f"default {devices.DEFAULT_DEVICE})")
+    parser.add_argument("--backbone", type=backbone, default=backbones.DEFAULT_BACKBONE,
+                        metavar="{" + ",".join(backbones.BACKBONE_NAMES) + "}",
+                        help=f"regressor network: {names} (photo only; default {backbones.DEFAULT_BACKBONE})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fitting",
@@ -75,8 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="the .nvf face model to fit (e.g. face_model2.nvf)")
     parser.add_argument("--out", required=True, help="where to write the personal .nvf model")
     parser.add_argument("--assets", help="3DDFA-V3 assets folder (needed for a photo)")
-    parser.add_argument("--device", default="auto", help="auto, cuda or cpu (photo only; default auto)")
-    parser.add_argument("--backbone", default="resnet50", help="regressor network (photo only)")
+    _network_arguments(parser)
     parser.add_argument("--box", type=_parse_box, help="face box X1,Y1,X2,Y2 in photo pixels (skips detection)")
     parser.add_argument("--cache-dir", help="cache folder for the 3DDFA-V3 face model")
     parser.add_argument("--report", help="also write the JSON report to this file")
