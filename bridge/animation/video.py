@@ -30,7 +30,7 @@ from .keyframes import (
 from .video_job import MaxineTarget, VideoFinished, VideoOptions
 
 if TYPE_CHECKING:
-    from bpy.types import Object, Scene
+    from bpy.types import MovieClip, Object, Scene
 
 #: The object transform's f-curve group.
 GROUP_TRANSFORM = "Object Transform"
@@ -102,6 +102,7 @@ def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinis
         message = (f'animated the {len(finished.maxine.names)} blend shapes of "{obj.name}" from '
                    f"{Path(options.filepath).name}: {len(finished.maxine.frames)} frames, {keys} keys")
         return obj, _with_skips(message, track)
+    clip = None
     if not is_reconstruction(obj):
         if finished.reference is None:
             raise AnimationBridgeError("no reconstruction is active and none was made from the clip")
@@ -109,9 +110,11 @@ def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinis
         build = ReconstructOptions(options.assets_dir, device=options.device, backbone=options.backbone,
                                          create_texture=False, create_landmarks=True, create_segmentation=False,
                                          create_camera=True, update_existing=False, name=name)
+        if options.camera_background:
+            clip = _movie_clip(track)   # before anything is built: a clip that fails changes nothing
         obj = build_reconstruction(context, finished.reference, build)
     assert obj is not None
-    keys = apply_track(scene, obj, track, options)
+    keys = apply_track(scene, obj, track, options, clip=clip)
     done = f"{len(track)} of {len(track) + len(track.skipped)} frames"
     message = f'animated "{obj.name}" from {Path(options.filepath).name}: {done}, {keys} keys'
     return obj, _with_skips(message, track)
@@ -149,10 +152,11 @@ def apply_maxine(scene: Scene, obj: Object, track: Any, solved: Any, options: Vi
     return keys
 
 
-def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) -> int:
+def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions, clip: MovieClip | None = None) -> int:
     """Keys a reconstruction with a tracked clip: its EXP.* keys and its transform at every
     tracked frame, its ID.* keys set to the clip's identity; scene fps and frame range from
-    the video; the video behind the reconstruction's camera, in sync. Returns the keys written."""
+    the video; the video (`clip`, else loaded here before anything changes) behind the
+    reconstruction's camera, in sync. Returns the keys written."""
     import mathutils
 
     shape_keys = getattr(obj.data, "shape_keys")
@@ -162,6 +166,11 @@ def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) ->
     if scales.shape[0] != n_id + n_exp or f"EXP.{n_exp - 1:02d}" not in blocks:
         raise AnimationBridgeError(f'"{obj.name}" is not a reconstruction with {n_id} identity and '
                                    f"{n_exp} expression keys")
+    camera_obj = lookup(scene.objects, str(id_property(obj, PROP_CAMERA, "")))
+    if camera_obj is not None and camera_obj.type != 'CAMERA':
+        camera_obj = None
+    if camera_obj is not None and options.camera_background and clip is None:
+        clip = _movie_clip(track)   # a clip Blender cannot load fails here, the scene unchanged
     offset = float(scene.frame_start) - options.start
     frames = track.frames.astype(np.float64) + offset
     if options.set_scene:
@@ -185,27 +194,30 @@ def apply_track(scene: Scene, obj: Object, track: Any, options: VideoOptions) ->
     keys = write_channels(channels)
     obj[PROP_VIDEO] = track.source
     obj[PROP_VIDEO_SKIPPED] = [int(i) for i in track.skipped]
-    camera_obj = lookup(scene.objects, str(id_property(obj, PROP_CAMERA, "")))
-    if camera_obj is not None and camera_obj.type == 'CAMERA':
-        _video_camera(scene, camera_obj, track, options, offset)
+    if camera_obj is not None:
+        _video_camera(scene, camera_obj, track, offset, clip if options.camera_background else None)
     return keys
 
 
-def _video_camera(scene: Scene, camera_obj: Object, track: Any, options: VideoOptions, offset: float) -> None:
-    """The reconstruction's camera as the reference frame's camera, the video behind it."""
+def _movie_clip(track: Any) -> MovieClip:
+    """The tracked video as a Blender movie clip; AnimationBridgeError when Blender cannot load it."""
     import bpy
 
+    try:
+        return bpy.data.movieclips.load(track.source, check_existing=True)
+    except RuntimeError as error:
+        raise AnimationBridgeError(f"Blender cannot load {track.source} as a movie clip: {error}") from error
+
+
+def _video_camera(scene: Scene, camera_obj: Object, track: Any, offset: float, clip: MovieClip | None) -> None:
+    """The reconstruction's camera as the reference frame's camera, the video (`clip`) behind it."""
     from ...tddfa_v3.result import PhotoCamera
 
     fx, fy, cx, cy = (float(v) for v in track.camera)
     camera = object_camera(camera_obj)
     apply_camera_settings(scene, camera_obj, camera,
                           camera_settings(PhotoCamera(int(track.width), int(track.height), fx, fy, cx, cy)))
-    if options.camera_background:
-        try:
-            clip = bpy.data.movieclips.load(track.source, check_existing=True)
-        except RuntimeError as error:
-            raise AnimationBridgeError(f"Blender cannot load {track.source} as a movie clip: {error}") from error
+    if clip is not None:
         # The clip's first frame (video frame 0) plays at this scene frame: keys and video in sync.
         clip.frame_start = int(round(offset))
         camera.background_images.clear()
