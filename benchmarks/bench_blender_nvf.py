@@ -136,7 +136,12 @@ def main() -> None:
     io_nv3dmm = importlib.import_module(f"{ADDON_ID}.io_nv3dmm")
     nvf_import = importlib.import_module(f"{ADDON_ID}.bridge.nvf_import")
     nvf_export = importlib.import_module(f"{ADDON_ID}.bridge.nvf_export")
-    mapping = importlib.import_module(f"{ADDON_ID}.bridge.nvf_mapping")
+    try:  # the homes of the import plan, options and axes
+        plan_module = importlib.import_module(f"{ADDON_ID}.bridge.import_plan")
+        options_module = importlib.import_module(f"{ADDON_ID}.bridge.options")
+        axes = importlib.import_module(f"{ADDON_ID}.bridge.axes")
+    except ImportError:  # an older checkout: all three in bridge.nvf_mapping
+        plan_module = options_module = axes = importlib.import_module(f"{ADDON_ID}.bridge.nvf_mapping")
 
     if args.model:
         source = Path(args.model)
@@ -148,7 +153,7 @@ def main() -> None:
         source = tmp / "demo_face.nvf"
         io_nv3dmm.write(demo.build_demo_model(), source)
     model = io_nv3dmm.read(source)
-    plan = mapping.plan_import(model, mapping.ImportOptions())
+    plan = plan_module.plan_import(model, options_module.ImportOptions())
     basis = plan.basis
     keys = plan.key_positions
     tris = plan.triangles
@@ -188,10 +193,10 @@ def main() -> None:
         # The same mesh and keys, but starting from the file: read, parse, convert.
         parsed = io_nv3dmm.read(source.read_bytes())
         mean = np.asarray(parsed.shape.mean)
-        mapping.to_blender(mean, 0.01, True)
-        mapping.offsets_to_blender(np.asarray(parsed.shape.modes), mean, 0.01, True)
+        axes.to_blender(mean, 0.01, True)
+        axes.offsets_to_blender(np.asarray(parsed.shape.modes), mean, 0.01, True)
         if parsed.blend_shapes is not None:
-            mapping.offsets_to_blender(np.asarray(parsed.blend_shapes.deltas), mean, 0.01, True)
+            axes.offsets_to_blender(np.asarray(parsed.blend_shapes.deltas), mean, 0.01, True)
         floor_import()
 
     face_parts = (plan.face_partitions if plan.face_partitions is not None
@@ -228,7 +233,7 @@ def main() -> None:
         mesh.vertices.add(v_count)
         mesh.loops.add(3 * t_count)
         mesh.polygons.add(t_count)
-        mesh.attributes["position"].data.foreach_set("vector", mapping.to_blender(mean, 0.01, True).ravel())
+        mesh.attributes["position"].data.foreach_set("vector", axes.to_blender(mean, 0.01, True).ravel())
         mesh.polygons.foreach_set("loop_start", loop_start)
         mesh.attributes[".corner_vert"].data.foreach_set(
             "value", np.ascontiguousarray(parsed.shape.triangles, np.int32).ravel())
@@ -242,7 +247,7 @@ def main() -> None:
             for start in range(0, block.shape[0], chunk.shape[0]):
                 part = block[start:start + chunk.shape[0]]
                 out = chunk[:part.shape[0]]
-                mapping.offsets_to_blender(part, mean, 0.01, True, out=out)
+                axes.offsets_to_blender(part, mean, 0.01, True, out=out)
                 for row in out:
                     key_block = obj.shape_key_add(name=f"k{i}", from_mix=False)
                     key_block.value = 0.0

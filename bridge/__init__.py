@@ -17,7 +17,7 @@ touches bpy. Layout and arrows: docs/layout.md.
   `original` (the file kept on an imported mesh), `mtl`, `files`: shared by import and export;
 - `nvf_import` / `nvf_export`: .nvf files to and from mesh objects, the export one module
   per part (`export_state`, `export_shape`, `export_partitions`, `export_landmarks`,
-  `export_surface`, `export_compare`); `nvf_mapping` only re-exports for older callers;
+  `export_surface`, `export_compare`);
 - `reconstruction/`: 3DDFA-V3 on a worker thread (`job`), its result planned in numpy
   (`plan`), photos held by Blender (`photo`), the face object built (`build`);
 - `animation/`: bulk keyframes (`keyframes`), Live Link Face takes (`live_link`),

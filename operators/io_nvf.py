@@ -24,7 +24,7 @@ from ..bridge.bpy_typed import layout_panel, lookup
 from ..bridge.errors import BridgeError, NvfBridgeError
 from ..bridge.nvf_export import ExportOptions, export_nvf
 from ..bridge.nvf_import import import_nvf
-from ..bridge.nvf_mapping import ImportOptions
+from ..bridge.options import ImportOptions
 from .properties import OperatorResult, file_filter, options_from
 
 

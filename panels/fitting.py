@@ -16,7 +16,7 @@ from .. import preferences
 from ..operators import registration
 from ..bridge.bpy_typed import has_id_property
 from ..bridge.fitting import find_reconstruction
-from ..bridge.nvf_mapping import PROP_SOURCE
+from ..bridge.naming import PROP_SOURCE
 from ..operators.fitting import RUN_STATE, OBJECT_OT_make_maxine_model
 
 SETTINGS_ATTRIBUTE = "nv3dmm_fitting"
