@@ -28,8 +28,10 @@ from bpy.types import AddonPreferences, Context, UILayout
 
 from .bridge import readiness
 from .bridge.bpy_typed import lookup
-# The checks' home is bridge.readiness; tests, scripts and the operators also read them from here.
-from .bridge.readiness import AssetStatus, asset_status, missing_dependencies, pip_command
+# The checks' home is bridge.readiness (this module draws them). asset_status,
+# missing_dependencies and pip_command stay importable from here only for the tests that
+# still read them here (tests/blender/test_blender_reconstruct.py).
+from .bridge.readiness import asset_status, missing_dependencies, pip_command
 from .installer import builds as installer_builds
 from .installer.sources import ASSETS_BASE_URL, ASSETS_DATASET_URL, ASSETS_HINT
 from .installer.task import Task
@@ -38,7 +40,7 @@ from .installer.task import Task
 #: installed as an extension). This module sits at the package root.
 ADDON_PACKAGE: str = __package__ or __name__.rpartition(".")[0] or "nv3dmm_face_tools"
 
-#: The 3DDFA-V3 dataset's page (installer.sources).
+#: The 3DDFA-V3 dataset's page (its home: installer.sources, also readiness.ASSETS_URL).
 ASSETS_URL = ASSETS_DATASET_URL
 
 #: Options for file-path properties: Blender 4.5+ warns about "//" (blend-relative)
@@ -47,7 +49,8 @@ PATH_OPTIONS: set[str] = (
     {'PATH_SUPPORTS_BLEND_RELATIVE'}
     if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
 
-#: EnumProperty items of the devices and backbones (the core's tables, through the bridge).
+#: EnumProperty items of the devices and backbones (the core's tables, through the bridge:
+#: readiness.device_items / backbone_items), for device_property and backbone_property.
 DEVICE_ITEMS = readiness.device_items()
 BACKBONE_ITEMS = readiness.backbone_items()
 

@@ -105,7 +105,7 @@ class NetworkDefaults:
     else:
         device: EnumProperty(  # type: ignore[valid-type]
             name="Device", items=[("PREFS", "Default", "The add-on preferences' device")]
-            + preferences.DEVICE_ITEMS, default="PREFS")
+            + readiness.device_items(), default="PREFS")
         backbone: EnumProperty(  # type: ignore[valid-type]
             name="Backbone", items=[("PREFS", "Default", "The add-on preferences' backbone")]
-            + preferences.BACKBONE_ITEMS, default="PREFS")
+            + readiness.backbone_items(), default="PREFS")

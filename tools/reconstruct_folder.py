@@ -90,9 +90,10 @@ def main(argv: list[str]) -> int:
     preferences = addon_module("preferences")
     bridge = addon_module("bridge.reconstruction")
     errors = addon_module("tddfa_v3.errors")
-    missing = preferences.missing_dependencies()
+    readiness = addon_module("bridge.readiness")
+    missing = readiness.missing_dependencies()
     if missing:
-        return fail(f"3DDFA-V3 needs {', '.join(missing)}; install with: {preferences.pip_command(missing)}",
+        return fail(f"3DDFA-V3 needs {', '.join(missing)}; install with: {readiness.pip_command(missing)}",
                     EXIT_DEPENDENCY)
     assets = str(options.assets.resolve())
     settings = bridge.ReconstructOptions(
