@@ -45,35 +45,16 @@ def _box(text: str) -> tuple[float, float, float, float]:
     return x1, y1, x2, y2
 
 
-def _network_arguments(parser: argparse.ArgumentParser) -> None:
-    """--device and --backbone from tddfa_v3's device and backbone tables (light modules, no
-    torch), loaded when the parser is built, not when this module is imported."""
+def _parser() -> argparse.ArgumentParser:
     from .maxine import sibling
 
-    devices = sibling("tddfa_v3.devices")
-    backbones = sibling("tddfa_v3.backbones")
-
-    def backbone(text: str) -> str:
-        try:
-            return str(backbones.canonical_backbone(text))
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    parser.add_argument("--device", choices=devices.DEVICES, default=devices.DEFAULT_DEVICE,
-                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU")
-    parser.add_argument("--backbone", type=backbone, default=backbones.DEFAULT_BACKBONE,
-                        metavar="{" + ",".join(backbones.BACKBONE_NAMES) + "}",
-                        help=f"regressor network: {backbones.names_text()} (other spellings accepted)")
-
-
-def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m animation", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     video = sub.add_parser("video", help="track a video into per-frame expression and head pose (.npz)")
     video.add_argument("clip", help="movie file, image-sequence folder or one image of a sequence")
     video.add_argument("--assets", required=True, help="the 3DDFA-V3 assets folder")
     video.add_argument("--out", required=True, help="the .npz to write")
-    _network_arguments(video)
+    sibling("fitting.cli").network_arguments(video)   # --device, --backbone: the core's tables
     video.add_argument("--cache-dir", default=None, help="where the converted face model is cached")
     video.add_argument("--start", type=int, default=0, help="first video frame (0-based)")
     video.add_argument("--stop", type=int, default=None, help="stop before this frame (default: the end)")

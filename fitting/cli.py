@@ -67,9 +67,11 @@ def _parse_box(text: str) -> tuple[float, float, float, float]:
     return x1, y1, x2, y2
 
 
-def _network_arguments(parser: argparse.ArgumentParser) -> None:
+def network_arguments(parser: argparse.ArgumentParser, note: str = "") -> None:
     """--device and --backbone from tddfa_v3's device and backbone tables (light modules, no
-    torch), loaded when the parser is built, not when this module is imported."""
+    torch), loaded when the parser is built, not when this module is imported; every spelling
+    the core accepts is accepted, the printed name is stored. `note` ("photo only") goes into
+    both help texts. The animation command line (`python -m animation video`) uses it too."""
     devices = _package("tddfa_v3.devices")
     backbones = _package("tddfa_v3.backbones")
 
@@ -81,12 +83,13 @@ def _network_arguments(parser: argparse.ArgumentParser) -> None:
 
     names = ", ".join(f"{b.name} (also {', '.join(b.aliases)})" if b.aliases else b.name
                       for b in backbones.BACKBONE_TABLE)
+    before = f"{note}; " if note else ""
     parser.add_argument("--device", choices=devices.DEVICES, default=devices.DEFAULT_DEVICE,
-                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU (photo only; "
-                             f"default {devices.DEFAULT_DEVICE})")
+                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU "
+                             f"({before}default {devices.DEFAULT_DEVICE})")
     parser.add_argument("--backbone", type=backbone, default=backbones.DEFAULT_BACKBONE,
                         metavar="{" + ",".join(backbones.BACKBONE_NAMES) + "}",
-                        help=f"regressor network: {names} (photo only; default {backbones.DEFAULT_BACKBONE})")
+                        help=f"regressor network: {names} ({before}default {backbones.DEFAULT_BACKBONE})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="the .nvf face model to fit (e.g. face_model2.nvf)")
     parser.add_argument("--out", required=True, help="where to write the personal .nvf model")
     parser.add_argument("--assets", help="3DDFA-V3 assets folder (needed for a photo)")
-    _network_arguments(parser)
+    network_arguments(parser, note="photo only")
     parser.add_argument("--box", type=_parse_box, help="face box X1,Y1,X2,Y2 in photo pixels (skips detection)")
     parser.add_argument("--cache-dir", help="cache folder for the 3DDFA-V3 face model")
     parser.add_argument("--report", help="also write the JSON report to this file")
