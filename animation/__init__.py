@@ -6,7 +6,7 @@ May import numpy and io_nv3dmm; lazily OpenCV, torch, tddfa_v3 and fitting; neve
 In detail: ARKit / Maxine / Live Link Face naming, Live Link Face CSV takes, the
 One Euro smoother, video reading and tracking. numpy and io_nv3dmm are imported
 at import time; OpenCV (video), torch and tddfa_v3 (tracking) and fitting are
-imported where they are needed. bridge/animation.py turns these results into
+imported where they are needed. bridge/animation/ turns these results into
 keyframes.
 """
 

@@ -1,6 +1,8 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Animation in Blender, one module per responsibility:
+"""Animation in Blender: tracked videos and Live Link Face takes as keyframes. May
+import bpy, numpy, the bridge's shared modules, the reconstruction bridge, animation,
+fitting and tddfa_v3; never the UI. One module per responsibility:
 
 - `keyframes`: bulk keyframes on every Blender version we support (4.2's
   `Action.fcurves`, 4.4+ layered actions and slots) and the scene's timing;

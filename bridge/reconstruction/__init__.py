@@ -1,7 +1,9 @@
 # SPDX-FileCopyrightText: 2026 NV3DMM Face Tools contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """3DDFA-V3 reconstructions in Blender: running the core off the main thread, and
-turning its `FaceResult` into Blender data. One module per responsibility:
+turning its `FaceResult` into Blender data. May import bpy, numpy, the bridge's shared
+modules and tddfa_v3 (torch only on the worker, through the core); never the UI.
+One module per responsibility:
 
 - `job`: `ReconstructionJob` runs the core (torch) on a worker thread, never bpy;
   `run_job_sync` runs it on this one (scripts, background mode);
