@@ -9,8 +9,11 @@ codec, the Blender exporter, the core's caches, exports and CSV takes); no
 package keeps its own temporary-file-and-rename copy. `data` is bytes (or any
 bytes-like object: bytearray, memoryview, `io.BytesIO().getbuffer()`) or a
 sequence of such buffers (what the .nvf writer produces: headers and zero-copy
-array views, written without joining them first). Text is encoded by the
-caller first (`text.encode("utf-8")`). The steps, as SQLite and git do them:
+array views, written without joining them first), or a function that writes
+into the open binary file (`lambda stream: np.savez(stream, **arrays)`), so a
+big file made by a library that writes to a stream is never held in memory
+whole. Text is encoded by the caller first (`text.encode("utf-8")`). The
+steps, as SQLite and git do them:
 
 1. the destination is checked first: a symbolic link is followed to the file it
    names (the link itself is kept); a directory, FIFO, socket or device node is
@@ -43,10 +46,11 @@ import stat
 import tempfile
 import threading
 import uuid
-from typing import Sequence, Union
+from typing import IO, Callable, Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
-Data = Union[Buffer, Sequence[Buffer]]
+#: What write_atomic takes: bytes-like, a sequence of them, or a function writing to the file.
+Data = Union[Buffer, Sequence[Buffer], Callable[[IO[bytes]], object]]
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Existing files smaller than this are replaced by the rename alone (freeing them is cheap).
@@ -114,13 +118,17 @@ def write_atomic(path: PathLike, data: Data, *, fsync: bool = True) -> None:
     """
     target = resolve_destination(path)
     folder = os.path.dirname(target)
-    parts: Sequence[Buffer] = (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data
     handle, temp = tempfile.mkstemp(prefix=".nvf-", suffix=".tmp", dir=folder)
     temp_left: str | None = temp
     previous: str | None = None
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.writelines(parts)
+            if callable(data):
+                data(stream)
+            elif isinstance(data, (bytes, bytearray, memoryview)):
+                stream.write(data)
+            else:
+                stream.writelines(data)
             stream.flush()
             if fsync:
                 # On disk before it replaces the old file: a crash leaves one or the other.

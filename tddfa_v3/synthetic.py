@@ -26,7 +26,6 @@ Values are computed in float64 and cast to float32.
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import math
 import os
@@ -236,8 +235,7 @@ def write_synthetic_checkpoints(folder: str | os.PathLike[str], seed: int = 1,
         target = out / CHECKPOINT_FILES[kind]
         # Whole or not at all, so an interrupted run never leaves a truncated checkpoint
         # under the real name.
-        buffer = io.BytesIO()
-        torch.save(wrap_checkpoint(kind, state_dict), buffer)
-        write_atomic(target, buffer.getbuffer(), fsync=False)
+        checkpoint = wrap_checkpoint(kind, state_dict)
+        write_atomic(target, lambda stream: torch.save(checkpoint, stream), fsync=False)
         written[kind] = target
     return written

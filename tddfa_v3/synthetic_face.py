@@ -19,7 +19,6 @@ checkpoints of `tddfa_v3.synthetic`) that every loader accepts.
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import os
 from pathlib import Path
@@ -315,11 +314,9 @@ def generate_face_model_dict(seed: int = 1, columns: int = GRID_COLUMNS, rows: i
 # --------------------------------------------------------------------------- writing
 
 def _atomic_write(target: Path, write: Any) -> None:
-    """`write(handle)` into memory, then onto `target` whole (io_nv3dmm's `write_atomic`)."""
+    """`write(handle)` onto `target` whole or not at all (io_nv3dmm's `write_atomic`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    write(buffer)
-    write_atomic(target, buffer.getbuffer(), fsync=False)
+    write_atomic(target, write, fsync=False)
 
 
 def write_face_model_npy(path: str | os.PathLike[str], model: dict[str, Any]) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import io
 import logging
 import os
 import struct
@@ -91,9 +90,9 @@ def write_face_model_cache(arrays: FaceModelArrays, cache_file: Path, key: tuple
     payload["cache__source"] = np.array(key[0])
     payload["cache__size"] = np.array(key[1], dtype=np.int64)
     payload["cache__mtime_ns"] = np.array(key[2], dtype=np.int64)
-    buffer = io.BytesIO()
-    np.savez(buffer, **payload)
-    write_atomic(cache_file, buffer.getbuffer(), fsync=False)   # a cache: losing it on a crash only costs time
+    # Streamed into the temporary file (no 100 MB copy in memory); a cache: losing it
+    # on a crash only costs time, so no fsync.
+    write_atomic(cache_file, lambda stream: np.savez(stream, **payload), fsync=False)
 
 
 def _read_stored_npz(path: Path) -> dict[str, np.ndarray]:

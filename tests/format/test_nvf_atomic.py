@@ -44,6 +44,26 @@ def test_bytes_and_sequences_of_buffers(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["a.bin"]
 
 
+def test_a_function_writing_into_the_file_streams_it(tmp_path: Path) -> None:
+    """A writer function (np.savez, torch.save) writes straight into the temporary file;
+    if it fails half-way, the old file stays and nothing is left behind."""
+    np = pytest.importorskip("numpy")
+    target = tmp_path / "arrays.npz"
+    write_atomic(target, lambda stream: np.savez(stream, a=np.arange(5)))
+    with np.load(target) as loaded:
+        assert loaded["a"].tolist() == [0, 1, 2, 3, 4]
+
+    def half_then_fail(stream: Any) -> None:
+        stream.write(b"partial")
+        raise OSError(28, "No space left")
+
+    before = target.read_bytes()
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, half_then_fail)
+    assert target.read_bytes() == before
+    assert _names(tmp_path) == ["arrays.npz"]
+
+
 @pytest.mark.skipif(not POSIX, reason="permission bits are POSIX")
 def test_new_file_gets_plain_permissions(tmp_path: Path) -> None:
     target = tmp_path / "p.bin"
