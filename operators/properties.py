@@ -12,7 +12,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import bpy
-from bpy.props import EnumProperty, FloatVectorProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, StringProperty
 from bpy.types import Context, Operator
 
 from .. import preferences
@@ -56,6 +56,34 @@ def options_from(operator: Operator, options_type: type[Options], **given: Any) 
     # (The stubs type as_keywords as returning None.)
     keywords: dict[str, Any] = cast(Any, operator).as_keywords(ignore=tuple(given))
     return options_type(**{name: value for name, value in keywords.items() if name in fields}, **given)
+
+
+class ReconstructionParts:
+    """Mixin: what a reconstruction creates besides the mesh, declared once for the Reconstruct
+    operator and the panel's scene settings (the panel hands them to the operator by name)."""
+
+    if TYPE_CHECKING:
+        # What the Blender properties below hold on an instance (mypy cannot read a
+        # property annotation).
+        create_texture: bool
+        create_landmarks: bool
+        create_segmentation: bool
+        create_camera: bool
+        update_existing: bool
+    else:
+        create_texture: BoolProperty(  # type: ignore[valid-type]
+            name="Photo Texture", default=True,
+            description="Photo material through the reconstruction's UVs, albedo and lit colour attributes")
+        create_landmarks: BoolProperty(  # type: ignore[valid-type]
+            name="Landmarks", default=True, description="Vertex groups of the 68/106/134 landmark vertices")
+        create_segmentation: BoolProperty(  # type: ignore[valid-type]
+            name="Face Parts", default=True, description="Vertex groups of the 8 face parts")
+        create_camera: BoolProperty(  # type: ignore[valid-type]
+            name="Photo Camera", default=True,
+            description="A camera that reproduces the photo's framing, with the photo as background")
+        update_existing: BoolProperty(  # type: ignore[valid-type]
+            name="Update Active Face", default=True,
+            description="Re-fit the active reconstructed face instead of adding a new object")
 
 
 class NetworkInputs:

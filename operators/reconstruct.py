@@ -23,7 +23,8 @@ from .. import preferences
 from ..bridge import readiness
 from ..bridge import reconstruction as bridge
 from ..bridge.errors import BridgeError
-from .properties import NOT_REMEMBERED, NetworkInputs, OperatorResult, face_box, face_box_property, options_from
+from .properties import (NOT_REMEMBERED, NetworkInputs, OperatorResult, ReconstructionParts, face_box,
+                         face_box_property, options_from)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class _Prepared:
 RUN_STATE = job_ui.RunState()
 
 
-class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
+class OBJECT_OT_reconstruct_face(ReconstructionParts, NetworkInputs, job_ui.ModalJob):
     """Reconstruct a 3D face (shape keys, pose, camera, photo texture) from a photo with 3DDFA-V3"""
 
     bl_idname = "object.reconstruct_face"
@@ -47,7 +48,7 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
                       "the head pose, a camera matching the photo and the photo as texture")
     bl_options = {'REGISTER', 'UNDO'}
 
-    # assets_dir, device and backbone: NetworkInputs.
+    # assets_dir, device and backbone: NetworkInputs; create_* and update_existing: ReconstructionParts.
     if TYPE_CHECKING:
         # What the Blender properties below hold on an instance (mypy cannot read a
         # property annotation).
@@ -56,11 +57,6 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
         face_box: bpy.types.bpy_prop_array[float]
         filter_image: bool
         filter_folder: bool
-        create_texture: bool
-        create_landmarks: bool
-        create_segmentation: bool
-        create_camera: bool
-        update_existing: bool
     else:
         filepath: preferences.path_property(  # type: ignore[valid-type]
             "Photo", "Photo file to reconstruct (ignored when an image is named)", remember=False)
@@ -72,19 +68,6 @@ class OBJECT_OT_reconstruct_face(NetworkInputs, job_ui.ModalJob):
             options=NOT_REMEMBERED)
         face_box: face_box_property(  # type: ignore[valid-type]
             "x1, y1, x2, y2 of the face in photo pixels (y down); all zero: detect the face")
-        create_texture: BoolProperty(  # type: ignore[valid-type]
-            name="Texture", default=True,
-            description="Photo material through the reconstruction's UVs, albedo and lit colour attributes")
-        create_landmarks: BoolProperty(  # type: ignore[valid-type]
-            name="Landmarks", default=True, description="Vertex groups of the 68/106/134 landmark vertices")
-        create_segmentation: BoolProperty(  # type: ignore[valid-type]
-            name="Face Parts", default=True, description="Vertex groups of the 8 face parts")
-        create_camera: BoolProperty(  # type: ignore[valid-type]
-            name="Camera", default=True,
-            description="A camera that reproduces the photo's framing, with the photo as background")
-        update_existing: BoolProperty(  # type: ignore[valid-type]
-            name="Update Active", default=True,
-            description="Update the active reconstructed face instead of adding a new object")
 
     _worker: bridge.ReconstructionJob | None = None
     _run = RUN_STATE

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 import bpy
-from bpy.props import BoolProperty, PointerProperty
+from bpy.props import PointerProperty
 from bpy.types import Context, Image, Scene
 
 from . import common
 from .. import preferences
 from ..operators import registration
-from ..operators.properties import NetworkDefaults
+from ..operators.properties import NetworkDefaults, ReconstructionParts
 from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 
 
@@ -26,18 +26,14 @@ from ..operators.reconstruct import RUN_STATE, OBJECT_OT_reconstruct_face
 SETTINGS_ATTRIBUTE = "nv3dmm_reconstruct"
 
 
-class NV3DMMReconstructSettings(NetworkDefaults, common.SourceSettings):
-    """The Reconstruct panel's inputs, stored on the scene (device and backbone: NetworkDefaults)."""
+class NV3DMMReconstructSettings(ReconstructionParts, NetworkDefaults, common.SourceSettings):
+    """The Reconstruct panel's inputs, stored on the scene (device and backbone: NetworkDefaults;
+    what it creates: ReconstructionParts, shared with the operator)."""
 
     if TYPE_CHECKING:
         # What the Blender properties below hold on an instance (mypy cannot read a
         # property annotation; source and filepath: SourceSettings).
         image: Image | None
-        create_texture: bool
-        create_landmarks: bool
-        create_segmentation: bool
-        create_camera: bool
-        update_existing: bool
     else:
         source: common.source_property(  # type: ignore[valid-type]
             ("Photo File", "Read the photo from a file"),
@@ -45,13 +41,6 @@ class NV3DMMReconstructSettings(NetworkDefaults, common.SourceSettings):
         filepath: preferences.path_property("Photo", "Photo file to reconstruct")  # type: ignore[valid-type]
         image: PointerProperty(  # type: ignore[valid-type]
             name="Image", type=bpy.types.Image, description="An image already loaded in Blender")
-        create_texture: BoolProperty(name="Photo Texture", default=True)  # type: ignore[valid-type]
-        create_landmarks: BoolProperty(name="Landmarks", default=True)  # type: ignore[valid-type]
-        create_segmentation: BoolProperty(name="Face Parts", default=True)  # type: ignore[valid-type]
-        create_camera: BoolProperty(name="Photo Camera", default=True)  # type: ignore[valid-type]
-        update_existing: BoolProperty(  # type: ignore[valid-type]
-            name="Update Active Face", default=True,
-            description="Re-fit the active reconstructed face instead of adding a new object")
 
 
 def scene_settings(scene: Scene) -> NV3DMMReconstructSettings:
