@@ -28,10 +28,10 @@ except ImportError:  # `python -m tddfa_v3` from a clone runs the packages top-l
 
 from ..errors import AssetError
 from .face_model_file import (
-    _ARRAY_KEYS, _RAGGED_KEYS, LANDMARK_SETS, N_ALB, N_EXP, N_ID, N_PARALLEL, N_PARTS, FaceModelArrays,
-    _read_npy_header, face_model_arrays_from_dict, unpickle_face_model_dict,
+    ARRAY_KEYS, LANDMARK_SETS, N_ALB, N_EXP, N_ID, N_PARALLEL, N_PARTS, RAGGED_KEYS, FaceModelArrays,
+    face_model_arrays_from_dict, read_npy_header, unpickle_face_model_dict,
 )
-from .files import ASSET_SOURCE_HINT, FACE_MODEL_FILE, _ZIP_MAGIC, resolve_assets_folder
+from .files import ASSET_SOURCE_HINT, FACE_MODEL_FILE, ZIP_MAGIC, resolve_assets_folder
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ def _source_key(source: Path) -> tuple[str, int, int]:
 def write_face_model_cache(arrays: FaceModelArrays, cache_file: Path, key: tuple[str, int, int]) -> None:
     """Write the plain-array cache atomically (io_nv3dmm's `write_atomic`)."""
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, np.ndarray] = {k: getattr(arrays, k) for k in _ARRAY_KEYS}
-    for ragged_key in _RAGGED_KEYS:
+    payload: dict[str, np.ndarray] = {k: getattr(arrays, k) for k in ARRAY_KEYS}
+    for ragged_key in RAGGED_KEYS:
         flat, offsets = _flatten(getattr(arrays, ragged_key))
         payload[f"{ragged_key}__flat"] = flat
         payload[f"{ragged_key}__offsets"] = offsets
@@ -113,11 +113,11 @@ def _read_stored_npz(path: Path) -> dict[str, np.ndarray]:
         for info in members:
             handle.seek(info.header_offset)
             local = handle.read(30)
-            if len(local) != 30 or not local.startswith(_ZIP_MAGIC):
+            if len(local) != 30 or not local.startswith(ZIP_MAGIC):
                 raise ValueError(f"bad local header for {info.filename}")
             name_length, extra_length = struct.unpack("<HH", local[26:30])
             handle.seek(info.header_offset + 30 + name_length + extra_length)
-            dtype, shape, fortran = _read_npy_header(handle)
+            dtype, shape, fortran = read_npy_header(handle)
             if dtype.hasobject:
                 raise ValueError(f"{info.filename} holds Python objects")
             count = int(np.prod(shape, dtype=np.int64))
@@ -138,7 +138,7 @@ def read_face_model_cache(cache_file: Path, key: tuple[str, int, int]) -> FaceMo
         if (int(data["cache__version"]) != CACHE_FORMAT_VERSION or str(data["cache__source"]) != key[0]
                 or int(data["cache__size"]) != key[1] or int(data["cache__mtime_ns"]) != key[2]):
             return None
-        fields: dict[str, Any] = {k: data[k] for k in _ARRAY_KEYS}
+        fields: dict[str, Any] = {k: data[k] for k in ARRAY_KEYS}
         fields["annotation"] = _unflatten(data["annotation__flat"], data["annotation__offsets"], None)
         fields["annotation_tri"] = _unflatten(data["annotation_tri__flat"], data["annotation_tri__offsets"], 3)
         fields["parallel"] = _unflatten(data["parallel__flat"], data["parallel__offsets"], None)

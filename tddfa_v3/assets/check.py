@@ -20,14 +20,14 @@ from ..backbones import find_backbone
 from ..dependencies import require_torch
 from ..errors import AssetError, DependencyError
 from .files import (
-    ASSET_FILES, BACKBONE_KINDS, CHECKPOINT_FILES, FACE_MODEL_FILE, LM3D_FILE, _HEAD_BYTES, _MAX_MAT_BYTES,
-    _MIN_FACE_MODEL_BYTES, _MIN_SIZE_FRACTION, _PARAMETER_COUNTS, _ZIP_MAGIC, _human_size, _is_legacy_torch,
+    ASSET_FILES, BACKBONE_KINDS, CHECKPOINT_FILES, FACE_MODEL_FILE, HEAD_BYTES, LM3D_FILE, MAX_MAT_BYTES,
+    MIN_FACE_MODEL_BYTES, MIN_SIZE_FRACTION, PARAMETER_COUNTS, ZIP_MAGIC, human_size, is_legacy_torch,
     asset_listing, resolve_assets_folder,
 )
 from .cache import load_face_model_arrays
-from .checkpoints import _fit_errors, load_asset_network, load_state_dict
-from .face_model_file import _read_npy_header
-from .template import _read_lm68, load_five_point_template
+from .checkpoints import fit_errors, load_asset_network, load_state_dict
+from .face_model_file import read_npy_header
+from .template import load_five_point_template, read_lm68
 
 if TYPE_CHECKING:
     import torch
@@ -114,7 +114,7 @@ class AssetReport:
         lines = [f"3DDFA-V3 assets in {self.folder}:"]
         for status in self.files.values():
             detail = f" ({status.reason})" if status.reason else ""
-            size = f", {_human_size(status.size)}" if status.size else ""
+            size = f", {human_size(status.size)}" if status.size else ""
             lines.append(f"  {status.state:9s} {status.name}{size}{detail}")
         lines.append(self.message)
         return "\n".join(lines)
@@ -179,7 +179,7 @@ def verify_asset_file(folder: str | os.PathLike[str], name: str,
         state_dict = load_state_dict(root / name, kind)
         with torch.device("meta"):
             layout = build_network(kind)
-        with _fit_errors(name, kind):
+        with fit_errors(name, kind):
             normalize_state_dict(state_dict, layout, kind)
 
 
@@ -204,13 +204,13 @@ def _check_file(path: Path, name: str) -> AssetFileStatus:
 
 
 def _quick_check_checkpoint(path: Path, size: int, kind: str) -> str:
-    minimum = int(_PARAMETER_COUNTS[kind] * 4 * _MIN_SIZE_FRACTION)
+    minimum = int(PARAMETER_COUNTS[kind] * 4 * MIN_SIZE_FRACTION)
     if size < minimum:
-        return (f"only {_human_size(size)}, expected about {_human_size(_PARAMETER_COUNTS[kind] * 4)} "
+        return (f"only {human_size(size)}, expected about {human_size(PARAMETER_COUNTS[kind] * 4)} "
                 "(an incomplete or wrong download)")
     with open(path, "rb") as handle:
-        head = handle.read(_HEAD_BYTES)
-    if head.startswith(_ZIP_MAGIC):
+        head = handle.read(HEAD_BYTES)
+    if head.startswith(ZIP_MAGIC):
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
@@ -219,17 +219,17 @@ def _quick_check_checkpoint(path: Path, size: int, kind: str) -> str:
         if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
             return "a zip archive, but not a PyTorch checkpoint (no data.pkl)"
         return ""
-    if _is_legacy_torch(head):
+    if is_legacy_torch(head):
         return ""
     return "not a PyTorch checkpoint (neither a torch zip archive nor a legacy torch file)"
 
 
 def _quick_check_face_model(path: Path, size: int) -> str:
-    if size < _MIN_FACE_MODEL_BYTES:
-        return f"only {_human_size(size)}: too small to be the face model"
+    if size < MIN_FACE_MODEL_BYTES:
+        return f"only {human_size(size)}: too small to be the face model"
     with open(path, "rb") as handle:
         try:
-            header = _read_npy_header(handle)
+            header = read_npy_header(handle)
         except AssetError as exc:
             return str(exc)
     if header[0] != np.dtype(object) or header[1] != ():
@@ -238,10 +238,10 @@ def _quick_check_face_model(path: Path, size: int) -> str:
 
 
 def _quick_check_mat(path: Path, size: int) -> str:
-    if size > _MAX_MAT_BYTES:
-        return f"{_human_size(size)}: far too large for the 68-point template"
+    if size > MAX_MAT_BYTES:
+        return f"{human_size(size)}: far too large for the 68-point template"
     try:
-        return _read_lm68(path)[1]
+        return read_lm68(path)[1]
     except DependencyError:
         # Without SciPy (it reads the file at load time) only the MATLAB header is checked.
         with open(path, "rb") as handle:

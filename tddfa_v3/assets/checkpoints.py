@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from ..dependencies import require_torch
 from ..errors import AssetError, DependencyError
 from .files import (
-    ASSET_SOURCE_HINT, CHECKPOINT_FILES, _HEAD_BYTES, _ZIP_MAGIC, _is_legacy_torch, resolve_assets_folder,
+    ASSET_SOURCE_HINT, CHECKPOINT_FILES, HEAD_BYTES, ZIP_MAGIC, is_legacy_torch, resolve_assets_folder,
 )
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ def load_state_dict(path: str | os.PathLike[str], kind: str) -> dict[str, "torch
         raise AssetError(f"{name} is missing ({file}). Download it from {ASSET_SOURCE_HINT}.")
     try:
         with open(file, "rb") as handle:
-            head = handle.read(_HEAD_BYTES)
+            head = handle.read(HEAD_BYTES)
     except OSError as exc:
         raise AssetError(f"{name} cannot be opened ({exc.strerror}).") from exc
-    if not (head.startswith(_ZIP_MAGIC) or _is_legacy_torch(head)):
+    if not (head.startswith(ZIP_MAGIC) or is_legacy_torch(head)):
         raise AssetError(f"{name} is not a PyTorch checkpoint (neither a torch zip archive nor a legacy "
                          f"torch file). Download it again from {ASSET_SOURCE_HINT}.")
     try:
@@ -112,7 +112,7 @@ def check_finite_weights(state: Mapping[str, "torch.Tensor"], name: str) -> None
 
 
 @contextlib.contextmanager
-def _fit_errors(name: str, kind: str) -> Iterator[None]:
+def fit_errors(name: str, kind: str) -> Iterator[None]:
     """Turn a checkpoint that does not fit its network into one AssetError naming the file."""
     try:
         yield
@@ -141,7 +141,7 @@ def load_asset_network(folder: str | os.PathLike[str], kind: str, device: Any = 
     state_dict = load_state_dict(path, kind)
     from ..networks import load_network
 
-    with _fit_errors(path.name, kind):
+    with fit_errors(path.name, kind):
         network = load_network(kind, state_dict)
     if device is not None:
         network = network.to(device)

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import AssetError
-from .files import ASSET_SOURCE_HINT, FACE_MODEL_FILE, _NPY_MAGIC
+from .files import ASSET_SOURCE_HINT, FACE_MODEL_FILE, NPY_MAGIC
 
 
 F32 = npt.NDArray[np.float32]
@@ -69,16 +69,16 @@ class FaceModelArrays:
 
     def to_dict(self) -> dict[str, Any]:
         """A dict laid out like the unpickled ``face_model.npy`` (lists for the ragged keys)."""
-        out: dict[str, Any] = {k: getattr(self, k) for k in _ARRAY_KEYS}
+        out: dict[str, Any] = {k: getattr(self, k) for k in ARRAY_KEYS}
         out["annotation"] = [a.tolist() for a in self.annotation]
         out["annotation_tri"] = [a.copy() for a in self.annotation_tri]
         out["parallel"] = [a.tolist() for a in self.parallel]
         return out
 
 
-_ARRAY_KEYS = ("u", "id", "exp", "u_alb", "alb", "tri", "point_buf", "uv_coords", "ldm68", "ldm106", "ldm134")
-_RAGGED_KEYS = ("annotation", "annotation_tri", "parallel")
-REQUIRED_KEYS: tuple[str, ...] = _ARRAY_KEYS + _RAGGED_KEYS
+ARRAY_KEYS = ("u", "id", "exp", "u_alb", "alb", "tri", "point_buf", "uv_coords", "ldm68", "ldm106", "ldm134")
+RAGGED_KEYS = ("annotation", "annotation_tri", "parallel")
+REQUIRED_KEYS: tuple[str, ...] = ARRAY_KEYS + RAGGED_KEYS
 
 
 # ----- restricted unpickling
@@ -142,10 +142,10 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
                          f"(not a face model); download it again from {ASSET_SOURCE_HINT}.")
 
 
-def _read_npy_header(handle: BinaryIO) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+def read_npy_header(handle: BinaryIO) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
     """(dtype, shape, fortran_order) from a .npy header, read with literal evaluation only."""
     magic = handle.read(8)
-    if len(magic) < 8 or not magic.startswith(_NPY_MAGIC):
+    if len(magic) < 8 or not magic.startswith(NPY_MAGIC):
         raise AssetError("not a numpy .npy file (bad magic bytes)")
     major = magic[6]
     if major == 1:
@@ -182,7 +182,7 @@ def unpickle_face_model_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
                          f"Download it from {ASSET_SOURCE_HINT}.") from exc
     with handle:
         try:
-            dtype, shape, _ = _read_npy_header(handle)
+            dtype, shape, _ = read_npy_header(handle)
         except AssetError as exc:
             raise AssetError(f"{name} is unusable: {exc}. Download it again from {ASSET_SOURCE_HINT}.") from exc
         if dtype != np.dtype(object) or shape != ():

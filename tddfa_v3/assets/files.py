@@ -42,13 +42,13 @@ BACKBONE_KINDS: dict[str, str] = {b.name: b.kind for b in BACKBONE_TABLE}
 #: Float32 parameter count of each network (from its state-dict layout). A file
 #: holding less than about half of that (fp16 would be exactly half) is a
 #: truncated or wrong download.
-_PARAMETER_COUNTS: dict[str, int] = {
+PARAMETER_COUNTS: dict[str, int] = {
     "recon_resnet50": 24_087_745,
     "recon_mbnetv3": 3_243_329,
     "landmark106": 1_745_024,
     "retinaface": 27_351_584,
 }
-_MIN_SIZE_FRACTION = 0.45
+MIN_SIZE_FRACTION = 0.45
 
 #: What each asset file is for and about how big it is (float32 checkpoints: 4 bytes per
 #: parameter), for the messages that say what to download.
@@ -71,16 +71,16 @@ def asset_listing() -> str:
 #: torch.save before zip archives (PyTorch < 1.6) starts with a pickle (PROTO opcode 0x80)
 #: of the magic number 0x1950a86a20f9469cfc6c (a LONG1, little-endian bytes below).
 _LEGACY_TORCH_MAGIC = b"\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
-_HEAD_BYTES = 16
-_ZIP_MAGIC = b"PK\x03\x04"
-_NPY_MAGIC = b"\x93NUMPY"
+HEAD_BYTES = 16
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_MAGIC = b"\x93NUMPY"
 
 #: Sizes that make no sense for the small files (guards against pointing at a wrong file).
-_MAX_MAT_BYTES = 16 * 1024 * 1024
-_MIN_FACE_MODEL_BYTES = 1024
+MAX_MAT_BYTES = 16 * 1024 * 1024
+MIN_FACE_MODEL_BYTES = 1024
 
 
-def _is_legacy_torch(head: bytes) -> bool:
+def is_legacy_torch(head: bytes) -> bool:
     return head.startswith(b"\x80") and _LEGACY_TORCH_MAGIC in head
 
 def resolve_assets_folder(folder: str | os.PathLike[str]) -> Path:
@@ -91,7 +91,7 @@ def resolve_assets_folder(folder: str | os.PathLike[str]) -> Path:
         return path / "assets"
     return path
 
-def _human_size(size: int) -> str:
+def human_size(size: int) -> str:
     if size < 1024:
         return f"{size} bytes"
     value = float(size)

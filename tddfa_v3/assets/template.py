@@ -23,7 +23,7 @@ F64 = npt.NDArray[np.float64]
 
 # --------------------------------------------------------------------------- 68-point template
 
-def _read_lm68(path: Path) -> tuple[F64 | None, str]:
+def read_lm68(path: Path) -> tuple[F64 | None, str]:
     """(the 'lm' array, "") or (None, what is wrong)."""
     loadmat = require_scipy_io().loadmat
     try:
@@ -44,7 +44,7 @@ def load_lm68_template(path: str | os.PathLike[str]) -> F64:
     file = Path(path)
     if not file.is_file():
         raise AssetError(f"{file.name} is missing ({file}). Download it from {ASSET_SOURCE_HINT}.")
-    lm, reason = _read_lm68(file)
+    lm, reason = read_lm68(file)
     if lm is None:
         raise AssetError(f"{file.name} is unusable: {reason}. Download it again from {ASSET_SOURCE_HINT}.")
     return lm
