@@ -40,7 +40,7 @@ from .installer.task import Task
 #: installed as an extension). This module sits at the package root.
 ADDON_PACKAGE: str = __package__ or __name__.rpartition(".")[0] or "nv3dmm_face_tools"
 
-#: The 3DDFA-V3 dataset's page (its home: installer.sources, also readiness.ASSETS_URL).
+#: The 3DDFA-V3 dataset's page (its home: installer.sources).
 ASSETS_URL = ASSETS_DATASET_URL
 
 #: Options for file-path properties: Blender 4.5+ warns about "//" (blend-relative)

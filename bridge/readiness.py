@@ -17,14 +17,11 @@ import bpy
 from bpy.types import Image
 
 from ..installer import builds
-from ..installer.sources import ASSETS_DATASET_URL, ASSETS_HINT
+from ..installer.sources import ASSETS_HINT
 from ..tddfa_v3 import backbones, devices
 from ..tddfa_v3.assets import ASSET_FILES, AssetReport, check_assets
 from .bpy_typed import lookup
 from .errors import BridgeError
-
-#: The 3DDFA-V3 dataset's page (installer.sources' one home of it).
-ASSETS_URL = ASSETS_DATASET_URL
 
 
 class ReadinessError(BridgeError):

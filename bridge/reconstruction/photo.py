@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...tddfa_v3.errors import PhotoError
-from ...tddfa_v3.preprocess import check_photo_size
+from ...tddfa_v3.photos import check_photo_size
 from ..bpy_typed import image_pixels
 from ..errors import ReconstructionBridgeError
 from ..rollback import Created
@@ -78,7 +78,7 @@ def upright_photo_image(path: str, created: Created) -> Image:
     the .blend, for photos that Blender would show sideways or mirrored."""
     import bpy
 
-    from ...tddfa_v3.preprocess import load_photo
+    from ...tddfa_v3.photos import load_photo
     pixels = load_photo(path)
     height, width = int(pixels.shape[0]), int(pixels.shape[1])
     image = bpy.data.images.new(Path(path).name, width, height, alpha=False)
