@@ -274,10 +274,6 @@ class FitJob(WorkerJob[FitOutput, None]):
         self.stage, self.fraction = stage, fraction
 
     @property
-    def cancelled(self) -> bool:
-        return self.cancel_requested
-
-    @property
     def done(self) -> bool:
         return self.finished
 
@@ -288,9 +284,7 @@ class FitJob(WorkerJob[FitOutput, None]):
         try:
             return self.future.result()
         except BridgeError:
-            raise
-        except fitting.DependencyError as error:
-            raise FittingBridgeError(str(error)) from error
+            raise       # compute_fit's own (a missing SciPy is a FittingError, wrapped there)
         except Exception as error:  # noqa: BLE001 - one clear message for the user
             raise FittingBridgeError(f"the fit failed: {type(error).__name__}: {error}") from error
 
