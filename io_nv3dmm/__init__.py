@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from .atomic import DestinationError, write_atomic
 from .errors import NvfError
-from .limits import MAX_BLEND_SHAPES, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_TRIANGLES
+from .limits import MAX_BLEND_SHAPES, MAX_NAME_BYTES, MAX_PARTITIONS, MAX_TRIANGLES, MAX_VERTICES
 from .maxine import maxine_problems
 from .model import (
-    MAX_VERTICES, MAXINE_EXPRESSIONS, BlendShapes, Contours, FaceModel, LandmarkSet,
+    MAXINE_EXPRESSIONS, BlendShapes, Contours, FaceModel, LandmarkSet,
     LinearModel, Partition, Topology, UnknownChunk,
 )
 from .reader import read

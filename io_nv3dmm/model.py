@@ -14,7 +14,7 @@ Conventions (see docs/nvf-format.md in the shared ground truth):
 - shape modes and blend shapes are offsets from the mean, shape (N, V, 3);
 - coordinates are NVIDIA model space: centimetres, +Y up, +Z out of the nose.
 
-May import: numpy, the standard library and io_nv3dmm.limits.
+May import: numpy and the standard library.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 U16 = npt.NDArray[np.uint16]
-
-from .limits import MAX_VERTICES  # noqa: F401  (re-exported: io_nv3dmm.MAX_VERTICES)
 
 #: The 53 expression blend shapes Maxine's tracker drives, in its order.
 MAXINE_EXPRESSIONS: tuple[str, ...] = (

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """TOPO (edge adjacency) rebuilt from triangles by NVIDIA's rule: `build_topology`.
 
-May import: numpy, the standard library, and io_nv3dmm's errors and model.
+May import: numpy, the standard library, and io_nv3dmm's errors, limits and model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import NvfError
-from .model import MAX_VERTICES, Topology
+from .limits import MAX_VERTICES
+from .model import Topology
 
 
 def build_topology(triangles: npt.ArrayLike) -> Topology:
