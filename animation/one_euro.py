@@ -9,7 +9,7 @@ the cutoff rises with speed (per unit of the signal per second), `d_cutoff`
 (Hz) the smoothing of the speed estimate.
 
 The defaults are tuned for expression weights (0..1) and head angles in
-radians at 24-60 fps: measured by tests/test_animation.py, a still face's
+radians at 24-60 fps: measured by tests/core/test_animation.py, a still face's
 jitter drops to well under half, and a jaw opening fully in three frames is
 not lagged by more than one frame.
 """

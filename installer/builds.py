@@ -48,7 +48,7 @@ DEPENDENCIES: tuple[Dependency, ...] = (
 )
 
 #: Tested versions per numpy major version (the numpy 1 row is requirements-reconstruction.txt,
-#: the numpy 2 row requirements-np2.txt; tests/test_installer.py keeps them in step).
+#: the numpy 2 row requirements-np2.txt; tests/core/test_installer.py keeps them in step).
 BUILDS: dict[int, dict[str, str]] = {
     1: {"torch": "2.13.0", "pillow": "10.3.0", "opencv-python-headless": "4.9.0.80", "scipy": "1.13.1"},
     2: {"torch": "2.13.0", "pillow": "11.3.0", "opencv-python-headless": "4.13.0.92", "scipy": "1.15.3"},
