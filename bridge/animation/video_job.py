@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AnimationBridgeError
+from ..errors import AnimationBridgeError, BridgeError
 from ..reconstruction.job import default_bases, make_reconstructor
 from ..reconstruction.plan import ReconstructionOutput, ReconstructOptions, plan_shape_keys
 from ..worker import WorkerJob
@@ -182,14 +182,21 @@ def _reference_output(reconstructor: Any, options: VideoOptions, image: np.ndarr
 
 def run_video_sync(job: VideoJob) -> VideoFinished:
     """Runs `job` on this thread; its finished message. Its error is raised as a
-    `BridgeError` (`AnimationBridgeError` with the core's message, `CancelledError`)."""
+    `BridgeError` (`AnimationBridgeError` with the core's message, `CancelledError`); any
+    other failure (torch's, say) as `AnimationBridgeError` with the text the interactive
+    run reports (`VideoFailed.message`), so the operator never ends in a traceback."""
     job.run()
     for message in job.drain():
         if isinstance(message, VideoFinished):
             return message
         if isinstance(message, VideoFailed):
             if isinstance(message.error, Exception):
-                raise_as_bridge_error(message.error)
+                try:
+                    raise_as_bridge_error(message.error)
+                except BridgeError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - not the core's: reported by its text
+                    raise AnimationBridgeError(message.message) from error
             raise AnimationBridgeError(message.message)
     raise AnimationBridgeError("the video job ended without a result")
 

@@ -114,6 +114,25 @@ def test_cancelled_job_keeps_frames_done_and_bad_targets(clean_scene: None, addo
 
 
 @pytest.mark.blender
+def test_a_failure_outside_the_core_is_a_bridge_error_with_the_reported_text(addon: Any, clip: Path,
+                                                                            assets: Path) -> None:
+    """run_video_sync (the operator's script path) raises only BridgeErrors: a torch-style
+    RuntimeError in the worker comes out as AnimationBridgeError with the text the
+    interactive run reports, never as a traceback."""
+    import importlib
+
+    bridge = importlib.import_module(f"{addon.__name__}.bridge.animation")
+    options = bridge.VideoOptions(filepath=str(clip), assets_dir=str(assets), device="cpu", backbone="mobilenetv3")
+
+    def broken(_options: Any) -> Any:
+        raise RuntimeError("CUDA error: out of memory")
+
+    with pytest.raises(bridge.AnimationBridgeError, match="^CUDA error: out of memory$") as raised:
+        bridge.run_video_sync(bridge.VideoJob(options, reconstruct_reference=False, reconstructor_factory=broken))
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+@pytest.mark.blender
 def test_operator_solves_a_maxine_model_per_frame(clean_scene: None, addon: Any, clip: Path, assets: Path,
                                                   tmp_path: Path) -> None:
     import bpy
