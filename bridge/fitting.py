@@ -29,7 +29,7 @@ from ..io_nv3dmm import FaceModel, NvfError
 from ..io_nv3dmm import write as write_nvf
 from .axes import MODEL_AXES, to_nvf
 from .bpy_typed import id_property, lookup, object_mesh
-from .errors import BridgeError, FittingBridgeError
+from .errors import FittingBridgeError
 from .naming import BASIS_NAME, blend_shape_key_name
 from .nvf_import import import_nvf, load_model
 from .options import ImportOptions
@@ -154,7 +154,8 @@ def prepare_fit(context: Context, options: MakeModelOptions, reconstruction: Obj
 
 
 def compute_fit(data: FitInput, progress: Callable[[str, float], None] | None = None) -> FitOutput:
-    """The fit and the personal model (no bpy: runs on any thread). Raises FittingBridgeError."""
+    """The fit and the personal model (no bpy: runs on any thread). Raises only
+    FittingBridgeError (the core's message, or the type and text of anything unexpected)."""
     import time
 
     started = time.perf_counter()
@@ -171,6 +172,8 @@ def compute_fit(data: FitInput, progress: Callable[[str, float], None] | None = 
         personal = fitting.personal_model(data.model, fit)
     except fitting.FittingError as error:
         raise FittingBridgeError(f"fitting {data.model_label} to \"{data.reconstruction}\" failed: {error}") from error
+    except Exception as error:  # noqa: BLE001 - one clear message for the user, on any thread
+        raise FittingBridgeError(f"the fit failed: {type(error).__name__}: {error}") from error
     return FitOutput(fit=fit, personal=personal, seconds=time.perf_counter() - started)
 
 
@@ -278,15 +281,10 @@ class FitJob(WorkerJob[FitOutput, None]):
         return self.finished
 
     def result(self) -> FitOutput:
-        """The output (raises the worker's error; FittingBridgeError for anything unexpected)."""
+        """The output; raises the worker's error (compute_fit raises only FittingBridgeError)."""
         if self.thread is None and not self.future.done():
             raise FittingBridgeError("the fit was never started")
-        try:
-            return self.future.result()
-        except BridgeError:
-            raise       # compute_fit's own (a missing SciPy is a FittingError, wrapped there)
-        except Exception as error:  # noqa: BLE001 - one clear message for the user
-            raise FittingBridgeError(f"the fit failed: {type(error).__name__}: {error}") from error
+        return self.future.result()
 
 
 def describe(output: FitOutput) -> str:

@@ -160,6 +160,29 @@ def test_errors_leave_the_scene_unchanged(clean_scene: None, demo_file: Path, tr
     assert (len(bpy.data.objects), len(bpy.data.meshes), len(bpy.data.materials)) == counts
 
 
+def test_an_unexpected_failure_is_a_fitting_bridge_error_on_both_paths(clean_scene: None, demo_file: Path,
+                                                                       truth: GroundTruth,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's script path (execute calls compute_fit itself) reports an unexpected error
+    as the worker does, never as a traceback."""
+    import bpy
+
+    bridge = sys.modules["nv3dmm_face_tools.bridge.fitting"]
+    _reconstruction(truth)
+
+    def singular(*args: Any, **kwargs: Any) -> Any:
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(bridge.fitting, "fit_model", singular)
+    data = bridge.prepare_fit(bpy.context, bridge.MakeModelOptions(model_path=str(demo_file)))
+    with pytest.raises(bridge.FittingBridgeError, match="^the fit failed: LinAlgError: Singular matrix$"):
+        bridge.compute_fit(data)
+    counts = (len(bpy.data.objects), len(bpy.data.meshes))
+    with pytest.raises(RuntimeError, match="the fit failed: LinAlgError: Singular matrix"):
+        bpy.ops.object.make_maxine_model(filepath=str(demo_file))
+    assert (len(bpy.data.objects), len(bpy.data.meshes)) == counts
+
+
 def test_the_worker_runs_off_the_main_thread(clean_scene: None, demo_file: Path, truth: GroundTruth) -> None:
     import threading
 
