@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     # bpy is imported where it is used, so that this module loads without it.
     from bpy.types import Context, Material, Mesh, Object
 
+
 def load_model(filepath: str | Path) -> tuple[bytes, FaceModel]:
     """Reads and validates one .nvf file: (its bytes, the model).
 

@@ -108,8 +108,8 @@ def animate_from_video(context: Any, options: VideoOptions, finished: VideoFinis
             raise AnimationBridgeError("no reconstruction is active and none was made from the clip")
         name = Path(options.filepath).stem or "Video face"
         build = ReconstructOptions(options.assets_dir, device=options.device, backbone=options.backbone,
-                                         create_texture=False, create_landmarks=True, create_segmentation=False,
-                                         create_camera=True, update_existing=False, name=name)
+                                   create_texture=False, create_landmarks=True, create_segmentation=False,
+                                   create_camera=True, update_existing=False, name=name)
         if options.camera_background:
             clip = _movie_clip(track)   # before anything is built: a clip that fails changes nothing
         obj = build_reconstruction(context, finished.reference, build)
