@@ -7,7 +7,7 @@ property that survives .blend save/reload) with the import options; the
 exporter (and fitting, animation) read them back as an `Original`: the bytes,
 the parsed model, the options and the import plan they gave. A small cache
 keyed by the import's random token saves re-reading the file and re-planning
-on every export. May import bpy types (for typing), numpy, the format
+on every export. May import bpy (inside `is_imported`; types for typing), numpy, the format
 (`io_nv3dmm`) and the bridge's `import_plan`, `naming`, `options`, `errors`.
 """
 
@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..io_nv3dmm import FaceModel, NvfError, read
-from .bpy_typed import id_property
+from .bpy_typed import has_id_property, id_property
 from .errors import NvfBridgeError
 from .import_plan import ImportPlan, plan_import
 from .naming import PROP_IMPORT, PROP_SOURCE
 from .options import ImportOptions
 
 if TYPE_CHECKING:
-    from bpy.types import Mesh
+    from bpy.types import Mesh, Object
 
 #: The first bytes of every NVIDIA 3DMM face model file.
 NVF_MAGIC = b"NFAC"
@@ -61,6 +61,14 @@ def remember_original(token: str, original: Original) -> None:
     _CACHE.move_to_end(key)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
+
+
+def is_imported(obj: Object) -> bool:
+    """Whether `obj` is a mesh object imported from an .nvf file (it keeps the file); cheap
+    enough for a property's poll: nothing is read."""
+    import bpy
+
+    return obj.type == 'MESH' and isinstance(obj.data, bpy.types.Mesh) and has_id_property(obj.data, PROP_SOURCE)
 
 
 def original_of(mesh: Mesh) -> Original | None:

@@ -14,16 +14,15 @@ from bpy.types import Context, Object, PropertyGroup, Scene
 from . import common
 from .. import preferences
 from ..operators import registration
-from ..bridge.bpy_typed import has_id_property
 from ..bridge.fitting import find_reconstruction
-from ..bridge.naming import PROP_SOURCE
+from ..bridge.original import is_imported
 from ..operators.fitting import RUN_STATE, OBJECT_OT_make_maxine_model
 
 SETTINGS_ATTRIBUTE = "nv3dmm_fitting"
 
 
 def _is_imported_model(_settings: PropertyGroup, obj: Object) -> bool:
-    return obj.type == 'MESH' and isinstance(obj.data, bpy.types.Mesh) and has_id_property(obj.data, PROP_SOURCE)
+    return is_imported(obj)
 
 
 class NV3DMMFittingSettings(common.SourceSettings):
