@@ -116,7 +116,7 @@ def per_photo_fps(rec: Reconstructor, source: VideoSource, count: int, synthetic
 def drawn_face_detector(rec: Reconstructor) -> Any:
     """For synthetic weights: runs RetinaFace (its full cost) and answers with the drawn face's box."""
     def detect(images: Any) -> list[Any]:
-        rec.detect_faces(list(images))
+        rec.detect_faces(list(images), folded=True)     # what the video path's own detector runs
         found = []
         for image in images:
             mask = np.abs(image.astype(np.int32) - np.array([222, 178, 150])).sum(axis=2) < 40
