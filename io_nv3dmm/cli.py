@@ -25,7 +25,8 @@ from .atomic import write_atomic
 from .errors import NvfError
 from .maxine import maxine_problems
 from .model import FaceModel, LandmarkSet
-from .reader import read, tag_text
+from .read_chunks import tag_text
+from .reader import read
 from .writer import to_bytes, write
 
 # Containers whose children are chunks, and how many bytes precede the children.

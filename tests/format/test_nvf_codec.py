@@ -207,7 +207,7 @@ def test_blend_shapes_are_gathered_on_first_use() -> None:
     import dataclasses
     import pickle
 
-    from nv3dmm_face_tools.io_nv3dmm.reader import FileBlendShapes
+    from nv3dmm_face_tools.io_nv3dmm.read_blend import FileBlendShapes
 
     data = odd_file()
     model = nvf.read(data)

@@ -20,7 +20,7 @@ import pytest
 
 from nv3dmm_face_tools import io_nv3dmm as nvf
 from nv3dmm_face_tools.io_nv3dmm import NvfError, UnknownChunk
-from nv3dmm_face_tools.io_nv3dmm.reader import CHUNK_SLACK
+from nv3dmm_face_tools.io_nv3dmm.limits import CHUNK_SLACK
 
 _CONTAINERS = {b"MODL": 0, b"IBUG": 0, b"MCTR": 0, b"TOPO": 0, b"NVLM": 0, b"BLND": 4, b"PRTS": 4, b"PART": 24}
 _MODEL_PARTS = {b"SHAP", b"COLR"}
