@@ -41,7 +41,7 @@ from ..io_nv3dmm import (
     write_atomic,
 )
 from ..io_nv3dmm.maxine import maxine_problems
-from .bpy_typed import object_mesh
+from .bpy_typed import lookup, object_mesh
 from .errors import NvfBridgeError
 from .export_landmarks import export_landmarks, export_model_contours
 from .export_partitions import export_partitions
@@ -86,6 +86,22 @@ class ExportResult:
     model: FaceModel | None
     warnings: list[str]
     unchanged: bool
+
+
+def collection_mesh(name: str) -> Object:
+    """The one mesh object of the collection called `name` (what Blender's collection
+    exporters export); NvfBridgeError when there is no such collection or it holds no mesh
+    or more than one."""
+    import bpy
+
+    collection = lookup(bpy.data.collections, name)
+    if collection is None:
+        raise NvfBridgeError(f"no collection named '{name}'")
+    meshes = [o for o in collection.all_objects if o.type == 'MESH']
+    if len(meshes) != 1:
+        raise NvfBridgeError(f"collection '{name}' holds {len(meshes)} mesh objects; "
+                             f"an .nvf file holds exactly one face mesh")
+    return meshes[0]
 
 
 def _resolve_object(target: Context | Object | None) -> Object:
@@ -238,4 +254,4 @@ def build_export(obj: Object, options: ExportOptions | None = None) -> ExportRes
         bpy.data.meshes.remove(copy)
 
 
-__all__ = ["ExportOptions", "ExportResult", "build_export", "export_nvf"]
+__all__ = ["ExportOptions", "ExportResult", "build_export", "collection_mesh", "export_nvf"]

@@ -20,9 +20,9 @@ from bpy.types import Context, Event, FileHandler, Object, Operator, OperatorFil
 from bpy_extras.io_utils import ExportHelper, ImportHelper, poll_file_object_drop
 
 from . import registration
-from ..bridge.bpy_typed import layout_panel, lookup
-from ..bridge.errors import BridgeError, NvfBridgeError
-from ..bridge.nvf_export import ExportOptions, export_nvf
+from ..bridge.bpy_typed import layout_panel
+from ..bridge.errors import BridgeError
+from ..bridge.nvf_export import ExportOptions, collection_mesh, export_nvf
 from ..bridge.nvf_import import import_nvf
 from ..bridge.options import ImportOptions
 from .properties import OperatorResult, file_filter, options_from
@@ -200,16 +200,7 @@ class EXPORT_SCENE_OT_nvf(Operator, ExportHelper):  # type: ignore[misc]
 
     def target(self, context: Context) -> Context | Object:
         """The active object, or the one mesh of the collection being exported."""
-        if not self.collection:
-            return context
-        collection = lookup(bpy.data.collections, self.collection)
-        if collection is None:
-            raise NvfBridgeError(f"no collection named '{self.collection}'")
-        meshes = [o for o in collection.all_objects if o.type == 'MESH']
-        if len(meshes) != 1:
-            raise NvfBridgeError(f"collection '{self.collection}' holds {len(meshes)} mesh objects; "
-                                 f"an .nvf file holds exactly one face mesh")
-        return meshes[0]
+        return collection_mesh(self.collection) if self.collection else context
 
     def output_path(self) -> str:
         return self.filepath
