@@ -5,8 +5,10 @@
 One module per concern: `files` (names, sources, locations), `check` (the folder
 check and report), `checkpoints` (safe weights loading), `template` (the 5-point
 template), `face_model_file` (face_model.npy's restricted unpickler and
-validation) and `cache` (the .npz face-model cache). Every name is re-exported
-here, so `tddfa_v3.assets.X` is the one way callers reach them. Imports numpy,
+validation) and `cache` (the .npz face-model cache). Every name callers use is
+re-exported here, so `tddfa_v3.assets.X` is the one way they reach them (what the
+modules share only among themselves, file magics and size limits, stays in `files`,
+`checkpoints`, `face_model_file` and `template`). Imports numpy,
 the standard library, `installer.sources` and `io_nv3dmm.atomic`; torch and
 SciPy only inside the loaders.
 
