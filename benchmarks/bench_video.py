@@ -13,8 +13,8 @@ video path on the same clip, per backbone, measured side by side in one run.
   frames (default: all);
 - video path: `animation.tracking.track_video` over the whole clip (detection
   on the first frame, one landmark pass from the previous frame's points,
-  regression batched by --batch, identity locked, One Euro smoothing),
-  decoding included;
+  regression batched by --batch, identity locked, One Euro smoothing; its
+  networks with BatchNorm folded into the convolutions), decoding included;
 - on a GPU, also frames/s of the regression stage alone, batched (--gpu-batch
   crops per pass), against the 500 frames/s goal.
 
@@ -114,7 +114,8 @@ def per_photo_fps(rec: Reconstructor, source: VideoSource, count: int, synthetic
 
 
 def drawn_face_detector(rec: Reconstructor) -> Any:
-    """For synthetic weights: runs RetinaFace (its full cost) and answers with the drawn face's box."""
+    """For synthetic weights: runs the video path's RetinaFace (folded; its full cost) and answers
+    with the drawn face's box."""
     def detect(images: Any) -> list[Any]:
         rec.detect_faces(list(images), folded=True)     # what the video path's own detector runs
         found = []
