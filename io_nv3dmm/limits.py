@@ -59,20 +59,3 @@ PART_STRING_COST = 64
 def chunk_budget(file_bytes: int) -> int:
     """What the chunks of a file of `file_bytes` may cost in all (see CHUNK_COST)."""
     return file_bytes + CHUNK_SLACK
-
-
-#: The table in docs/nvf-codec.md, in order: (name, value, what it bounds).
-TABLE: tuple[tuple[str, int, str], ...] = (
-    ("MAX_VERTICES", MAX_VERTICES, "vertices (uint16 indices)"),
-    ("MAX_TRIANGLES", MAX_TRIANGLES, "triangles with a TOPO (1-based uint16 face numbers)"),
-    ("MAX_BLEND_SHAPES", MAX_BLEND_SHAPES, "named blend shapes"),
-    ("MAX_PARTITIONS", MAX_PARTITIONS, "partitions"),
-    ("MAX_NAME_BYTES", MAX_NAME_BYTES, "bytes of one name (UTF-8, no NUL)"),
-    ("MAX_IBUG_CONTOUR", MAX_IBUG_CONTOUR, "entries of an IBUG contour (Maxine's adapter)"),
-    ("MAX_FILE_BYTES", MAX_FILE_BYTES, "bytes of a file (uint32 sizes and offsets)"),
-    ("CHUNK_SLACK", CHUNK_SLACK, "bytes added to the file's length for the chunk budget"),
-    ("CHUNK_COST", CHUNK_COST, "charge of a chunk (object, child, TOC record, unknown chunk)"),
-    ("BLEND_CHUNK_COST", BLEND_CHUNK_COST, "charge of a NAME or SHAP in BLND"),
-    ("PART_COST", PART_COST, "charge of a PART in PRTS"),
-    ("PART_STRING_COST", PART_STRING_COST, "charge of a NAME or MTRL in a PART"),
-)

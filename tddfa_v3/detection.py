@@ -33,7 +33,6 @@ I64 = npt.NDArray[np.int64]
 MIN_SIZES: tuple[tuple[int, ...], ...] = ((16, 32), (64, 128), (256, 512))
 STEPS: tuple[int, ...] = (8, 16, 32)
 VARIANCES: tuple[float, float] = (0.1, 0.2)
-CONFIDENCE_THRESHOLD = DETECTION_THRESHOLD
 NMS_THRESHOLD = 0.4
 #: Anchors post-processed per photo first (see `first_faces`): the face kept is
 #: the top-scoring anchor unless the reference's skip rule drops it.
@@ -187,7 +186,7 @@ def _single(tensor: torch.Tensor, last: int, name: str) -> torch.Tensor:
 
 
 def select_candidates(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor, *,
-                      image_size: int = DETECTOR_SIZE, confidence: float = CONFIDENCE_THRESHOLD,
+                      image_size: int = DETECTOR_SIZE, confidence: float = DETECTION_THRESHOLD,
                       nms_iou: float = NMS_THRESHOLD, top_k: int | None = None,
                       priors: torch.Tensor | None = None, stable: bool = False) -> Candidates:
     """Decode one image's raw heads, threshold, sort, optionally cap, and NMS.
@@ -259,7 +258,7 @@ def to_photo(candidates: Candidates, pads: Sequence[int] | npt.ArrayLike, image_
 
 def postprocess(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor,
                 pads: Sequence[int] | npt.ArrayLike, image_hw: tuple[int, int], *,
-                image_size: int = DETECTOR_SIZE, confidence: float = CONFIDENCE_THRESHOLD,
+                image_size: int = DETECTOR_SIZE, confidence: float = DETECTION_THRESHOLD,
                 nms_iou: float = NMS_THRESHOLD, top_k: int | None = None,
                 priors: torch.Tensor | None = None) -> Detections:
     """The reference's ``predict_jsons`` on one image's raw heads: faces in photo pixels.
@@ -274,7 +273,7 @@ def postprocess(loc: torch.Tensor, conf: torch.Tensor, landm: torch.Tensor,
 
 
 def detect(network: torch.nn.Module, batch: torch.Tensor, pads: npt.ArrayLike,
-           image_hws: Sequence[tuple[int, int]], *, confidence: float = CONFIDENCE_THRESHOLD,
+           image_hws: Sequence[tuple[int, int]], *, confidence: float = DETECTION_THRESHOLD,
            nms_iou: float = NMS_THRESHOLD) -> list[Detections]:
     """Run RetinaFace on a (B, 3, S, S) batch and post-process each image.
 
@@ -297,7 +296,7 @@ def detect(network: torch.nn.Module, batch: torch.Tensor, pads: npt.ArrayLike,
 
 def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor", priors: "torch.Tensor",
                 pads: Sequence[npt.ArrayLike], image_hws: Sequence[tuple[int, int]],
-                threshold: float = CONFIDENCE_THRESHOLD,
+                threshold: float = DETECTION_THRESHOLD,
                 top_k: int = DETECTION_TOP_K) -> list[tuple[F64, float] | None]:
     """The reference's first face (box, score) per image from batched raw RetinaFace heads, or None.
 

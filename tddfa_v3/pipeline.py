@@ -44,7 +44,7 @@ from .preprocess import (
     DETECTION_THRESHOLD, Alignment, align_photo, box_around_points, check_face_box, five_points,
 )
 from .result import FaceResult
-from .stages import CancelCallback, NetworkStages, _chunks
+from .stages import CancelCallback, NetworkStages, batch_ranges
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ class Reconstructor(NetworkStages):
         crops = np.stack([job.alignment.crop for job in live if job.alignment is not None])
         trans = np.stack([job.alignment.trans_params for job in live if job.alignment is not None])
         _, _, chunk = self._chunk_sizes()
-        for start, stop in _chunks(len(live), chunk):
+        for start, stop in batch_ranges(len(live), chunk):
             stages.report("regress", start / len(live))
             alpha = self.regress(self.crops_to_tensor(crops[start:stop]))
             if not bool(require_torch().isfinite(alpha).all()):

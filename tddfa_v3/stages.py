@@ -37,7 +37,8 @@ CancelCallback = Callable[[], bool]
 _T = TypeVar("_T")
 
 
-def _chunks(count: int, size: int) -> Iterator[tuple[int, int]]:
+def batch_ranges(count: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each batch of at most `size` of `count` items, in order."""
     for start in range(0, count, size):
         yield start, min(count, start + size)
 
@@ -152,7 +153,7 @@ class NetworkStages:
         prepared = self._map(detector_canvas, images)
         found: list[tuple[F64, float] | None] = []
         chunk, _, _ = self._chunk_sizes()
-        for start, stop in _chunks(len(images), chunk):
+        for start, stop in batch_ranges(len(images), chunk):
             if cancel is not None and cancel():
                 raise Cancelled("Face reconstruction cancelled")
             pads = np.stack([p[1] for p in prepared[start:stop]])
@@ -247,7 +248,7 @@ class NetworkStages:
         _, chunk, _ = self._chunk_sizes()
         out: list[F32] = []
         mean = torch.tensor(LANDMARK_MEAN, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
-        for start, stop in _chunks(len(crops), chunk):
+        for start, stop in batch_ranges(len(crops), chunk):
             if cancel is not None and cancel():
                 raise Cancelled("Face reconstruction cancelled")
             pixels = self._to_device(np.ascontiguousarray(crops[start:stop]), floating=False)
@@ -284,7 +285,7 @@ class NetworkStages:
         _, _, chunk = self._chunk_sizes()
         out = []
         with torch.inference_mode():
-            for start, stop in _chunks(int(crops.shape[0]), chunk):
+            for start, stop in batch_ranges(int(crops.shape[0]), chunk):
                 x = crops[start:stop]
                 if folded:
                     x = x.contiguous(memory_format=torch.channels_last)   # as its weights: NHWC convolutions

@@ -254,14 +254,15 @@ def test_readme_documents_the_install() -> None:
         assert needed in readme, needed
 
 
-def test_readme_limits_match_the_codec() -> None:
-    """The format limits the README states are the codec's (io_nv3dmm.limits)."""
+@pytest.mark.parametrize("document", ["README.md", "docs/nvf-codec.md"])
+def test_readme_limits_match_the_codec(document: str) -> None:
+    """The format limits the README and the codec's doc state are the codec's (io_nv3dmm.limits)."""
     from nv3dmm_face_tools.io_nv3dmm import limits
 
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / document).read_text(encoding="utf-8")
     rows = {match["name"]: int(match["value"].replace(",", ""))
             for match in re.finditer(r"^\|\s*`(?P<name>MAX_[A-Z_]+)`[^|]*\|\s*(?P<value>[\d,]+)", readme, re.M)}
-    assert rows, "the README has no limits table (| `MAX_...` | value | ...)"
+    assert rows, f"{document} has no limits table (| `MAX_...` | value | ...)"
     for name, value in rows.items():
         assert getattr(limits, name) == value, name
     for name in ("MAX_VERTICES", "MAX_TRIANGLES", "MAX_BLEND_SHAPES", "MAX_PARTITIONS", "MAX_NAME_BYTES"):
