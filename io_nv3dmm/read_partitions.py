@@ -14,7 +14,6 @@ layout, limits and model.
 
 from __future__ import annotations
 
-import operator
 import struct
 from typing import Any
 
@@ -31,7 +30,6 @@ _unpack_part = PART_RECORD.unpack_from
 # A PART's chunk header and its record in one unpack: "<4sI" then "IIIIIi".
 _unpack_part_head = struct.Struct(CHUNK_HEAD.format + PART_RECORD.format.lstrip("<")).unpack_from
 _PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
-_ADD = operator.add
 
 
 def _canonical_ascii(raw: bytes) -> str | None:
@@ -192,11 +190,14 @@ class PartitionReader(ChunkReader):
             heads: np.ndarray[Any, Any] = np.ndarray((declared,), U64, buf, start + at, (stride,))
             if MIN(heads, None) != MAX(heads, None):
                 return None
-        columns = np.ndarray((declared, 5), U32N, buf, start + 8, (stride, 4)).T.tolist()
-        if (max(map(_ADD, columns[1], columns[2])) > self.triangles
-                or max(map(_ADD, columns[3], columns[4])) > 3 * self.triangles):
+        # The records as int64 columns (no uint32 overflow in the range sums); the smoothing
+        # group is signed.
+        records = np.ndarray((declared, 6), U32N, buf, start + 8, (stride, 4)).astype(np.int64)
+        records[:, 5] = np.ndarray((declared,), I32, buf, start + 28, (stride,))
+        if (MAX(records[:, 1] + records[:, 2], None) > self.triangles
+                or MAX(records[:, 3] + records[:, 4], None) > 3 * self.triangles):
             return None        # the careful walk says which PART
-        smooth = np.ndarray((declared,), I32, buf, start + 28, (stride,)).tolist()
+        columns = records.T.tolist()
         strings: dict[bytes, list[str | None]] = {}
         for stag, at, ssize in subs:
             # Fixed-width numpy strings drop trailing NULs: the text of a canonically padded
@@ -211,7 +212,7 @@ class PartitionReader(ChunkReader):
         none: list[str | None] = [None] * declared
         self.budget_left -= cost
         return list(map(Partition, columns[0], columns[1], columns[2], columns[3], columns[4],
-                        smooth, strings.get(b"NAME", none), strings.get(b"MTRL", none)))
+                        columns[5], strings.get(b"NAME", none), strings.get(b"MTRL", none)))
 
     def partitions_plain(self, chunk: Chunk, declared: int) -> list[Partition] | None:
         """PRTS read in one lean walk when it holds only PARTs, each its record then a

@@ -41,6 +41,38 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes]]
 TOP_TAGS = frozenset(tag.encode("ascii") for tag in CHILD_TAGS[""])
 
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)     # O_BINARY: Windows' untranslated mode
+
+
+def _read_file(path: str | os.PathLike[str]) -> bytes:
+    """The whole file, read with one system call in the usual case.
+
+    The same bytes as `open(path, "rb").read()` (to the end of the file, even one
+    that grows or shrinks meanwhile), without the buffered file object around it:
+    the file object is a few percent of a `read(path)`. OSError as open() gives it,
+    naming the file (IsADirectoryError, ...).
+    """
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        return _read_to_end(fd)
+    except OSError as exc:          # os.read's errors name no file (a folder: "Is a directory")
+        raise type(exc)(exc.errno, exc.strerror, os.fspath(path)) from None
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    data = os.read(fd, size) if size > 0 else b""
+    more = os.read(fd, 1 << 16)     # b"": the end (the usual case); else a short read,
+    if not more:                    # or a file that grew since fstat: read to the end
+        return data
+    pieces = [data, more]
+    while chunk := os.read(fd, 1 << 20):
+        pieces.append(chunk)
+    return b"".join(pieces)
+
+
 def _load(source: Source) -> bytes | bytearray | memoryview:
     if isinstance(source, (bytes, bytearray)):
         return source
@@ -51,8 +83,7 @@ def _load(source: Source) -> bytes | bytearray | memoryview:
             return source.cast("B")
         return source
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as handle:
-            return handle.read()
+        return _read_file(source)
     read = getattr(source, "read", None)
     if read is None:
         raise TypeError(

@@ -195,6 +195,35 @@ def test_every_source_kind(tmp_path: Path) -> None:
         nvf.read(io.StringIO("text"))  # type: ignore[arg-type]
 
 
+def test_read_path_errors_name_the_file(tmp_path: Path) -> None:
+    # A path is read without a file object (os.read): its errors still say which file.
+    for where in (tmp_path, tmp_path / "missing.nvf"):
+        with pytest.raises(OSError) as caught:
+            nvf.read(where)
+        assert str(where) in str(caught.value)
+    empty = tmp_path / "empty.nvf"
+    empty.write_bytes(b"")
+    with pytest.raises(NvfError, match="empty file"):
+        nvf.read(empty)
+
+
+def test_read_path_reads_to_the_end_past_the_stat_size() -> None:
+    # A pipe's stat size is 0 (as is a file that grew after the stat): read to the end anyway.
+    from nv3dmm_face_tools.io_nv3dmm import reader
+
+    data = odd_file()
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data[:60000])   # within the pipe's buffer: no writer thread needed
+        os.close(write_end)
+        write_end = -1
+        assert reader._read_to_end(read_end) == data[:60000]
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+
+
 def test_read_is_zero_copy_for_the_big_arrays() -> None:
     data = odd_file()
     model = nvf.read(data)
