@@ -12,11 +12,13 @@ video path on the same clip, per backbone, measured side by side in one run.
   visibility), as photos are reconstructed; timed on the first --photo-frames
   frames (default: all);
 - video path: `animation.tracking.track_video` over the whole clip (detection
-  on the first frame, one landmark pass from the previous frame's points,
+  on the first frame, then near the tracked face when it is checked or lost,
+  one landmark pass from the previous frame's points,
   regression batched by --batch, identity locked, One Euro smoothing; its
   networks with BatchNorm folded into the convolutions), decoding included;
-- on a GPU, also frames/s of the regression stage alone, batched (--gpu-batch
-  crops per pass), against the 500 frames/s goal.
+- on a GPU, also frames/s of the video path's regression stage alone (its
+  folded network), batched (--gpu-batch crops per pass), against the 500
+  frames/s goal.
 
 The clip is drawn by the script (a face moving, turning and scaling, written
 as MJPG at --size). Without --assets a synthetic assets folder (random weights
@@ -49,7 +51,7 @@ import cv2  # noqa: E402
 import torch  # noqa: E402
 
 import_checkout()
-from nv3dmm_face_tools.animation.tracking import TrackOptions, track_video  # noqa: E402
+from nv3dmm_face_tools.animation.tracking import NEAR_CANVAS, TrackOptions, track_video  # noqa: E402
 from nv3dmm_face_tools.animation.video import FrameRange, VideoSource  # noqa: E402
 from nv3dmm_face_tools.tddfa_v3.pipeline import Reconstructor  # noqa: E402
 
@@ -114,10 +116,12 @@ def per_photo_fps(rec: Reconstructor, source: VideoSource, count: int, synthetic
 
 
 def drawn_face_detector(rec: Reconstructor) -> Any:
-    """For synthetic weights: runs the video path's RetinaFace (folded; its full cost) and answers
-    with the drawn face's box."""
+    """For synthetic weights: runs the video path's RetinaFace (folded; its full cost: a 512 canvas
+    for whole frames, a NEAR_CANVAS one for the regions near a tracked face, which the tracker
+    hands over at most that wide) and answers with the drawn face's box."""
     def detect(images: Any) -> list[Any]:
-        rec.detect_faces(list(images), folded=True)     # what the video path's own detector runs
+        near = max(max(image.shape[:2]) for image in images) <= NEAR_CANVAS
+        rec.detect_faces(list(images), folded=True, **({"size": NEAR_CANVAS} if near else {}))
         found = []
         for image in images:
             mask = np.abs(image.astype(np.int32) - np.array([222, 178, 150])).sum(axis=2) < 40
@@ -141,12 +145,13 @@ def video_fps(rec: Reconstructor, source: VideoSource, batch: int, synthetic: bo
 
 
 def regression_fps(rec: Reconstructor, batch: int, repeat: int = 5) -> float:
+    """Frames/s of the video path's regression stage alone (its folded network), `batch` crops a pass."""
     crops = torch.rand(batch, 3, 224, 224, device=rec.device)
-    rec.regress(crops)
+    rec.regress(crops, folded=True)
     _sync(rec)
     start = time.perf_counter()
     for _ in range(repeat):
-        rec.regress(crops)
+        rec.regress(crops, folded=True)
     _sync(rec)
     return batch * repeat / (time.perf_counter() - start)
 

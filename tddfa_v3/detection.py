@@ -297,7 +297,7 @@ def detect(network: torch.nn.Module, batch: torch.Tensor, pads: npt.ArrayLike,
 def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor", priors: "torch.Tensor",
                 pads: Sequence[npt.ArrayLike], image_hws: Sequence[tuple[int, int]],
                 threshold: float = DETECTION_THRESHOLD,
-                top_k: int = DETECTION_TOP_K) -> list[tuple[F64, float] | None]:
+                top_k: int = DETECTION_TOP_K, image_size: int = DETECTOR_SIZE) -> list[tuple[F64, float] | None]:
     """The reference's first face (box, score) per image from batched raw RetinaFace heads, or None.
 
     The first face after the reference's threshold, sort and NMS is the
@@ -307,6 +307,7 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
     post-processing; an image whose top anchors are all skipped, while more
     anchors pass the threshold, or whose top scores tie (the reference's
     unstable sort orders ties over all anchors), is post-processed in full.
+    `image_size`: the canvas side the heads were computed on (the priors' too).
     """
     with torch.inference_mode():
         scores = torch.softmax(conf, dim=-1)[..., 1]
@@ -324,10 +325,11 @@ def first_faces(loc: "torch.Tensor", conf: "torch.Tensor", landm: "torch.Tensor"
     for row in range(int(loc.shape[0])):
         hw = (int(image_hws[row][0]), int(image_hws[row][1]))
         detections = postprocess(loc_k[row], conf_k[row], landm_k[row], pads[row], hw,
-                                 confidence=threshold, priors=priors_k[row])
+                                 image_size=image_size, confidence=threshold, priors=priors_k[row])
         if bool(tied[row]) or (len(detections) == 0 and int(above[row]) > top):
             detections = postprocess(loc[row].float().cpu(), conf[row].float().cpu(), landm[row].float().cpu(),
-                                     pads[row], hw, confidence=threshold, priors=priors.float().cpu())
+                                     pads[row], hw, image_size=image_size, confidence=threshold,
+                                     priors=priors.float().cpu())
         if len(detections) == 0:
             found.append(None)
         else:

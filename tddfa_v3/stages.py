@@ -9,6 +9,7 @@ Imports numpy and the core's own modules; torch lazily (`require_torch`).
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
@@ -21,8 +22,8 @@ from .devices import describe_device
 from .errors import AssetError, Cancelled, FaceBoxError, ReconstructionError
 from .loaded import Loaded
 from .preprocess import (
-    LANDMARK_MEAN, LANDMARK_SIZE, LandmarkCrop, box_around_points, detector_canvas, detector_normalisation,
-    landmark_crop, landmark_points_to_photo,
+    DETECTOR_SIZE, LANDMARK_MEAN, LANDMARK_SIZE, LandmarkCrop, box_around_points, detector_canvas,
+    detector_normalisation, landmark_crop, landmark_points_to_photo,
 )
 
 if TYPE_CHECKING:
@@ -136,12 +137,14 @@ class NetworkStages:
         self._models.ensure_detector()
 
     def detect_faces(self, images: Sequence[U8], cancel: CancelCallback | None = None, *,
-                     folded: bool = False) -> list[tuple[F64, float] | None]:
+                     folded: bool = False, size: int = DETECTOR_SIZE) -> list[tuple[F64, float] | None]:
         """The reference face (box x1, y1, x2, y2 in photo pixels, score) per photo, or None.
 
         RetinaFace runs on the whole batch; the face kept is the first after
         the reference's threshold (> 0.7), sort, NMS and skip rule. `folded`: BatchNorm
-        folded into the convolutions (the video path; see `_network`).
+        folded into the convolutions (the video path; see `_network`). `size`: the side of
+        the square canvas the photos are fitted into (the reference's 512; the video path
+        re-detects near a tracked face on a smaller one, at a fraction of the cost).
         """
         torch = require_torch()
         from .detection import first_faces
@@ -150,7 +153,10 @@ class NetworkStages:
         models.ensure_detector()
         if self.device.type == "cuda" and self._channels_last:
             models.detector.to(memory_format=torch.channels_last)
-        prepared = self._map(detector_canvas, images)
+        if size < 32:
+            raise ValueError(f"the detector's canvas must be at least 32 pixels, not {size}")
+        priors = models.priors if size == DETECTOR_SIZE else self._priors(size)
+        prepared = self._map(functools.partial(detector_canvas, size=size), images)
         found: list[tuple[F64, float] | None] = []
         chunk, _, _ = self._chunk_sizes()
         for start, stop in batch_ranges(len(images), chunk):
@@ -169,10 +175,20 @@ class NetworkStages:
                 raise AssetError(f"{CHECKPOINT_FILES['retinaface']} produced NaN or infinite face scores: its "
                                  f"weights are damaged or not 3DDFA-V3's; download it again from "
                                  f"{ASSET_SOURCE_HINT}, or give a face box.")
-            found.extend(first_faces(loc, conf, landm, models.priors, list(pads),
+            found.extend(first_faces(loc, conf, landm, priors, list(pads),
                                      [(int(im.shape[0]), int(im.shape[1])) for im in images[start:stop]],
-                                     self.detection_threshold))
+                                     self.detection_threshold, image_size=size))
         return found
+
+    def _priors(self, size: int) -> "torch.Tensor":
+        """RetinaFace's anchors for a `size` canvas on the device, made once per size."""
+        from .detection import prior_boxes
+
+        cache: dict[tuple[int, str], Any] = self.__dict__.setdefault("_priors_by_size", {})
+        key = (size, str(self.device))
+        if key not in cache:
+            cache[key] = prior_boxes(size, device=self.device)
+        return cache[key]
 
     def detector_batch(self, canvases: U8, pads: npt.ArrayLike) -> "torch.Tensor":
         """(B, S, S, 3) uint8 canvases (`preprocess.detector_canvas`) -> the normalised,

@@ -20,7 +20,7 @@ from nv3dmm_face_tools.animation.video import FrameRange, VideoSource
 cv2 = pytest.importorskip("cv2", reason="OpenCV reads the videos (requirements-reconstruction.txt)")
 
 from tests.video_clips import (  # noqa: E402  (after the OpenCV skip)  # the fixtures are used by name
-    BLANK, assets, clip, draw_face, face_box, reconstructor, skin_detector,
+    BLANK, SKIN, assets, clip, draw_face, face_box, reconstructor, skin_detector,
 )
 
 
@@ -131,6 +131,55 @@ def test_tracking_detects_once_while_the_face_stays(clip: Path, reconstructor: A
     assert np.array_equal(track.identity, track.coefficients[3, :80])
     assert track.reference_frame == 3
     assert np.array_equal(track.expression, track.coefficients[:, 80:144])
+
+
+def test_checks_search_near_the_tracked_face_first(clip: Path, reconstructor: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from nv3dmm_face_tools.animation.tracking import NEAR_CANVAS
+
+    calls: list[tuple[tuple[int, int], int, bool]] = []
+
+    def detect_faces(images: Any, cancel: Any = None, *, folded: bool = False, size: int = 512) -> list[Any]:
+        calls.append((images[0].shape[:2], size, folded))
+        return skin_detector(images)
+
+    # The default detector (the reconstructor's RetinaFace, folded) sees the skin detector's answers.
+    monkeypatch.setattr(reconstructor, "detect_faces", detect_faces)
+    track = _track(clip, reconstructor, frames=FrameRange(0, 5), redetect_every=1, detector=None, smoothing=None)
+    assert track.detections == 5 and track.skipped == []
+    # The first frame: the whole frame on the 512 canvas; every check after it: only the region
+    # around the tracked face, smaller than the frame, on the NEAR_CANVAS one.
+    assert calls[0] == ((120, 160), 512, True)
+    assert len(calls) == 5 and all(size == NEAR_CANVAS and folded for _, size, folded in calls[1:])
+    assert all(hw[0] * hw[1] < 120 * 160 for hw, _, _ in calls[1:])
+    # The boxes found near the face are in the frame's pixels: the same landmarks' crops as
+    # whole-frame detections give.
+    whole = _track(clip, reconstructor, frames=FrameRange(0, 5), redetect_every=1, smoothing=None)
+    assert np.allclose(track.coefficients, whole.coefficients, atol=1e-5)
+
+
+def test_near_detection_maps_back_and_refuses_a_cut_face(reconstructor: Any) -> None:
+    from nv3dmm_face_tools.animation.tracking import _Tracker
+
+    image = np.full((800, 1000, 3), (90, 120, 160), np.uint8)
+    image[300:600, 400:700] = SKIN           # a 300 px face: its region (600 px) goes to the detector shrunk
+    seen: list[tuple[int, ...]] = []
+
+    def detector(images: Any) -> list[Any]:
+        seen.append(images[0].shape)
+        return skin_detector(images)
+
+    tracker = _Tracker(reconstructor, detector, TrackOptions())
+    near = tracker.detect_near(image, np.array([420.0, 310.0, 690.0, 590.0]))
+    assert near is not None and max(seen[-1][:2]) == 256
+    assert np.abs(near - np.array([400, 300, 699, 599])).max() <= 3
+    # A region that cuts the face (its edge inside the frame): no answer from there...
+    assert tracker.detect_near(image, np.array([100.0, 300.0, 250.0, 450.0])) is None
+    # ...so detect() goes on to the whole frame.
+    before = len(seen)
+    box = tracker.detect(image, np.array([100.0, 300.0, 250.0, 450.0]))
+    assert box is not None and box.tolist() == [400, 300, 699, 599] and len(seen) == before + 2
+    assert seen[-1][:2] == (800, 1000) and tracker.detections == 1
 
 
 def test_cancel_keeps_frames_done(clip: Path, reconstructor: Any) -> None:
