@@ -35,16 +35,6 @@ from .live_link import read_csv
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-def _box(text: str) -> tuple[float, float, float, float]:
-    try:
-        x1, y1, x2, y2 = (float(p) for p in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, pixels); got {text!r}") from None
-    if x2 <= x1 or y2 <= y1:
-        raise argparse.ArgumentTypeError(f"box {text!r} is empty: it needs X2 > X1 and Y2 > Y1")
-    return x1, y1, x2, y2
-
-
 def _parser() -> argparse.ArgumentParser:
     from .maxine import sibling
 
@@ -54,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("clip", help="movie file, image-sequence folder or one image of a sequence")
     video.add_argument("--assets", required=True, help="the 3DDFA-V3 assets folder")
     video.add_argument("--out", required=True, help="the .npz to write")
-    sibling("fitting.cli").network_arguments(video)   # --device, --backbone: the core's tables
+    arguments = sibling("tddfa_v3.arguments")       # --device, --backbone, --box: the core's own
+    arguments.network_arguments(video)
     video.add_argument("--cache-dir", default=None, help="where the converted face model is cached")
     video.add_argument("--start", type=int, default=0, help="first video frame (0-based)")
     video.add_argument("--stop", type=int, default=None, help="stop before this frame (default: the end)")
@@ -66,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("--identity-frame", type=int, default=None,
                        help="frame whose identity is used (default: the median over the clip)")
     video.add_argument("--sequence-fps", type=float, default=30.0, help="frame rate of an image sequence")
-    video.add_argument("--box", type=_box, default=None, help="the face on the first frame: X1,Y1,X2,Y2")
+    video.add_argument("--box", type=arguments.face_box, default=None, metavar=arguments.BOX_FORMAT,
+                       help="the face on the first frame, in frame pixels (skips detection there)")
     video.add_argument("--model", default=None, help="an .nvf model whose blend shapes are solved per frame")
     video.add_argument("--csv", default=None, help="write the solved frames as a Live Link Face CSV (needs --model)")
     check = sub.add_parser("check-csv", help="read a Live Link Face CSV whole and describe it")

@@ -57,41 +57,6 @@ def _package(name: str) -> Any:
     return importlib.import_module(name)
 
 
-def _parse_box(text: str) -> tuple[float, float, float, float]:
-    try:
-        x1, y1, x2, y2 = (float(part) for part in text.replace(" ", "").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, photo pixels); got {text!r}") from None
-    if x2 <= x1 or y2 <= y1:
-        raise argparse.ArgumentTypeError(f"box {text!r} is empty: it needs X2 > X1 and Y2 > Y1")
-    return x1, y1, x2, y2
-
-
-def network_arguments(parser: argparse.ArgumentParser, note: str = "") -> None:
-    """--device and --backbone from tddfa_v3's device and backbone tables (light modules, no
-    torch), loaded when the parser is built, not when this module is imported; every spelling
-    the core accepts is accepted, the printed name is stored. `note` ("photo only") goes into
-    both help texts. The animation command line (`python -m animation video`) uses it too."""
-    devices = _package("tddfa_v3.devices")
-    backbones = _package("tddfa_v3.backbones")
-
-    def backbone(text: str) -> str:
-        try:
-            return str(backbones.canonical_backbone(text))
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    names = ", ".join(f"{b.name} (also {', '.join(b.aliases)})" if b.aliases else b.name
-                      for b in backbones.BACKBONE_TABLE)
-    before = f"{note}; " if note else ""
-    parser.add_argument("--device", choices=devices.DEVICES, default=devices.DEFAULT_DEVICE,
-                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU "
-                             f"({before}default {devices.DEFAULT_DEVICE})")
-    parser.add_argument("--backbone", type=backbone, default=backbones.DEFAULT_BACKBONE,
-                        metavar="{" + ",".join(backbones.BACKBONE_NAMES) + "}",
-                        help=f"regressor network: {names} ({before}default {backbones.DEFAULT_BACKBONE})")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fitting",
@@ -102,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="the .nvf face model to fit (e.g. face_model2.nvf)")
     parser.add_argument("--out", required=True, help="where to write the personal .nvf model")
     parser.add_argument("--assets", help="3DDFA-V3 assets folder (needed for a photo)")
-    network_arguments(parser, note="photo only")
-    parser.add_argument("--box", type=_parse_box, help="face box X1,Y1,X2,Y2 in photo pixels (skips detection)")
+    arguments = _package("tddfa_v3.arguments")        # --device, --backbone, --box: the core's own
+    arguments.network_arguments(parser, note="photo only")
+    parser.add_argument("--box", type=arguments.face_box, metavar=arguments.BOX_FORMAT,
+                        help="face box in photo pixels (skips detection)")
     parser.add_argument("--cache-dir", help="cache folder for the 3DDFA-V3 face model")
     parser.add_argument("--report", help="also write the JSON report to this file")
     parser.add_argument("--no-residual", action="store_true",

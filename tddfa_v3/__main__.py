@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .backbones import BACKBONE_TABLE, DEFAULT_BACKBONE, BACKBONE_NAMES, find_backbone
-from .devices import DEFAULT_DEVICE, DEVICES
+from .arguments import BOX_FORMAT, face_box, network_arguments
 from .errors import (
     AssetError, Cancelled, DependencyError, DeviceError, FaceBoxError, NoFaceError, PhotoError, ReconstructionError,
 )
@@ -46,19 +45,6 @@ EXIT_INTERRUPTED = 130
 _PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def _parse_box(text: str) -> tuple[float, float, float, float]:
-    parts = text.replace(" ", "").split(",")
-    if len(parts) != 4:
-        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, photo pixels); got {text!r}")
-    try:
-        x1, y1, x2, y2 = (float(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a box is X1,Y1,X2,Y2 (4 numbers, photo pixels); got {text!r}") from None
-    if x2 <= x1 or y2 <= y1:
-        raise argparse.ArgumentTypeError(f"box {text!r} is empty: it needs X2 > X1 and Y2 > Y1 (top-left first)")
-    return x1, y1, x2, y2
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -67,18 +53,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
-
-
-def _backbone(text: str) -> str:
-    try:
-        return find_backbone(text).name
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-_BACKBONE_HELP = "regressor network: " + ", ".join(
-    f"{b.name} ({b.description.lower()}" + (f"; also {', '.join(b.aliases)}" if b.aliases else "") + ")"
-    for b in BACKBONE_TABLE) + f"; default {DEFAULT_BACKBONE}"
 
 
 def _reconstruct_parser() -> argparse.ArgumentParser:
@@ -91,11 +65,8 @@ def _reconstruct_parser() -> argparse.ArgumentParser:
     parser.add_argument("--assets", required=True, metavar="DIR",
                         help="the 3DDFA-V3 assets folder (face_model.npy, net_recon.pth, ...)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    parser.add_argument("--device", choices=DEVICES, default=DEFAULT_DEVICE,
-                        help="auto: CUDA when available, else Apple Silicon MPS, else CPU (default)")
-    parser.add_argument("--backbone", type=_backbone, default=DEFAULT_BACKBONE,
-                        metavar="{" + ",".join(BACKBONE_NAMES) + "}", help=_BACKBONE_HELP)
-    parser.add_argument("--box", type=_parse_box, metavar="X1,Y1,X2,Y2",
+    network_arguments(parser)
+    parser.add_argument("--box", type=face_box, metavar=BOX_FORMAT,
                         help="face box in photo pixels for every photo (skips the face detector)")
     parser.add_argument("--batch", type=_positive_int, default=1, metavar="N",
                         help="photos reconstructed together (faster on a GPU; default 1)")

@@ -241,6 +241,32 @@ def test_one_table_of_backbone_names(good_assets: Path, tmp_path: Path,
         Reconstructor(good_assets, backbone="vgg")
 
 
+def test_the_command_lines_share_one_box_and_network_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from nv3dmm_face_tools.animation.cli import _parser as animation_parser
+    from nv3dmm_face_tools.fitting.cli import build_parser as fitting_parser
+    from nv3dmm_face_tools.tddfa_v3.__main__ import _reconstruct_parser
+    from nv3dmm_face_tools.tddfa_v3.arguments import face_box
+
+    assert face_box(" 1, 2.5,30 ,40") == (1.0, 2.5, 30.0, 40.0)
+    for bad, why in (("1,2,3", "4 numbers"), ("a,b,c,d", "4 numbers"), ("1,2,3,4,5", "4 numbers"),
+                     ("5,5,1,9", "empty")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            face_box(bad)
+    commands = (
+        (_reconstruct_parser(), ["x.jpg", "--assets", "a", "--out", "o"]),
+        (fitting_parser(), ["x.jpg", "--model", "m.nvf", "--assets", "a", "--out", "o.nvf"]),
+        (animation_parser(), ["video", "clip.mp4", "--assets", "a", "--out", "o.npz"]),
+    )
+    for parser, base in commands:
+        args = parser.parse_args(base + ["--box", "1,2,30,40", "--backbone", "mbnetv3", "--device", "cpu"])
+        assert (args.box, args.backbone, args.device) == ((1.0, 2.0, 30.0, 40.0), "mobilenetv3", "cpu")
+        with pytest.raises(SystemExit):
+            parser.parse_args(base + ["--box", "1,2,3"])
+        assert "4 numbers" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------ validate first (items 17, 18)
 
 def test_cli_writes_nothing_when_it_cannot_run(tmp_path: Path, good_assets: Path,
