@@ -15,6 +15,7 @@ and model.
 from __future__ import annotations
 
 import operator
+import re
 from itertools import repeat
 from typing import Any
 
@@ -31,6 +32,25 @@ _unpack_chunk = CHUNK_HEAD.unpack_from
 _SUB = operator.sub
 _AND = operator.and_
 _STRIP_NUL = operator.methodcaller("rstrip", b"\0")
+
+
+_NUL_INSIDE = re.compile(rb"\0[^\0\xff]")      # a NUL before a name's last byte (0xFF: the separator)
+
+
+def _canonical_names(raws: list[bytes]) -> list[str] | None:
+    """The names of NAME payloads that are each a multiple of 4 bytes (the caller checks
+    that), canonically padded (at most 3 NULs, all at the end) UTF-8 within the size limit;
+    None when any is not (the careful walk then remembers or refuses it). One pass each
+    over the joined payloads: 0xFF separates them, as it is never in UTF-8."""
+    joined = b"\xff".join(raws)
+    if (b"\0\0\0\0" in joined or _NUL_INSIDE.search(joined) is not None
+            or joined.count(0xFF) != len(raws) - 1
+            or (len(joined) > MAX_NAME_BYTES and max(map(len, raws)) > MAX_NAME_BYTES)):
+        return None
+    try:
+        return joined.translate(None, b"\0").replace(b"\xff", b"\0").decode().split("\0")
+    except UnicodeDecodeError:
+        return None
 
 
 class FileBlendShapes(BlendShapes):
@@ -167,10 +187,12 @@ class BlendReader(ChunkReader):
 
     def blend_pairs(self, chunk: Chunk, declared: int) -> BlendShapes | None:
         """BLND read when it is exactly `declared` NAME, SHAP pairs, each SHAP the model's
-        size, from a bytes buffer: the walk only notes where each NAME ends (one test of
-        the next 8 bytes for the SHAP header, no objects per chunk), and the budget is
-        charged once. None for anything else (the careful walk in blend_shapes() then
-        reads the file or says what is wrong); nothing is changed before it succeeds."""
+        size and each NAME a canonically padded UTF-8 string, from a bytes buffer: the walk
+        takes each NAME's payload and where its SHAP starts (one test of the next 8 bytes
+        for the SHAP header, no objects per chunk), the names are checked and decoded in
+        one go, and the budget is charged once. None for anything else (the careful walk
+        in blend_shapes() then reads the file or says what is wrong); nothing is changed
+        before it succeeds."""
         buf = self.buf
         if not self.is_bytes:
             return None
@@ -184,21 +206,24 @@ class BlendReader(ChunkReader):
         step = 8 + shape_bytes
         pos, end = chunk.start + 4, chunk.end
         last = end - 16 - shape_bytes       # the last offset where a NAME, SHAP pair still fits
-        ends: list[int] = []                # where each NAME's payload ends (its SHAP header)
-        note = ends.append
+        raws: list[bytes] = []              # each NAME's payload
+        starts: list[int] = []              # where each SHAP's payload starts
+        take, note = raws.append, starts.append
         while pos <= last:
             tag, size = unpack(buf, pos)
             after = pos + 8 + size
-            if tag != b"NAME" or after > last + 8 or not is_shap(shap, after):
+            if tag != b"NAME" or size & 3 or after > last + 8 or not is_shap(shap, after):
                 return None
-            note(after)
+            take(buf[pos + 8:after])
+            note(after + 8)
             pos = after + step
-        if pos != end or len(ends) != declared:
+        if pos != end or len(raws) != declared:
             return None
-        starts = [chunk.start + 12] + [at + step + 8 for at in ends[:-1]] if ends else []
-        names = self.names(starts, ends)
+        names = _canonical_names(raws)
+        if names is None:
+            return None
         self.budget_left -= cost
-        return FileBlendShapes.from_file(names, buf, [at + 8 for at in ends], self.vertices)
+        return FileBlendShapes.from_file(names, buf, starts, self.vertices)
 
     def names(self, starts: list[int], ends: list[int]) -> list[str]:
         """BLND names; all canonically padded valid UTF-8 ones are decoded in one go."""
