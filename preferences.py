@@ -28,9 +28,8 @@ from bpy.types import AddonPreferences, Context, UILayout
 
 from .bridge import readiness
 from .bridge.bpy_typed import lookup
-# The checks' home is bridge.readiness (this module draws them); pip_command is imported only
-# for the tests that read it here (tests/blender/test_blender_reconstruct.py).
-from .bridge.readiness import asset_status, missing_dependencies, pip_command
+# The checks' home is bridge.readiness (this module draws them).
+from .bridge.readiness import asset_status, missing_dependencies
 from .installer import builds as installer_builds
 from .installer.sources import ASSETS_BASE_URL, ASSETS_DATASET_URL, ASSETS_HINT
 from .installer.task import Task

@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
     load_checkout_addon()
     preferences = addon_module("preferences")
     bridge = addon_module("bridge.reconstruction")
+    bridge_errors = addon_module("bridge.errors")
     errors = addon_module("tddfa_v3.errors")
     readiness = addon_module("bridge.readiness")
     missing = readiness.missing_dependencies()
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
             job = bridge.ReconstructionJob(settings, str(photo.resolve()))
             output = bridge.run_job_sync(job)
             face = bridge.build_reconstruction(context, output, settings, photo_path=str(photo.resolve()))
-        except bridge.BridgeError as error:
+        except bridge_errors.BridgeError as error:
             failures += 1
             bpy.data.collections.remove(collection)
             print(f"{photo.name}: FAILED: {error}", file=sys.stderr)

@@ -20,10 +20,6 @@ public API (what the operators, tools and tests read here); the rest is imported
 
 from __future__ import annotations
 
-from ...tddfa_v3.devices import is_gpu_failure
-from ..errors import BridgeError
-from ..mesh import SLIDER_LIMIT
-from ..axes import MODEL_TO_BLENDER
 from .build import build_reconstruction
 from .job import (
     BACKBONES, DEVICES, JobCancelled, JobFailed, JobFinished, JobMessage, JobNotice, JobProgress, Photo,
@@ -37,10 +33,9 @@ from .plan import (
 )
 
 __all__ = [
-    "BACKBONES", "COEFFICIENT_SPLIT", "DEVICES", "MODEL_TO_BLENDER", "PROP_CAMERA", "PROP_COEFFICIENTS",
+    "BACKBONES", "COEFFICIENT_SPLIT", "DEVICES", "PROP_CAMERA", "PROP_COEFFICIENTS",
     "PROP_FACE_BOX", "PROP_KEY_SCALES", "PROP_MARKER", "PROP_PHOTO_SIZE", "PROP_SOURCE", "PROP_SPLIT",
-    "PROP_TRANS_PARAMS", "SLIDER_LIMIT", "BridgeError", "JobCancelled", "JobFailed", "JobFinished",
+    "PROP_TRANS_PARAMS", "JobCancelled", "JobFailed", "JobFinished",
     "JobMessage", "JobNotice", "JobProgress", "Photo", "ReconstructOptions", "ReconstructionJob",
-    "ReconstructionOutput", "bases_from_face_model", "build_reconstruction", "image_to_rgb", "is_gpu_failure",
-    "key_scales", "model_to_blender", "plan_shape_keys", "pose_matrix", "run_job_sync",
+    "ReconstructionOutput", "bases_from_face_model", "build_reconstruction", "image_to_rgb", "key_scales", "model_to_blender", "plan_shape_keys", "pose_matrix", "run_job_sync",
 ]

@@ -25,9 +25,8 @@ arrays and nothing else, then converted once into a plain ``.npz`` cache
 
 from __future__ import annotations
 
-from ..dependencies import require_torch
 from .cache import (
-    CACHE_APP_NAME, CACHE_FORMAT_VERSION, _read_stored_npz, cache_path_for, default_cache_dir,
+    CACHE_APP_NAME, CACHE_FORMAT_VERSION, cache_path_for, default_cache_dir,
     load_face_model_arrays, read_face_model_cache, write_face_model_cache,
 )
 from .check import AssetFileStatus, AssetReport, check_assets, verify_asset_file
@@ -43,8 +42,7 @@ from .files import (
 from .template import five_point_template, load_five_point_template, load_lm68_template
 
 __all__ = [
-    "require_torch",
-    "CACHE_APP_NAME", "CACHE_FORMAT_VERSION", "_read_stored_npz", "cache_path_for", "default_cache_dir",
+    "CACHE_APP_NAME", "CACHE_FORMAT_VERSION", "cache_path_for", "default_cache_dir",
     "load_face_model_arrays", "read_face_model_cache", "write_face_model_cache",
     "AssetFileStatus", "AssetReport", "check_assets", "verify_asset_file",
     "check_finite_weights", "load_asset_network", "load_state_dict", "unwrap_state_dict",

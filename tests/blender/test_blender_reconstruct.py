@@ -26,6 +26,7 @@ import pytest
 from nv3dmm_face_tools.tddfa_v3.result import PART_NAMES, FaceResult
 from tests import helpers
 
+from nv3dmm_face_tools.bridge.errors import BridgeError
 from tests.blender.reconstruction_output import _bridge_module, make_output
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,10 @@ def _core_errors() -> Any:
 # --------------------------------------------------------------------------- no bpy
 
 def test_model_to_blender_is_a_proper_rotation_with_unit_change() -> None:
+    from nv3dmm_face_tools.bridge.axes import MODEL_TO_BLENDER
+
     bridge = _bridge_module()
-    matrix = bridge.MODEL_TO_BLENDER
+    matrix = MODEL_TO_BLENDER
     assert np.isclose(np.linalg.det(matrix * 10.0), 1.0)   # winding preserved
     np.testing.assert_allclose(bridge.model_to_blender([[1.0, 2.0, 3.0]]), [[0.1, -0.3, 0.2]], atol=1e-7)
 
@@ -61,11 +64,13 @@ def test_pose_matrix_maps_unposed_blender_vertices_to_posed_ones() -> None:
 
 
 def test_key_scales_keep_values_inside_the_slider_range() -> None:
+    from nv3dmm_face_tools.bridge.mesh import SLIDER_LIMIT
+
     bridge = _bridge_module()
     coefficients = np.array([0.5, -9.99, 10.0, 23.5, -31.0], dtype=np.float32)
     scales = bridge.key_scales(coefficients)
     np.testing.assert_array_equal(scales, [1, 1, 1, 3, 4])
-    assert np.all(np.abs(coefficients / scales) <= bridge.SLIDER_LIMIT)
+    assert np.all(np.abs(coefficients / scales) <= SLIDER_LIMIT)
 
 
 class FakeReconstructor:
@@ -160,7 +165,7 @@ def test_job_on_cuda_reports_a_gpu_failure_clearly() -> None:
     output = make_output()
     oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
     job = _job(output, {"cuda": FakeReconstructor(output, fail=oom)}, device="cuda")
-    with pytest.raises(bridge.BridgeError, match="GPU failed.*CPU or Auto"):
+    with pytest.raises(BridgeError, match="GPU failed.*CPU or Auto"):
         bridge.run_job_sync(job)
 
 
@@ -169,7 +174,7 @@ def test_job_reports_core_errors_as_they_are() -> None:
     NoFaceError = _core_errors().NoFaceError
     output = make_output()
     job = _job(output, {"auto": FakeReconstructor(output, fail=NoFaceError("no face found in photo.png"))})
-    with pytest.raises(bridge.BridgeError, match="no face found"):
+    with pytest.raises(BridgeError, match="no face found"):
         bridge.run_job_sync(job)
 
 
@@ -301,7 +306,7 @@ def test_bridge_rolls_back_everything_when_building_fails(clean_scene: None, mon
         raise RuntimeError("simulated failure in the last step")
 
     monkeypatch.setattr(sys.modules[f"{bridge.__name__}.build"], "add_vertex_groups", broken)
-    with pytest.raises(bridge.BridgeError, match="simulated failure"):
+    with pytest.raises(BridgeError, match="simulated failure"):
         bridge.build_reconstruction(bpy.context, make_output(seed=5), options)
     assert _data_counts() == before
     if face is not None:
@@ -544,7 +549,7 @@ def test_preferences_report_missing_assets_and_dependencies(addon: Any, syntheti
     assert full.ok and not full.missing
     assert preferences.asset_status(str(synthetic_assets)) is full          # cached until the folder changes
     assert preferences.missing_dependencies() == []                          # the test venv has them all
-    command = preferences.pip_command(["torch", "scipy"])
+    command = importlib.import_module("nv3dmm_face_tools.bridge.readiness").pip_command(["torch", "scipy"])
     assert sys.executable in command and command.endswith("-m pip install torch scipy")
     assert preferences.NV3DMMFacePreferences.bl_idname == addon.__name__
     # not installed as an extension here: the face-model cache falls back to a temp folder
@@ -779,7 +784,6 @@ def test_the_bridge_knows_the_mps_device_and_its_failures(addon: Any) -> None:
     """(Moved from tests/core/test_tddfa_devices.py: it needs the bridge, so bpy.)"""
     import importlib
     bridge = importlib.import_module("nv3dmm_face_tools.bridge.reconstruction")
-    assert bridge.DEVICES["MPS"] == "mps"
-    assert bridge.is_gpu_failure(RuntimeError("MPS backend out of memory"))
+    assert bridge.DEVICES["MPS"] == "mps"     # (its failures: tests/core/test_tddfa_devices.py)
     preferences = importlib.import_module("nv3dmm_face_tools.preferences")
     assert [item[0] for item in preferences.DEVICE_ITEMS] == list(bridge.DEVICES)

@@ -226,7 +226,9 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path, model_dict: dict[str, Any]) ->
     assets.load_face_model_arrays(source, cache_dir=tmp_path / "cache")
     cache_file = assets.cache_path_for(source, tmp_path / "cache")
     # the fast reader sees exactly what numpy's own .npz reader sees
-    fast = assets._read_stored_npz(cache_file)
+    from nv3dmm_face_tools.tddfa_v3.assets.cache import _read_stored_npz
+
+    fast = _read_stored_npz(cache_file)
     with np.load(cache_file, allow_pickle=False) as reference:
         assert sorted(fast) == sorted(reference.files)
         for name in reference.files:
@@ -453,8 +455,10 @@ def test_missing_checkpoint(tmp_path: Path) -> None:
 
 def test_missing_torch_is_a_dependency_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)          # makes `import torch` fail
+    from nv3dmm_face_tools.tddfa_v3.dependencies import require_torch
+
     with pytest.raises(DependencyError, match="pip install torch"):
-        assets.require_torch()
+        require_torch()
 
 
 # --------------------------------------------------------------------------- the synthetic assets themselves

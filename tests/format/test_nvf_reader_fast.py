@@ -17,6 +17,7 @@ import pytest
 
 from nv3dmm_face_tools import io_nv3dmm as nvf
 from nv3dmm_face_tools.io_nv3dmm import NvfError, reader
+from nv3dmm_face_tools.io_nv3dmm.limits import PART_COST
 from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
 _FAST_PATHS = ("partitions_regular", "partitions_plain", "blend_pairs")
@@ -85,7 +86,7 @@ def _budget_short_at_prts(monkeypatch: pytest.MonkeyPatch, data: bytes, parts: i
         patch.setattr(reader._Reader, "partitions", spy)
         nvf.read(data)
     full = reader.chunk_budget(len(data))
-    monkeypatch.setattr(reader, "chunk_budget", lambda size: full - seen[0] + parts * reader.PART_COST)
+    monkeypatch.setattr(reader, "chunk_budget", lambda size: full - seen[0] + parts * PART_COST)
 
 
 @pytest.mark.parametrize("names,materials", [(True, True), (True, False), (False, True), (False, False)])
