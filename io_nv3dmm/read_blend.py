@@ -42,6 +42,8 @@ def _canonical_names(raws: list[bytes]) -> list[str] | None:
     that), canonically padded (at most 3 NULs, all at the end) UTF-8 within the size limit;
     None when any is not (the careful walk then remembers or refuses it). One pass each
     over the joined payloads: 0xFF separates them, as it is never in UTF-8."""
+    if not raws:
+        return []
     joined = b"\xff".join(raws)
     if (b"\0\0\0\0" in joined or _NUL_INSIDE.search(joined) is not None
             or joined.count(0xFF) != len(raws) - 1

@@ -13,6 +13,7 @@ import dataclasses
 import struct
 from typing import Any, Iterator
 
+import numpy as np
 import pytest
 
 from nv3dmm_face_tools import io_nv3dmm as nvf
@@ -225,6 +226,25 @@ def test_name_shap_pairs_take_the_fast_path(monkeypatch: pytest.MonkeyPatch, car
     assert fast.blend_shapes is not None and slow.blend_shapes is not None
     assert fast.blend_shapes.names == slow.blend_shapes.names and len(fast.blend_shapes.names) > 10
     assert (fast.blend_shapes.deltas == slow.blend_shapes.deltas).all()
+
+
+def test_every_canonical_name_length_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    """Empty names, names filling whole 4-byte words (no NUL) and names padded with 1-3 NULs,
+    ASCII and UTF-8: all read on the fast path, as the careful walk reads them."""
+    base = build_demo_model(shape_modes=2)
+    assert base.blend_shapes is not None
+    names = ["", "abcd", "abc", "ab", "a", "\u00e9\u00e9", "\u00e9", "abcdefgh", "x" * 253]
+    count = len(names)
+    shapes = nvf.BlendShapes(names=names, deltas=np.asarray(base.blend_shapes.deltas)[:1].repeat(count, axis=0))
+    data = nvf.to_bytes(dataclasses.replace(base, blend_shapes=shapes, source_layout=None, toc=None))
+    slow = careful(data)
+    seen = _calls(monkeypatch, "blend_pairs")
+    fast = nvf.read(data)
+    assert seen == [True]
+    assert fast.blend_shapes is not None and slow.blend_shapes is not None
+    assert fast.blend_shapes.names == slow.blend_shapes.names == names
+    assert fast.source_layout is not None and fast.source_layout.strings == {}
+    assert nvf.to_bytes(fast) == data
 
 
 def test_empty_partition_names_read_on_the_fast_path(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
