@@ -115,12 +115,12 @@ def per_photo_fps(rec: Reconstructor, source: VideoSource, count: int, synthetic
     return len(frames) / (time.perf_counter() - start)
 
 
-def drawn_face_detector(rec: Reconstructor) -> Any:
+def drawn_face_detector(rec: Reconstructor, frame_hw: tuple[int, int]) -> Any:
     """For synthetic weights: runs the video path's RetinaFace (folded; its full cost: a 512 canvas
-    for whole frames, a NEAR_CANVAS one for the regions near a tracked face, which the tracker
-    hands over at most that wide) and answers with the drawn face's box."""
+    for whole frames, a NEAR_CANVAS one for the regions near a tracked face, anything smaller than
+    a `frame_hw` frame) and answers with the drawn face's box."""
     def detect(images: Any) -> list[Any]:
-        near = max(max(image.shape[:2]) for image in images) <= NEAR_CANVAS
+        near = any(tuple(image.shape[:2]) != tuple(frame_hw) for image in images)
         rec.detect_faces(list(images), folded=True, **({"size": NEAR_CANVAS} if near else {}))
         found = []
         for image in images:
@@ -133,7 +133,7 @@ def drawn_face_detector(rec: Reconstructor) -> Any:
 
 
 def video_fps(rec: Reconstructor, source: VideoSource, batch: int, synthetic: bool) -> tuple[float, Any]:
-    detector = drawn_face_detector(rec) if synthetic else None
+    detector = drawn_face_detector(rec, (source.height, source.width)) if synthetic else None
     options = TrackOptions(batch_size=batch)
     warm = TrackOptions(frames=FrameRange(0, min(batch, source.frame_count)), batch_size=batch)
     track_video(source, rec, warm, detector=detector)
