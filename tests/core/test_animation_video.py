@@ -173,11 +173,16 @@ def test_near_detection_maps_back_and_refuses_a_cut_face(reconstructor: Any) -> 
     near = tracker.detect_near(image, np.array([420.0, 310.0, 690.0, 590.0]))
     assert near is not None and max(seen[-1][:2]) == 256
     assert np.abs(near - np.array([400, 300, 699, 599])).max() <= 3
-    # A region that cuts the face (its edge inside the frame): no answer from there...
-    assert tracker.detect_near(image, np.array([100.0, 300.0, 250.0, 450.0])) is None
+    # A region that cuts the face (x 225-525 of a face at 400-699; the cut is inside the frame):
+    # the skin reaches the region's edge, so no answer from there...
+    cutting = np.array([300.0, 350.0, 450.0, 500.0])
+    assert skin_detector([image[275:575, 225:525]])[0] is not None       # the detector does see skin
+    assert tracker.detect_near(image, cutting) is None
+    # ...nor from a region with no face at all...
+    assert tracker.detect_near(image, np.array([0.0, 0.0, 100.0, 100.0])) is None
     # ...so detect() goes on to the whole frame.
     before = len(seen)
-    box = tracker.detect(image, np.array([100.0, 300.0, 250.0, 450.0]))
+    box = tracker.detect(image, cutting)
     assert box is not None and box.tolist() == [400, 300, 699, 599] and len(seen) == before + 2
     assert seen[-1][:2] == (800, 1000) and tracker.detections == 1
 
