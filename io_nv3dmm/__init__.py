@@ -18,7 +18,8 @@ What lives where (each module's docstring says more and what it may import):
   atomic: `write_atomic`.
 - reading: reader (`read`: source, header, top level, TOC) over read_chunks (the
   chunk walk, its checks and errors), read_objects (MODL, IBUG/NVLM, MCTR, TOPO),
-  read_blend (BLND, `FileBlendShapes`) and read_partitions (PRTS, fast paths).
+  read_blend (BLND, `FileBlendShapes`) and read_partitions (PRTS, fast paths,
+  `FileFaceModel`).
 - writing: writer (`write`, `to_bytes`: the file, TOC) over write_layout (the
   layout plan, unknown chunks), write_objects (MODL, IBUG/NVLM, BLND, MCTR, TOPO),
   write_partitions (PRTS), write_chunks (chunk assembly) and write_values (checks).

@@ -72,22 +72,21 @@ def _model_problems(model: FaceModel) -> list[str]:
                 f"top-level chunk {item.tag!r} (an UnknownChunk): NVIDIA's reader stops with a "
                 f"syntax error at any top-level object it does not know; drop it or keep it "
                 f"inside a container (parent 'MODL', for one)")
-    parts = model.partitions
+    prts = sorted((u for u in unknown if u.parent == "PRTS"), key=lambda u: u.position)
+    parts = model.partitions if prts else None     # (a read model's are made on first use)
     if parts:
-        prts = sorted((u for u in unknown if u.parent == "PRTS"), key=lambda u: u.position)
-        if prts:
-            # The writer's placement: each unknown chunk at its position among the PARTs.
-            order: list[Any] = [None] * len(parts)
-            for item in prts:
-                order.insert(min(item.position, len(order)), item)
-            last_part = max(i for i, entry in enumerate(order) if entry is None)
-            for i, entry in enumerate(order[:last_part]):
-                if entry is not None:
-                    problems.append(
-                        f"chunk {entry.tag!r} inside PRTS before a PART: NVIDIA's reader counts "
-                        f"it as a partition, so the next PART lands beyond its partition list "
-                        f"and the reader aborts; drop it or put it after the last PART (position "
-                        f">= {len(parts)})")
+        # The writer's placement: each unknown chunk at its position among the PARTs.
+        order: list[Any] = [None] * len(parts)
+        for item in prts:
+            order.insert(min(item.position, len(order)), item)
+        last_part = max(i for i, entry in enumerate(order) if entry is None)
+        for i, entry in enumerate(order[:last_part]):
+            if entry is not None:
+                problems.append(
+                    f"chunk {entry.tag!r} inside PRTS before a PART: NVIDIA's reader counts "
+                    f"it as a partition, so the next PART lands beyond its partition list "
+                    f"and the reader aborts; drop it or put it after the last PART (position "
+                    f">= {len(parts)})")
     ibug = model.ibug
     if ibug is not None:
         for label, values in (("right", ibug.right_contour), ("left", ibug.left_contour)):

@@ -3,7 +3,8 @@
 """Reading PRTS, the partitions: partition-heavy models have hundreds of PARTs.
 
 `PartitionReader.partitions` tries two fast paths, then the careful walk:
-`partitions_regular` (numpy over PARTs that all have the same size and children),
+`partitions_regular` (numpy over PARTs that all have the same size and children,
+whose `Partition` objects are made on first use: `PartitionRows`, `FileFaceModel`),
 `partitions_plain` (one lean walk over PARTs of canonical ASCII strings), and the
 careful chunk-by-chunk walk that reads anything else or says what is wrong (each
 error with its offset). The fast paths change nothing unless they succeed.
@@ -14,6 +15,7 @@ layout, limits and model.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Any
 
@@ -23,13 +25,87 @@ from .read_chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReade
 from .errors import NvfError
 from .layout import PART_RECORD
 from .limits import CHUNK_COST, MAX_NAME_BYTES, MAX_PARTITIONS, PART_COST, PART_STRING_COST
-from .model import Partition
+from .model import FaceModel, Partition
 
 _unpack_chunk = CHUNK_HEAD.unpack_from
 _unpack_part = PART_RECORD.unpack_from
 # A PART's chunk header and its record in one unpack: "<4sI" then "IIIIIi".
 _unpack_part_head = struct.Struct(CHUNK_HEAD.format + PART_RECORD.format.lstrip("<")).unpack_from
 _PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
+
+
+class PartitionRows:
+    """A PRTS whose PARTs are all alike, checked by the regular fast path: the records and
+    strings stay in the file's buffer (immutable bytes) until `build` makes the
+    `Partition` objects, and `payload` gives the PARTs' bytes back to the writer."""
+
+    __slots__ = ("buf", "start", "count", "stride", "subs", "triangles")
+
+    def __init__(self, buf: bytes, start: int, count: int, stride: int,
+                 subs: list[tuple[bytes, int, int]], triangles: int) -> None:
+        self.buf = buf              # the file
+        self.start = start          # the first PART's offset
+        self.count = count          # PARTs, each `stride` bytes
+        self.stride = stride
+        self.subs = subs            # (NAME or MTRL, payload offset in a PART, payload size)
+        self.triangles = triangles  # the triangle count the ranges were checked against
+
+    def build(self) -> list[Partition]:
+        buf, start, count, stride = self.buf, self.start, self.count, self.stride
+        records = np.ndarray((count, 5), U32N, buf, start + 8, (stride, 4)).T.tolist()
+        smoothing = np.ndarray((count,), I32, buf, start + 28, (stride,)).tolist()
+        strings: dict[bytes, list[str | None]] = {}
+        for stag, at, ssize in self.subs:
+            texts: list[bytes] = np.ndarray((count,), f"S{ssize}", buf, start + at, (stride,)).tolist()
+            decoded = {text: text.decode("ascii") for text in set(texts)}
+            strings[stag] = list(map(decoded.__getitem__, texts))
+        none: list[str | None] = [None] * count
+        return list(map(Partition, records[0], records[1], records[2], records[3], records[4], smoothing,
+                        strings.get(b"NAME", none), strings.get(b"MTRL", none)))
+
+    def payload(self) -> memoryview:
+        """The PARTs as in the file (PRTS's payload after its count)."""
+        return memoryview(self.buf)[self.start:self.start + self.count * self.stride]
+
+
+class FileFaceModel(FaceModel):
+    """`FaceModel` as read from a file; partitions read on the regular fast path are
+    made into `Partition` objects on first use of `partitions`.
+
+    A partition-heavy model's objects cost about as much as checking its PRTS, so
+    they are made the first time `partitions` is read (then kept: the same list
+    each time), and an unedited model is written from the file's bytes. Assigning
+    `partitions` works as for a plain `FaceModel`; pickling and copying give a
+    plain `FaceModel`.
+    """
+
+    _partitions: list[Partition] | None
+    _partition_rows: PartitionRows | None
+
+    @property
+    def partitions(self) -> list[Partition] | None:
+        rows = self._partition_rows
+        if rows is not None:
+            self._partitions = rows.build()
+            self._partition_rows = None
+        return self._partitions
+
+    @partitions.setter
+    def partitions(self, value: list[Partition] | None) -> None:
+        self._partitions = value
+        self._partition_rows = None
+
+    def defer_partitions(self, rows: PartitionRows) -> None:
+        """`partitions` becomes `rows` built on first use."""
+        self._partitions = None
+        self._partition_rows = rows
+
+    def unread_partitions(self) -> PartitionRows | None:
+        """The file's partitions while `partitions` was never used, else None."""
+        return self._partition_rows
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return (FaceModel, tuple(getattr(self, f.name) for f in dataclasses.fields(FaceModel)))
 
 
 def _canonical_ascii(raw: bytes) -> str | None:
@@ -44,7 +120,7 @@ def _canonical_ascii(raw: bytes) -> str | None:
 class PartitionReader(ChunkReader):
     """PRTS's decoder (see the module docstring)."""
 
-    def partitions(self, chunk: Chunk) -> list[Partition]:
+    def partitions(self, chunk: Chunk) -> list[Partition] | PartitionRows:
         if chunk.size < 4:
             raise NvfError(f"PRTS is {chunk.size} bytes, too short for its partition count",
                            chunk.offset + 4)
@@ -52,9 +128,10 @@ class PartitionReader(ChunkReader):
         if declared > MAX_PARTITIONS:
             raise NvfError(f"PRTS declares {declared:,} partitions, more than the format's limit of "
                            f"{MAX_PARTITIONS:,}", chunk.start)
-        fast = self.partitions_regular(chunk, declared)
-        if fast is None:
-            fast = self.partitions_plain(chunk, declared)
+        rows = self.partitions_regular(chunk, declared)
+        if rows is not None:
+            return rows
+        fast = self.partitions_plain(chunk, declared)
         if fast is not None:
             return fast
         # Partition-heavy files have hundreds of PARTs: one tight walk (like BLND's) with the
@@ -155,12 +232,13 @@ class PartitionReader(ChunkReader):
             self.layout.child_orders["PRTS"] = ("PART",) * len(result)
         return result
 
-    def partitions_regular(self, chunk: Chunk, declared: int) -> list[Partition] | None:
-        """PRTS read with numpy when every PART has the same size and the same children
+    def partitions_regular(self, chunk: Chunk, declared: int) -> PartitionRows | None:
+        """PRTS checked with numpy when every PART has the same size and the same children
         (the PART record, then the same NAME and/or MTRL chunk sizes): partition-heavy
-        models written by a tool usually are. None when the layout is anything else, or
-        anything is out of place (the careful walk in partitions() then reads the file or
-        says what is wrong); nothing is changed before it succeeds."""
+        models written by a tool usually are. Its `Partition` objects are made on first
+        use (`PartitionRows`). None when the layout is anything else, or anything is out
+        of place (the careful walk in partitions() then reads the file or says what is
+        wrong); nothing is changed before it succeeds."""
         buf = self.buf
         if not self.is_bytes or declared == 0 or chunk.size < 12:
             return None
@@ -176,7 +254,8 @@ class PartitionReader(ChunkReader):
             if stride - sub < 8 or len(subs) == 2:
                 return None
             stag, ssize = _unpack_chunk(buf, start + sub)
-            if ssize > stride - sub - 8 or ssize > MAX_NAME_BYTES or stag not in (b"NAME", b"MTRL"):
+            if (ssize > stride - sub - 8 or ssize > MAX_NAME_BYTES or ssize & 3
+                    or stag not in (b"NAME", b"MTRL")):
                 return None
             subs.append((stag, sub + 8, ssize))
             sub += 8 + ssize
@@ -190,29 +269,21 @@ class PartitionReader(ChunkReader):
             heads: np.ndarray[Any, Any] = np.ndarray((declared,), U64, buf, start + at, (stride,))
             if MIN(heads, None) != MAX(heads, None):
                 return None
-        # The records as int64 columns (no uint32 overflow in the range sums); the smoothing
-        # group is signed.
-        records = np.ndarray((declared, 6), U32N, buf, start + 8, (stride, 4)).astype(np.int64)
-        records[:, 5] = np.ndarray((declared,), I32, buf, start + 28, (stride,))
-        if (MAX(records[:, 1] + records[:, 2], None) > self.triangles
-                or MAX(records[:, 3] + records[:, 4], None) > 3 * self.triangles):
+        # The ranges on int64 columns (no uint32 overflow in the sums).
+        records = np.ndarray((declared, 4), U32N, buf, start + 12, (stride, 4)).astype(np.int64)
+        if (MAX(records[:, 0] + records[:, 1], None) > self.triangles
+                or MAX(records[:, 2] + records[:, 3], None) > 3 * self.triangles):
             return None        # the careful walk says which PART
-        columns = records.T.tolist()
-        strings: dict[bytes, list[str | None]] = {}
-        for stag, at, ssize in subs:
-            # Fixed-width numpy strings drop trailing NULs: the text of a canonically padded
-            # payload (its length then rounds up to the payload's size).
-            texts: list[bytes] = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,)).tolist()
-            decoded: dict[bytes, str] = {}
-            for text in set(texts):
-                if (len(text) + 3) & ~3 != ssize or not text.isascii() or text.find(0) >= 0:
-                    return None    # odd padding or UTF-8: the careful walk remembers or refuses it
-                decoded[text] = text.decode("ascii")
-            strings[stag] = list(map(decoded.__getitem__, texts))
-        none: list[str | None] = [None] * declared
+        for _, at, ssize in subs:
+            # Fixed-width numpy strings drop trailing NULs: canonical padding is each text's
+            # length rounding up to the payload's size, and no NUL left inside any of them.
+            texts = set(np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,)).tolist())
+            joined = b"\0".join(texts)
+            if (min(map(len, texts)) <= ssize - 4 or not joined.isascii()
+                    or joined.count(0) != len(texts) - 1):
+                return None    # odd padding or UTF-8: the careful walk remembers or refuses it
         self.budget_left -= cost
-        return list(map(Partition, columns[0], columns[1], columns[2], columns[3], columns[4],
-                        columns[5], strings.get(b"NAME", none), strings.get(b"MTRL", none)))
+        return PartitionRows(buf, start, declared, stride, subs, self.triangles)
 
     def partitions_plain(self, chunk: Chunk, declared: int) -> list[Partition] | None:
         """PRTS read in one lean walk when it holds only PARTs, each its record then a

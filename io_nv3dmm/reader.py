@@ -30,7 +30,7 @@ from .limits import CHUNK_COST, chunk_budget
 from .model import FaceModel, UnknownChunk
 from .read_blend import BlendReader
 from .read_objects import ObjectReader
-from .read_partitions import PartitionReader
+from .read_partitions import FileFaceModel, PartitionReader, PartitionRows
 
 # Names other modules take from here; the tests' budget checks replace chunk_budget here.
 __all__ = ["Source", "chunk_budget", "read"]
@@ -201,7 +201,9 @@ class _Reader(ObjectReader, BlendReader, PartitionReader):
         contours = self.contours(c) if (c := get(b"MCTR")) is not None else None
         topology = self.topology(c) if (c := get(b"TOPO")) is not None else None
         nvlm = self.landmarks(c, "NVLM") if (c := get(b"NVLM")) is not None else None
-        partitions = self.partitions(c) if (c := get(b"PRTS")) is not None else None
+        found = self.partitions(c) if (c := get(b"PRTS")) is not None else None
+        rows = found if isinstance(found, PartitionRows) else None   # made on first use
+        partitions = found if isinstance(found, list) else None
         self.layout.topology_ref = (
             (topology, topology.adjacent_faces, topology.edge_vertices) if topology is not None else None)
 
@@ -212,10 +214,13 @@ class _Reader(ObjectReader, BlendReader, PartitionReader):
             raise NvfError(f"header says the TOC is at offset {toc_loc} but {where}", 12)
         self.layout.toc_loc_zero = toc_chunk is not None and toc_loc == 0
 
-        return FaceModel(
+        model = FileFaceModel(
             shape=shape, color=color, texcoords=texcoords, ibug=ibug, blend_shapes=blend,
             model_contours=contours, topology=topology, nvlm=nvlm, partitions=partitions,
             unknown_chunks=self.unknown, toc=toc, source_layout=self.layout)
+        if rows is not None:
+            model.defer_partitions(rows)
+        return model
 
 
 def read(source: Source) -> FaceModel:

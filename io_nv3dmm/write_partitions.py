@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Encoders of PRTS, the partitions: partition-heavy models have hundreds of PARTs.
 
-`plain_partitions` packs the usual PRTS (no unknown chunks, no remembered order)
-straight into one buffer, each distinct name or material encoded once;
-anything else, and any value that fails a check, goes through `partition`, one
+`file_partitions` copies back the PRTS of a model read from a file whose
+partitions were never used (`FileFaceModel`); `plain_partitions` packs the usual
+PRTS (no unknown chunks, no remembered order) straight into one buffer, each
+distinct name or material encoded once; anything else, and any value that fails a check, goes through `partition`, one
 `Node` per PART with the precise error.
 
-May import: numpy, the standard library, and io_nv3dmm's write_*, errors,
-layout, limits and model.
+May import: numpy, the standard library, and io_nv3dmm's write_*, read_partitions
+(`FileFaceModel`, copied back unread), errors, layout, limits and model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from .errors import NvfError
 from .layout import PART_CHILD_TAGS, PART_RECORD
 from .limits import CHUNK_COST, MAX_PARTITIONS, PART_COST, PART_STRING_COST
 from .model import Partition
-from .write_chunks import PACK_HEADER, U32_MAX, Node, chunk_header, container, leaf
+from .read_partitions import FileFaceModel, PartitionRows
+from .write_chunks import PACK_HEADER, U32_MAX, Buffer, Node, chunk_header, container, leaf
 from .write_layout import PART_PATH, LayoutWriter
 
 _PART = PART_RECORD
@@ -64,8 +66,21 @@ class PartitionWriter(LayoutWriter):
         tags = self.order(path, PART_CHILD_TAGS, set(nodes))
         return container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record, PART_COST)
 
+    def has_partitions(self) -> bool:
+        """Whether the model has a PRTS, without making a read model's partitions."""
+        model = self.model
+        if isinstance(model, FileFaceModel) and model.unread_partitions() is not None:
+            return True
+        return model.partitions is not None
+
     def partitions(self) -> Node:
-        parts = self.model.partitions
+        model = self.model
+        rows = model.unread_partitions() if isinstance(model, FileFaceModel) else None
+        if rows is not None:
+            copied = self.file_partitions(rows)
+            if copied is not None:
+                return copied
+        parts = model.partitions
         assert parts is not None
         if len(parts) > MAX_PARTITIONS:
             raise NvfError(f"{len(parts):,} partitions, more than the format's limit of {MAX_PARTITIONS:,}")
@@ -77,6 +92,22 @@ class PartitionWriter(LayoutWriter):
         for path in [p for p in self.unknown if PART_PATH.match(p)]:
             self.unknown.pop(path)
         return container("PRTS", self.with_unknown("PRTS", nodes), struct.pack("<I", len(nodes)))
+
+    def file_partitions(self, rows: PartitionRows) -> Node | None:
+        """PRTS copied from the file it was read from, for partitions never used since
+        (`FileFaceModel`): the bytes `plain_partitions` would write for them, when the
+        triangles they were checked against are the model's and no unknown chunk, order or
+        string padding is remembered for PRTS; None otherwise."""
+        if rows.triangles != self.triangles or any(p.startswith("PRTS") for p in self.unknown):
+            return None
+        layout = self.layout
+        if layout is not None and (any(k.startswith("PRTS") for k in layout.child_orders)
+                                   or any(k.startswith("PRTS") for k in layout.strings)):
+            return None
+        body = rows.payload()
+        cost = CHUNK_COST + rows.count * (PART_COST + PART_STRING_COST * len(rows.subs))
+        parts: list[Buffer] = [chunk_header("PRTS", 4 + len(body)), struct.pack("<I", rows.count), body]
+        return Node("PRTS", parts, 12 + len(body), cost)
 
     def plain_partitions(self, parts: Sequence[Partition]) -> Node | None:
         """PRTS in one buffer, for the usual case (no unknown chunks in PRTS or its PARTs, no

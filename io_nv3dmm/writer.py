@@ -55,7 +55,7 @@ class _Writer(ObjectWriter, PartitionWriter):
             objects["TOPO"] = self.topology()
         if model.nvlm is not None:
             objects["NVLM"] = self.landmarks(model.nvlm, "NVLM")
-        if model.partitions is not None:
+        if self.has_partitions():
             objects["PRTS"] = self.partitions()
         write_toc = layout is None or model.toc is not None
         tags = self.order("", CANONICAL_TOP_ORDER, set(objects) | ({"TOC0"} if write_toc else set()))

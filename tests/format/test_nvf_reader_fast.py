@@ -9,7 +9,9 @@ switched off, and compares the results (or the errors, message and offset).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import struct
 from typing import Any, Iterator
 
@@ -19,6 +21,7 @@ import pytest
 from nv3dmm_face_tools import io_nv3dmm as nvf
 from nv3dmm_face_tools.io_nv3dmm import NvfError, reader
 from nv3dmm_face_tools.io_nv3dmm.limits import PART_COST
+from nv3dmm_face_tools.io_nv3dmm.read_partitions import FileFaceModel, PartitionRows
 from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
 _FAST_PATHS = ("partitions_regular", "partitions_plain", "blend_pairs")
@@ -96,8 +99,9 @@ def test_regular_partitions_take_the_fast_path_and_read_the_same(
     data = _partitioned(names=names, materials=materials)
     slow = careful(data)
     seen = _calls(monkeypatch, "partitions_regular")
+    assert nvf.to_bytes(nvf.read(data)) == data     # partitions never used: copied from the file
     fast = nvf.read(data)
-    assert seen == [True]
+    assert seen == [True, True]
     _same(fast, slow)
     assert nvf.to_bytes(fast) == data
     parts = fast.partitions
@@ -155,6 +159,7 @@ def test_odd_or_hostile_partitions_read_exactly_as_the_careful_walk_reads_them(
             nvf.read(data)
         assert (str(caught.value), caught.value.offset) == (str(exc), exc.offset), label
         return
+    assert nvf.to_bytes(nvf.read(data)) == data, label     # partitions never used
     fast = nvf.read(data)
     _same(fast, slow)
     assert nvf.to_bytes(fast) == data, label
@@ -326,6 +331,7 @@ def test_odd_or_hostile_varied_partitions_read_exactly_as_the_careful_walk_reads
             nvf.read(data)
         assert (str(caught.value), caught.value.offset) == (str(exc), exc.offset), label
         return
+    assert nvf.to_bytes(nvf.read(data)) == data, label     # partitions never used
     fast = nvf.read(data)
     _same(fast, slow)
     assert nvf.to_bytes(fast) == data, label
@@ -341,3 +347,93 @@ def test_plain_path_charges_the_chunk_budget(monkeypatch: pytest.MonkeyPatch, ca
     assert "too many chunks" in str(fast.value)
     assert (str(fast.value), fast.value.offset) == (str(slow.value), slow.value.offset)
     assert slow.value.offset is not None and slow.value.offset > data.index(b"PRTS")
+
+
+def _builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records how many `Partition` objects each build of deferred partitions made."""
+    made: list[int] = []
+    original = PartitionRows.build
+
+    def spy(self: PartitionRows) -> list[nvf.Partition]:
+        parts = original(self)
+        made.append(len(parts))
+        return parts
+
+    monkeypatch.setattr(PartitionRows, "build", spy)
+    return made
+
+
+def test_regular_partitions_are_made_on_first_use(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    """The regular path's Partition objects are made once, when `partitions` is first read;
+    the model behaves as a plain FaceModel: the same list each time, edits and assignments
+    kept and written, copies and pickles plain FaceModels."""
+    data = _partitioned()
+    expected = careful(data).partitions
+    made = _builds(monkeypatch)
+    model = nvf.read(data)
+    assert isinstance(model, FileFaceModel) and isinstance(model, nvf.FaceModel)
+    assert model.unread_partitions() is not None and made == []
+    assert nvf.to_bytes(model) == data and made == []          # written from the file's bytes
+    parts = model.partitions
+    assert made == [40] and parts == expected and model.partitions is parts
+    assert model.unread_partitions() is None
+    parts[3].material = "Edited"
+    assert nvf.read(nvf.to_bytes(model)).partitions[3].material == "Edited"  # type: ignore[index]
+    model.partitions = parts[:5]
+    assert len(nvf.read(nvf.to_bytes(model)).partitions or []) == 5
+    model.partitions = None
+    assert nvf.read(nvf.to_bytes(model)).partitions is None
+    assert made == [40]
+
+    for copied in (pickle.loads(pickle.dumps(nvf.read(data))), copy.copy(nvf.read(data)),
+                   copy.deepcopy(nvf.read(data))):
+        assert type(copied) is nvf.FaceModel and copied.partitions == expected
+        assert nvf.to_bytes(copied) == data
+    replaced = dataclasses.replace(nvf.read(data), unknown_chunks=[])
+    assert replaced.partitions == expected and nvf.to_bytes(replaced) == data
+
+
+def test_unused_partitions_are_written_as_built_ones_would_be(careful: Any) -> None:
+    """An unread PRTS is copied from the file only while it is what the encoder would write:
+    with fewer triangles the partitions are refused as built ones are, an unknown chunk
+    added to a PART is written in its place."""
+    data = _partitioned()
+
+    def fewer_triangles(model: nvf.FaceModel) -> nvf.FaceModel:
+        model.shape = dataclasses.replace(model.shape, triangles=model.shape.triangles[:20])
+        return model
+
+    with pytest.raises(NvfError) as built:
+        nvf.to_bytes(fewer_triangles(careful(data)))
+    with pytest.raises(NvfError) as unread:
+        nvf.to_bytes(fewer_triangles(nvf.read(data)))
+    assert "partition beyond the triangle list" in str(unread.value)
+    assert str(unread.value) == str(built.value)
+
+    def with_unknown(model: nvf.FaceModel) -> nvf.FaceModel:
+        model.unknown_chunks.append(nvf.UnknownChunk("XTRA", b"1234", "PRTS/PART[2]", 1))
+        return model
+
+    written = nvf.to_bytes(with_unknown(nvf.read(data)))
+    assert written == nvf.to_bytes(with_unknown(careful(data))) and written != data
+    assert nvf.read(written).unknown_chunks == [nvf.UnknownChunk("XTRA", b"1234", "PRTS/PART[2]", 1)]
+
+
+def test_names_of_a_size_off_the_4_byte_grid_leave_the_regular_path(
+        monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    """PARTs all alike whose NAME payloads are 5 bytes (no padding): not canonical, so the
+    careful walk remembers them and the file is written back byte for byte."""
+    base = build_demo_model(shape_modes=2)
+    parts = [nvf.Partition(index=i, face_start=i, face_count=1, vertex_start=3 * i, vertex_count=3,
+                           smoothing_group=0, name=f"part{i}", material="Mat0") for i in range(8)]
+    model = careful(nvf.to_bytes(dataclasses.replace(base, partitions=parts, source_layout=None, toc=None)))
+    for i in range(8):
+        model.source_layout.strings[f"PRTS/PART[{i}]/NAME"] = f"part{i}".encode()   # 5 bytes
+    data = nvf.to_bytes(model)
+    first, stride = _prts(data)
+    assert data[first + 32:first + 45] == b"NAME\5\0\0\0part0" and stride == 8 + 24 + 13 + 12
+    regular = _calls(monkeypatch, "partitions_regular")
+    fast = nvf.read(data)
+    assert regular == [False]
+    _same(fast, careful(data))
+    assert fast.partitions == parts and nvf.to_bytes(fast) == data
