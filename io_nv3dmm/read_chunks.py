@@ -37,6 +37,8 @@ MAX = np.maximum.reduce     # the ufuncs directly: ndarray.max() adds a Python-l
 MIN = np.minimum.reduce
 
 _unpack_chunk = CHUNK_HEAD.unpack_from
+# Known children's tag orders as text, by their tags (a few dozen at most: the tags are known).
+_ORDERS: dict[tuple[bytes, ...], tuple[str, ...]] = {}
 
 
 def tag_text(tag: bytes) -> str:
@@ -152,22 +154,40 @@ class ChunkReader:
     def known_children(self, start: int, end: int, known: frozenset[bytes], path: str) -> dict[bytes, Chunk]:
         """A container's known children by tag (duplicates refused); unknown ones kept raw.
 
-        Also remembers the known children's order for the writer.
+        The walk of `children` (the same checks, charges and errors), and the known
+        children's order remembered for the writer.
         """
         found: dict[bytes, Chunk] = {}
-        order: list[str] = []
-        for position, child in enumerate(self.children(start, end, path)):
-            tag = child.tag
+        pos = start
+        unpack = _unpack_chunk
+        buf = self.buf
+        left = self.budget_left
+        position = 0
+        while end - pos >= 8:
+            left -= CHUNK_COST
+            if left < 0:
+                raise self.too_many_chunks(pos)
+            tag, size = unpack(buf, pos)
+            if size > end - pos - 8:
+                raise overflow(tag, size, end - pos - 8, path, pos)
             if tag in known:
                 if tag in found:
                     raise NvfError(
                         f"second {tag_text(tag)} chunk in {path} (the first is at offset "
-                        f"{found[tag].offset})", child.offset)
-                found[tag] = child
-                order.append(tag.decode("ascii"))
+                        f"{found[tag].offset})", pos)
+                found[tag] = Chunk(tag, pos, size)
             else:
-                self.unknown_chunk(child, path, position)
-        self.layout.child_orders[path] = tuple(order)
+                self.unknown_chunk(Chunk(tag, pos, size), path, position)
+            position += 1
+            pos += 8 + size
+        self.budget_left = left
+        if pos != end:
+            raise stray_bytes(end - pos, path, pos)
+        tags = tuple(found)
+        order = _ORDERS.get(tags)
+        if order is None:
+            order = _ORDERS[tags] = tuple(tag.decode("ascii") for tag in tags)
+        self.layout.child_orders[path] = order
         return found
 
     def text(self, start: int, end: int, tag: bytes, key: str, index: int, suffix: str = "") -> str:

@@ -3,11 +3,11 @@
 """Reading PRTS, the partitions: partition-heavy models have hundreds of PARTs.
 
 `PartitionReader.partitions` tries two fast paths, then the careful walk:
-`partitions_regular` (numpy over PARTs that all have the same size and children,
-whose `Partition` objects are made on first use: `PartitionRows`, `FileFaceModel`),
+`partitions_regular` (numpy over PARTs that all have the same size and children),
 `partitions_plain` (one lean walk over PARTs of canonical ASCII strings), and the
 careful chunk-by-chunk walk that reads anything else or says what is wrong (each
-error with its offset). The fast paths change nothing unless they succeed.
+error with its offset). The fast paths change nothing unless they succeed, and
+their `Partition` objects are made on first use (`PartitionRows`, `FileFaceModel`).
 
 May import: numpy, the standard library, and io_nv3dmm's read_chunks, errors,
 layout, limits and model.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from itertools import starmap
 from typing import Any
 
 import numpy as np
@@ -31,24 +32,42 @@ _unpack_chunk = CHUNK_HEAD.unpack_from
 _unpack_part = PART_RECORD.unpack_from
 # A PART's chunk header and its record in one unpack: "<4sI" then "IIIIIi".
 _unpack_part_head = struct.Struct(CHUNK_HEAD.format + PART_RECORD.format.lstrip("<")).unpack_from
-_PLAIN_PART_KINDS = frozenset({b"NAME", b"MTRL", b"NAMEMTRL"})
 
 
 class PartitionRows:
-    """A PRTS whose PARTs are all alike, checked by the regular fast path: the records and
-    strings stay in the file's buffer (immutable bytes) until `build` makes the
-    `Partition` objects, and `payload` gives the PARTs' bytes back to the writer."""
+    """A PRTS checked by a fast path whose `Partition` objects are not made yet: `build`
+    makes them, `payload` gives the PARTs' bytes back to the writer. Only canonical
+    layouts take a fast path, so those bytes are what the writer would write for the
+    partitions built (against the same triangle count)."""
 
-    __slots__ = ("buf", "start", "count", "stride", "subs", "triangles")
+    __slots__ = ("buf", "start", "end", "count", "cost", "triangles")
+
+    def __init__(self, buf: bytes, start: int, end: int, count: int, cost: int, triangles: int) -> None:
+        self.buf = buf              # the file (immutable bytes)
+        self.start = start          # the PARTs' span: PRTS's payload after its count
+        self.end = end
+        self.count = count          # PARTs
+        self.cost = cost            # what reading the PARTs charged (io_nv3dmm.limits)
+        self.triangles = triangles  # the triangle count the ranges were checked against
+
+    def build(self) -> list[Partition]:
+        raise NotImplementedError
+
+    def payload(self) -> memoryview:
+        return memoryview(self.buf)[self.start:self.end]
+
+
+class RegularRows(PartitionRows):
+    """PARTs all alike (`partitions_regular`): the records and strings stay in the buffer."""
+
+    __slots__ = ("stride", "subs")
 
     def __init__(self, buf: bytes, start: int, count: int, stride: int,
                  subs: list[tuple[bytes, int, int]], triangles: int) -> None:
-        self.buf = buf              # the file
-        self.start = start          # the first PART's offset
-        self.count = count          # PARTs, each `stride` bytes
-        self.stride = stride
+        cost = count * (PART_COST + PART_STRING_COST * len(subs))
+        super().__init__(buf, start, start + count * stride, count, cost, triangles)
+        self.stride = stride        # each PART's size, header included
         self.subs = subs            # (NAME or MTRL, payload offset in a PART, payload size)
-        self.triangles = triangles  # the triangle count the ranges were checked against
 
     def build(self) -> list[Partition]:
         buf, start, count, stride = self.buf, self.start, self.count, self.stride
@@ -63,9 +82,19 @@ class PartitionRows:
         return list(map(Partition, records[0], records[1], records[2], records[3], records[4], smoothing,
                         strings.get(b"NAME", none), strings.get(b"MTRL", none)))
 
-    def payload(self) -> memoryview:
-        """The PARTs as in the file (PRTS's payload after its count)."""
-        return memoryview(self.buf)[self.start:self.start + self.count * self.stride]
+
+class PlainRows(PartitionRows):
+    """PARTs walked by `partitions_plain`: their fields as tuples."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, buf: bytes, start: int, end: int, rows: list[tuple[Any, ...]], cost: int,
+                 triangles: int) -> None:
+        super().__init__(buf, start, end, len(rows), cost, triangles)
+        self.rows = rows
+
+    def build(self) -> list[Partition]:
+        return list(starmap(Partition, self.rows))
 
 
 class FileFaceModel(FaceModel):
@@ -232,11 +261,11 @@ class PartitionReader(ChunkReader):
             self.layout.child_orders["PRTS"] = ("PART",) * len(result)
         return result
 
-    def partitions_regular(self, chunk: Chunk, declared: int) -> PartitionRows | None:
+    def partitions_regular(self, chunk: Chunk, declared: int) -> RegularRows | None:
         """PRTS checked with numpy when every PART has the same size and the same children
         (the PART record, then the same NAME and/or MTRL chunk sizes): partition-heavy
         models written by a tool usually are. Its `Partition` objects are made on first
-        use (`PartitionRows`). None when the layout is anything else, or anything is out
+        use (`RegularRows`). None when the layout is anything else, or anything is out
         of place (the careful walk in partitions() then reads the file or says what is
         wrong); nothing is changed before it succeeds."""
         buf = self.buf
@@ -283,14 +312,15 @@ class PartitionReader(ChunkReader):
                     or joined.count(0) != len(texts) - 1):
                 return None    # odd padding or UTF-8: the careful walk remembers or refuses it
         self.budget_left -= cost
-        return PartitionRows(buf, start, declared, stride, subs, self.triangles)
+        return RegularRows(buf, start, declared, stride, subs, self.triangles)
 
-    def partitions_plain(self, chunk: Chunk, declared: int) -> list[Partition] | None:
+    def partitions_plain(self, chunk: Chunk, declared: int) -> PlainRows | None:
         """PRTS read in one lean walk when it holds only PARTs, each its record then a
         NAME and/or MTRL (in that order) of canonically padded ASCII, all within range:
-        the usual file whose PARTs differ in size. None for anything else (the careful
-        walk in partitions() then reads the file or says what is wrong); the budget is
-        charged as the walk goes, and nothing is changed before it succeeds."""
+        the usual file whose PARTs differ in size. Its `Partition` objects are made on
+        first use (`PlainRows`). None for anything else (the careful walk in partitions()
+        then reads the file or says what is wrong); the budget is charged as the walk
+        goes, and nothing is changed before it succeeds."""
         buf = self.buf
         if not self.is_bytes:
             return None
@@ -298,8 +328,9 @@ class PartitionReader(ChunkReader):
         triangles = self.triangles
         corners = 3 * triangles
         cache: dict[bytes, str] = {}
-        result: list[Partition] = []
-        left = self.budget_left
+        rows: list[tuple[Any, ...]] = []
+        take = rows.append
+        left = budget = self.budget_left
         pos, end = chunk.start + 4, chunk.end
         while pos < end:
             left -= PART_COST
@@ -312,7 +343,6 @@ class PartitionReader(ChunkReader):
                 return None
             sub = pos + 32
             name = material = None
-            kinds = b""
             while sub < after:
                 left -= PART_STRING_COST
                 if after - sub < 8 or left < 0:
@@ -328,17 +358,17 @@ class PartitionReader(ChunkReader):
                     if value is None:
                         return None
                     cache[raw] = value
-                kinds += stag
-                if stag == b"NAME":
+                # At most one NAME then at most one MTRL (the strings are never None).
+                if stag == b"NAME" and name is None and material is None:
                     name = value
-                else:
+                elif stag == b"MTRL" and material is None:
                     material = value
+                else:
+                    return None
                 sub = safter
-            if kinds and kinds not in _PLAIN_PART_KINDS:
-                return None
-            result.append(Partition(pidx, fstart, fcount, vstart, vcount, smooth, name, material))
+            take((pidx, fstart, fcount, vstart, vcount, smooth, name, material))
             pos = after
-        if len(result) != declared:
+        if len(rows) != declared:
             return None
         self.budget_left = left
-        return result
+        return PlainRows(buf, chunk.start + 4, end, rows, budget - left, triangles)

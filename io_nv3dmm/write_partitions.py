@@ -105,7 +105,7 @@ class PartitionWriter(LayoutWriter):
                                    or any(k.startswith("PRTS") for k in layout.strings)):
             return None
         body = rows.payload()
-        cost = CHUNK_COST + rows.count * (PART_COST + PART_STRING_COST * len(rows.subs))
+        cost = CHUNK_COST + rows.cost
         parts: list[Buffer] = [chunk_header("PRTS", 4 + len(body)), struct.pack("<I", rows.count), body]
         return Node("PRTS", parts, 12 + len(body), cost)
 

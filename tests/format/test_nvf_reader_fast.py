@@ -21,7 +21,7 @@ import pytest
 from nv3dmm_face_tools import io_nv3dmm as nvf
 from nv3dmm_face_tools.io_nv3dmm import NvfError, reader
 from nv3dmm_face_tools.io_nv3dmm.limits import PART_COST
-from nv3dmm_face_tools.io_nv3dmm.read_partitions import FileFaceModel, PartitionRows
+from nv3dmm_face_tools.io_nv3dmm.read_partitions import FileFaceModel, PlainRows, RegularRows
 from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model
 
 _FAST_PATHS = ("partitions_regular", "partitions_plain", "blend_pairs")
@@ -352,38 +352,40 @@ def test_plain_path_charges_the_chunk_budget(monkeypatch: pytest.MonkeyPatch, ca
 def _builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records how many `Partition` objects each build of deferred partitions made."""
     made: list[int] = []
-    original = PartitionRows.build
+    for kind in (RegularRows, PlainRows):
+        def spy(self: Any, original: Any = kind.build) -> list[nvf.Partition]:
+            parts: list[nvf.Partition] = original(self)
+            made.append(len(parts))
+            return parts
 
-    def spy(self: PartitionRows) -> list[nvf.Partition]:
-        parts = original(self)
-        made.append(len(parts))
-        return parts
-
-    monkeypatch.setattr(PartitionRows, "build", spy)
+        monkeypatch.setattr(kind, "build", spy)
     return made
 
 
-def test_regular_partitions_are_made_on_first_use(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
-    """The regular path's Partition objects are made once, when `partitions` is first read;
+@pytest.mark.parametrize("layout", ["regular", "plain"])
+def test_partitions_are_made_on_first_use(monkeypatch: pytest.MonkeyPatch, careful: Any, layout: str) -> None:
+    """The fast paths' Partition objects are made once, when `partitions` is first read;
     the model behaves as a plain FaceModel: the same list each time, edits and assignments
     kept and written, copies and pickles plain FaceModels."""
-    data = _partitioned()
+    data = _partitioned() if layout == "regular" else _varied()
+    count = 40 if layout == "regular" else 30
     expected = careful(data).partitions
     made = _builds(monkeypatch)
     model = nvf.read(data)
     assert isinstance(model, FileFaceModel) and isinstance(model, nvf.FaceModel)
-    assert model.unread_partitions() is not None and made == []
+    rows = model.unread_partitions()
+    assert isinstance(rows, RegularRows if layout == "regular" else PlainRows) and made == []
     assert nvf.to_bytes(model) == data and made == []          # written from the file's bytes
     parts = model.partitions
-    assert made == [40] and parts == expected and model.partitions is parts
+    assert made == [count] and parts == expected and model.partitions is parts
     assert model.unread_partitions() is None
     parts[3].material = "Edited"
     assert nvf.read(nvf.to_bytes(model)).partitions[3].material == "Edited"  # type: ignore[index]
+    assert model.partitions is parts and made[0] == count       # still the first build
     model.partitions = parts[:5]
     assert len(nvf.read(nvf.to_bytes(model)).partitions or []) == 5
     model.partitions = None
     assert nvf.read(nvf.to_bytes(model)).partitions is None
-    assert made == [40]
 
     for copied in (pickle.loads(pickle.dumps(nvf.read(data))), copy.copy(nvf.read(data)),
                    copy.deepcopy(nvf.read(data))):
@@ -393,11 +395,12 @@ def test_regular_partitions_are_made_on_first_use(monkeypatch: pytest.MonkeyPatc
     assert replaced.partitions == expected and nvf.to_bytes(replaced) == data
 
 
-def test_unused_partitions_are_written_as_built_ones_would_be(careful: Any) -> None:
+@pytest.mark.parametrize("layout", ["regular", "plain"])
+def test_unused_partitions_are_written_as_built_ones_would_be(careful: Any, layout: str) -> None:
     """An unread PRTS is copied from the file only while it is what the encoder would write:
     with fewer triangles the partitions are refused as built ones are, an unknown chunk
     added to a PART is written in its place."""
-    data = _partitioned()
+    data = _partitioned() if layout == "regular" else _varied()
 
     def fewer_triangles(model: nvf.FaceModel) -> nvf.FaceModel:
         model.shape = dataclasses.replace(model.shape, triangles=model.shape.triangles[:20])
