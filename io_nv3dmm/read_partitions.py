@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .read_chunks import CHUNK_HEAD, I32, MAX, MIN, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
+from .read_chunks import CHUNK_HEAD, I32, MAX, U32N, U64, Chunk, ChunkReader, overflow, stray_bytes
 from .errors import NvfError
 from .layout import PART_RECORD
 from .limits import CHUNK_COST, MAX_NAME_BYTES, MAX_PARTITIONS, PART_COST, PART_STRING_COST
@@ -293,10 +293,11 @@ class PartitionReader(ChunkReader):
         cost = declared * (PART_COST + PART_STRING_COST * len(subs))
         if cost > self.budget_left:
             return None
-        # Headers (PART's and its children's) equal the first PART's in every row.
+        # Headers (PART's and its children's) equal the first PART's in every row: each
+        # column of 8-byte headers, gathered, is the first one repeated.
         for at in [0] + [at - 8 for _, at, _ in subs]:
-            heads: np.ndarray[Any, Any] = np.ndarray((declared,), U64, buf, start + at, (stride,))
-            if MIN(heads, None) != MAX(heads, None):
+            heads = np.ndarray((declared,), U64, buf, start + at, (stride,)).tobytes()
+            if heads != heads[:8] * declared:
                 return None
         # The ranges on int64 columns (no uint32 overflow in the sums).
         records = np.ndarray((declared, 4), U32N, buf, start + 12, (stride, 4)).astype(np.int64)
