@@ -214,7 +214,8 @@ class BlendReader(ChunkReader):
         while pos <= last:
             tag, size = unpack(buf, pos)
             after = pos + 8 + size
-            if tag != b"NAME" or size & 3 or after > last + 8 or not is_shap(shap, after):
+            # (A SHAP that runs past the end leaves pos beyond it: refused below.)
+            if tag != b"NAME" or size & 3 or not is_shap(shap, after):
                 return None
             take(buf[pos + 8:after])
             note(after + 8)
