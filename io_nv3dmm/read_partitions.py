@@ -305,13 +305,17 @@ class PartitionReader(ChunkReader):
                 or MAX(records[:, 2] + records[:, 3], None) > 3 * self.triangles):
             return None        # the careful walk says which PART
         for _, at, ssize in subs:
+            column = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,))
+            payloads = column.tobytes()
+            if not payloads.isascii():
+                return None    # UTF-8: the careful walk reads or refuses it
+            if payloads.find(0) < 0:
+                continue       # no NUL: every text fills its payload (a multiple of 4 bytes)
             # Fixed-width numpy strings drop trailing NULs: canonical padding is each text's
             # length rounding up to the payload's size, and no NUL left inside any of them.
-            texts = set(np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,)).tolist())
-            joined = b"\0".join(texts)
-            if (min(map(len, texts)) <= ssize - 4 or not joined.isascii()
-                    or joined.count(0) != len(texts) - 1):
-                return None    # odd padding or UTF-8: the careful walk remembers or refuses it
+            texts = set(column.tolist())
+            if min(map(len, texts)) <= ssize - 4 or b"\0".join(texts).count(0) != len(texts) - 1:
+                return None    # odd padding: the careful walk remembers it
         self.budget_left -= cost
         return RegularRows(buf, start, declared, stride, subs, self.triangles)
 

@@ -268,6 +268,24 @@ def test_empty_partition_names_read_on_the_fast_path(monkeypatch: pytest.MonkeyP
     assert fast.partitions == parts
 
 
+def test_padded_names_all_alike_take_the_regular_path(monkeypatch: pytest.MonkeyPatch, careful: Any) -> None:
+    """PARTs all alike whose names and materials are padded with 1-3 NULs (texts of 5-7
+    bytes in 8-byte payloads): read on the regular path, as the careful walk reads them."""
+    base = build_demo_model(shape_modes=2)
+    parts = [nvf.Partition(index=i, face_start=i, face_count=1, vertex_start=3 * i, vertex_count=3,
+                           smoothing_group=0, name="n" * (5 + i % 3), material=f"Mat{i % 4}x")
+             for i in range(12)]
+    data = nvf.to_bytes(dataclasses.replace(base, partitions=parts, source_layout=None, toc=None))
+    first, stride = _prts(data)
+    assert data[first + 32:first + 48] == b"NAME\x08\0\0\0nnnnn\0\0\0" and stride == 8 + 24 + 16 + 16
+    slow = careful(data)
+    seen = _calls(monkeypatch, "partitions_regular")
+    fast = nvf.read(data)
+    assert seen == [True]
+    _same(fast, slow)
+    assert fast.partitions == parts and nvf.to_bytes(nvf.read(data)) == data
+
+
 def _varied() -> bytes:
     """PARTs of different sizes (names of 1-12 bytes, materials of 4 and 8)."""
     base = build_demo_model(shape_modes=2)
