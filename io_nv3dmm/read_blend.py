@@ -34,25 +34,28 @@ _AND = operator.and_
 _STRIP_NUL = operator.methodcaller("rstrip", b"\0")
 
 
-_NUL_INSIDE = re.compile(rb"\0[^\0\xff]")      # a NUL before a name's last byte (0xFF: the separator)
+# A NUL before a name's last byte (0xFF: the separator), or padding of 4 NULs or more.
+_ODD_NUL = re.compile(rb"\0(?:[^\0\xff]|\0\0\0)")
+_SEPARATOR_TO_NUL = bytes.maketrans(b"\xff", b"\0")
 
 
 def _canonical_names(raws: list[bytes]) -> list[str] | None:
     """The names of NAME payloads that are each a multiple of 4 bytes (the caller checks
     that), canonically padded (at most 3 NULs, all at the end) UTF-8 within the size limit;
     None when any is not (the careful walk then remembers or refuses it). One pass each
-    over the joined payloads: 0xFF separates them, as it is never in UTF-8."""
+    over the joined payloads: 0xFF separates them, as it is never in UTF-8 (one inside a
+    name would split it: the count of names tells)."""
     if not raws:
         return []
     joined = b"\xff".join(raws)
-    if (b"\0\0\0\0" in joined or _NUL_INSIDE.search(joined) is not None
-            or joined.count(0xFF) != len(raws) - 1
+    if (_ODD_NUL.search(joined) is not None
             or (len(joined) > MAX_NAME_BYTES and max(map(len, raws)) > MAX_NAME_BYTES)):
         return None
     try:
-        return joined.translate(None, b"\0").replace(b"\xff", b"\0").decode().split("\0")
+        names = joined.translate(_SEPARATOR_TO_NUL, b"\0").decode().split("\0")
     except UnicodeDecodeError:
         return None
+    return names if len(names) == len(raws) else None
 
 
 class FileBlendShapes(BlendShapes):
