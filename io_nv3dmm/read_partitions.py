@@ -305,7 +305,7 @@ class PartitionReader(ChunkReader):
                 or MAX(records[:, 2] + records[:, 3], None) > 3 * self.triangles):
             return None        # the careful walk says which PART
         for _, at, ssize in subs:
-            column = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,))
+            column: np.ndarray[Any, Any] = np.ndarray((declared,), f"S{ssize}", buf, start + at, (stride,))
             payloads = column.tobytes()
             if not payloads.isascii():
                 return None    # UTF-8: the careful walk reads or refuses it
