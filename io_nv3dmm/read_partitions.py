@@ -63,8 +63,7 @@ class RegularRows(PartitionRows):
     __slots__ = ("stride", "subs")
 
     def __init__(self, buf: bytes, start: int, count: int, stride: int,
-                 subs: list[tuple[bytes, int, int]], triangles: int) -> None:
-        cost = count * (PART_COST + PART_STRING_COST * len(subs))
+                 subs: list[tuple[bytes, int, int]], cost: int, triangles: int) -> None:
         super().__init__(buf, start, start + count * stride, count, cost, triangles)
         self.stride = stride        # each PART's size, header included
         self.subs = subs            # (NAME or MTRL, payload offset in a PART, payload size)
@@ -98,8 +97,8 @@ class PlainRows(PartitionRows):
 
 
 class FileFaceModel(FaceModel):
-    """`FaceModel` as read from a file; partitions read on the regular fast path are
-    made into `Partition` objects on first use of `partitions`.
+    """`FaceModel` as read from a file; partitions read on a fast path are made into
+    `Partition` objects on first use of `partitions`.
 
     A partition-heavy model's objects cost about as much as checking its PRTS, so
     they are made the first time `partitions` is read (then kept: the same list
@@ -317,7 +316,7 @@ class PartitionReader(ChunkReader):
             if min(map(len, texts)) <= ssize - 4 or b"\0".join(texts).count(0) != len(texts) - 1:
                 return None    # odd padding: the careful walk remembers it
         self.budget_left -= cost
-        return RegularRows(buf, start, declared, stride, subs, self.triangles)
+        return RegularRows(buf, start, declared, stride, subs, cost, self.triangles)
 
     def partitions_plain(self, chunk: Chunk, declared: int) -> PlainRows | None:
         """PRTS read in one lean walk when it holds only PARTs, each its record then a

@@ -5,8 +5,8 @@
 `file_partitions` copies back the PRTS of a model read from a file whose
 partitions were never used (`FileFaceModel`); `plain_partitions` packs the usual
 PRTS (no unknown chunks, no remembered order) straight into one buffer, each
-distinct name or material encoded once; anything else, and any value that fails a check, goes through `partition`, one
-`Node` per PART with the precise error.
+distinct name or material encoded once; anything else, and any value that fails
+a check, goes through `partition`, one `Node` per PART with the precise error.
 
 May import: numpy, the standard library, and io_nv3dmm's write_*, read_partitions
 (`FileFaceModel`, copied back unread), errors, layout, limits and model.
@@ -66,21 +66,22 @@ class PartitionWriter(LayoutWriter):
         tags = self.order(path, PART_CHILD_TAGS, set(nodes))
         return container("PART", self.with_unknown(path, [nodes[t] for t in tags]), record, PART_COST)
 
+    def unread_partitions(self) -> PartitionRows | None:
+        """A read model's partitions while they were never used (`FileFaceModel`)."""
+        model = self.model
+        return model.unread_partitions() if isinstance(model, FileFaceModel) else None
+
     def has_partitions(self) -> bool:
         """Whether the model has a PRTS, without making a read model's partitions."""
-        model = self.model
-        if isinstance(model, FileFaceModel) and model.unread_partitions() is not None:
-            return True
-        return model.partitions is not None
+        return self.unread_partitions() is not None or self.model.partitions is not None
 
     def partitions(self) -> Node:
-        model = self.model
-        rows = model.unread_partitions() if isinstance(model, FileFaceModel) else None
+        rows = self.unread_partitions()
         if rows is not None:
             copied = self.file_partitions(rows)
             if copied is not None:
                 return copied
-        parts = model.partitions
+        parts = self.model.partitions
         assert parts is not None
         if len(parts) > MAX_PARTITIONS:
             raise NvfError(f"{len(parts):,} partitions, more than the format's limit of {MAX_PARTITIONS:,}")
