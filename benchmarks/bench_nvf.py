@@ -2,7 +2,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Speed of the .nvf codec, measured side by side in one run.
 
-    python benchmarks/bench_nvf.py [FILE] [--repeat N] [--rounds R]
+    python benchmarks/bench_nvf.py [FILE] [--repeat N] [--rounds R] [--cpu C|none]
+
+Everything runs on one CPU (C, default the first this process may use; NVIDIA's
+harness, a child process, inherits it) where the OS allows it (Linux): moves
+between CPUs cost both sides cold caches at random, and made single rounds up
+to 1.4x slower on a 2-CPU machine. `--cpu none` leaves the placement to the OS.
 
 Part 1, side by side with NVIDIA's own C++ reader and writer (FaceIO.cpp, built
 from $NVIDIA_FACEIO or ../shared/tools/nvidia-faceio with its build.sh; skipped,
@@ -170,14 +175,14 @@ def _side_by_side(binary: Path, path: str, label: str, n: int, rounds: int) -> d
     return figures
 
 
-def _part1(path: str, n: int, rounds: int, temp: str) -> dict[str, float] | None:
+def _part1(path: str, n: int, rounds: int, temp: str, placement: str) -> dict[str, float] | None:
     """Part 1; FILE's side-by-side figures, or None when NVIDIA's reader is not there."""
     binary, why = _nvidia_binary()
     if binary is None:
         print(f"side by side with NVIDIA's reader: skipped ({why})")
         return None
     print(f"side by side with NVIDIA's FaceIO.cpp ({binary}), {rounds} rounds of {n}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs, {placement}")
     figures = _side_by_side(binary, path, os.path.basename(path), n, rounds)
     heavy = os.path.join(temp, "partitions.nvf")
     nvf.write(_partition_model(nvf.read(path)), heavy, fsync=False)
@@ -200,13 +205,32 @@ def _bare_read(path: str) -> bytes:
         return handle.read()
 
 
+def _pin(choice: str) -> str:
+    """Pins this process (and the harness it starts) to one CPU; says where it runs."""
+    allowed = getattr(os, "sched_getaffinity", None)
+    if choice == "none" or allowed is None:
+        return "CPUs chosen by the OS"
+    cpus = sorted(allowed(0))
+    try:
+        cpu = cpus[0] if choice == "first" else int(choice)
+    except ValueError:
+        raise SystemExit(f"--cpu {choice}: give a CPU number, 'first' or 'none'") from None
+    if cpu not in cpus:
+        raise SystemExit(f"--cpu {cpu}: this process may only use CPUs {cpus}")
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", nargs="?", help="an .nvf file (default: see above)")
     parser.add_argument("--repeat", type=int, default=300, help="repetitions per measurement (default 300)")
     parser.add_argument("--rounds", type=int, default=15, help="rounds side by side with NVIDIA (default 15)")
     parser.add_argument("--nvidia-only", action="store_true", help="only part 1 (side by side with NVIDIA)")
+    parser.add_argument("--cpu", default="first",
+                        help="the CPU to run on: a number, 'first' (default) or 'none' (no pinning)")
     args = parser.parse_args()
+    placement = _pin(args.cpu)
 
     temp_dir = tempfile.TemporaryDirectory()
     if args.file:
@@ -221,7 +245,7 @@ def main() -> int:
         path = os.path.join(temp_dir.name, "demo.nvf")
         nvf.write(build_demo_model(), path)
         source = "synthetic demo model"
-    side = _part1(path, max(args.repeat // 3, 20), max(args.rounds, 1), temp_dir.name)
+    side = _part1(path, max(args.repeat // 3, 20), max(args.rounds, 1), temp_dir.name, placement)
     if args.nvidia_only:
         temp_dir.cleanup()
         return 0
@@ -262,7 +286,7 @@ def main() -> int:
 
     print(f"file: {path} ({source}), {len(data):,} bytes, {model.vertex_count:,} vertices, "
           f"{model.mode_count} modes, {len(model.blend_shapes.names) if model.blend_shapes else 0} blend shapes")
-    print(f"python {sys.version.split()[0]}, {repeat} repetitions, medians")
+    print(f"python {sys.version.split()[0]}, {repeat} repetitions, medians, {placement}")
     print(f"  bare read (open + read)          {bare_ms:8.3f} ms")
     print(f"  io_nv3dmm.read(path)             {read_ms:8.3f} ms   ratio to bare read {ratio:.2f}x "
           f"(target <= 2x: {'met' if ratio <= 2.0 else 'NOT met'})")

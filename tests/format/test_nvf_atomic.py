@@ -44,6 +44,79 @@ def test_bytes_and_sequences_of_buffers(tmp_path: Path) -> None:
     assert _names(tmp_path) == ["a.bin"]
 
 
+def _many_buffers() -> tuple[list[Any], bytes]:
+    """Over two IOV_MAX batches of buffers of every kind the .nvf writer hands over:
+    bytes, empty ones, bytearrays, memoryviews and float32 array views."""
+    np = pytest.importorskip("numpy")
+    buffers: list[Any] = []
+    for i in range(2 * 1024 + 37):
+        kind = i % 5
+        if kind == 0:
+            buffers.append(bytes([i % 251]) * (i % 13))
+        elif kind == 1:
+            buffers.append(b"")
+        elif kind == 2:
+            buffers.append(bytearray(b"NAME\x04\x00\x00\x00"))
+        elif kind == 3:
+            buffers.append(memoryview(np.arange(i % 7, dtype=np.float32)))
+        else:
+            buffers.append(np.full((3, 2), i, dtype=np.float32).data)
+    expected = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)
+    return buffers, expected
+
+
+def test_many_buffers_are_written_in_order(tmp_path: Path) -> None:
+    """More buffers than one gathered write takes, empty ones and typed array views
+    among them: the file is their bytes in order, as one join would give."""
+    buffers, expected = _many_buffers()
+    target = tmp_path / "many.bin"
+    write_atomic(target, buffers)
+    assert target.read_bytes() == expected
+    assert _names(tmp_path) == ["many.bin"]
+
+
+@pytest.mark.skipif(atomic._writev is None, reason="this OS has no os.writev")
+def test_short_gathered_writes_are_resumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS may write less than asked (a signal, a quota, a 2 GiB cap): the write
+    goes on from the byte where it stopped, inside a buffer or between two."""
+    buffers, expected = _many_buffers()
+    real = os.writev
+    calls: list[int] = []
+
+    def stingy(fd: int, views: Any) -> int:
+        data = b"".join(bytes(v) for v in views)
+        calls.append(len(views))
+        return real(fd, [data[:7 + len(calls) % 11]])
+
+    monkeypatch.setattr(atomic, "_writev", stingy)
+    target = tmp_path / "short.bin"
+    write_atomic(target, buffers)
+    assert target.read_bytes() == expected
+    assert len(calls) > 100 and max(calls) <= atomic._IOV_MAX
+
+
+@pytest.mark.skipif(atomic._writev is None, reason="this OS has no os.writev")
+def test_a_write_that_makes_no_progress_fails_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "old.bin"
+    target.write_bytes(b"old")
+    monkeypatch.setattr(atomic, "_writev", lambda fd, views: 0)
+    with pytest.raises(OSError, match="wrote nothing"):
+        write_atomic(target, [b"new", b"data"])
+    assert target.read_bytes() == b"old"
+    assert _names(tmp_path) == ["old.bin"]
+
+
+def test_without_writev_the_buffers_are_written_one_by_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the OS has no gathered write (Windows), the same bytes come out."""
+    buffers, expected = _many_buffers()
+    monkeypatch.setattr(atomic, "_writev", None)
+    target = tmp_path / "plain.bin"
+    write_atomic(target, buffers)
+    assert target.read_bytes() == expected
+
+
 def test_a_function_writing_into_the_file_streams_it(tmp_path: Path) -> None:
     """A writer function (np.savez, torch.save) writes straight into the temporary file;
     if it fails half-way, the old file stays and nothing is left behind."""
