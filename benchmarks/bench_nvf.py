@@ -7,7 +7,7 @@
 Everything runs on one CPU (C, default the first this process may use; NVIDIA's
 harness, a child process, inherits it) where the OS allows it (Linux): moves
 between CPUs cost both sides cold caches at random, and made single rounds up
-to 1.4x slower on a 2-CPU machine. `--cpu none` leaves the placement to the OS.
+to 1.45x slower on a 2-CPU machine. `--cpu none` leaves the placement to the OS.
 
 Part 1, side by side with NVIDIA's own C++ reader and writer (FaceIO.cpp, built
 from $NVIDIA_FACEIO or ../shared/tools/nvidia-faceio with its build.sh; skipped,
