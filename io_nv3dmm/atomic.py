@@ -56,8 +56,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Existing files smaller than this are replaced by the rename alone (freeing them is cheap).
 SECOND_NAME_MIN_BYTES = 1 << 20
 
-#: Buffers per gathered write: the OS's limit (IOV_MAX; 1024 on Linux and macOS).
+#: The gathered write (None where the OS has none: Windows).
 _writev: Callable[[int, Sequence[Buffer]], int] | None = getattr(os, "writev", None)
+#: Buffers per gathered write: the OS's limit (IOV_MAX; 1024 on Linux and macOS).
 try:
     _IOV_MAX = max(16, min(os.sysconf("SC_IOV_MAX"), 1024)) if _writev is not None else 1
 except (AttributeError, ValueError, OSError):
