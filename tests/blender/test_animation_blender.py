@@ -20,6 +20,7 @@ import pytest
 from nv3dmm_face_tools.animation import ARKIT_SHAPES, HEAD_EYE_ANGLES, Take, read_csv, write_csv
 from nv3dmm_face_tools.animation.live_link import format_timecode, to_text
 from nv3dmm_face_tools.io_nv3dmm import MAXINE_EXPRESSIONS
+from tests.blender.ui_layout import RecordingLayout
 
 bpy = pytest.importorskip("bpy", reason="the bpy module (pip install bpy==5.0.1) is needed for Blender tests")
 pytestmark = pytest.mark.blender
@@ -207,39 +208,6 @@ def test_file_menus_offer_the_operators(addon: Any) -> None:
     assert module._menu_export in bpy.types.TOPBAR_MT_file_export._dyn_ui_initialize()
 
 
-class _Layout:
-    """Stands in for UILayout (draw code never runs headless otherwise): records labels and
-    operators, and checks that every drawn property exists."""
-
-    def __init__(self, log: dict[str, list[Any]]) -> None:
-        self.log = log
-
-    def _child(self, *args: Any, **kwargs: Any) -> "_Layout":
-        return _Layout(self.log)
-
-    box = row = column = _child
-
-    def label(self, text: str = "", **kwargs: Any) -> None:
-        self.log["labels"].append(text)
-
-    def separator(self, **kwargs: Any) -> None:
-        pass
-
-    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
-        assert hasattr(data, name), f"drawn property {name!r} does not exist on {data!r}"
-        self.log["props"].append(name)
-
-    def template_ID(self, data: Any, name: str, **kwargs: Any) -> None:
-        self.prop(data, name)
-
-    def operator(self, idname: str, **kwargs: Any) -> Any:
-        from types import SimpleNamespace
-
-        made = SimpleNamespace()
-        self.log["operators"].append((idname, made))
-        return made
-
-
 def test_sidebar_panel_draws_and_passes_its_settings(clean_scene: None, addon: Any) -> None:
     import importlib
     from types import SimpleNamespace
@@ -251,7 +219,7 @@ def test_sidebar_panel_draws_and_passes_its_settings(clean_scene: None, addon: A
     settings.frame_start, settings.frame_stop, settings.stride = 10, 50, 2
     settings.device = 'CPU'
     log: dict[str, list[Any]] = {"labels": [], "props": [], "operators": []}
-    panels.VIEW3D_PT_nv3dmm_animation.draw(SimpleNamespace(layout=_Layout(log)), bpy.context)
+    panels.VIEW3D_PT_nv3dmm_animation.draw(SimpleNamespace(layout=RecordingLayout(log)), bpy.context)
     assert {"filepath", "frame_start", "stride", "min_cutoff", "beta", "device"} <= set(log["props"])
     ops = dict((idname, op) for idname, op in log["operators"])
     # (plus an install button where PyTorch/OpenCV are missing, as in the bpy 4.2 test venv)
@@ -263,5 +231,5 @@ def test_sidebar_panel_draws_and_passes_its_settings(clean_scene: None, addon: A
     assert "Makes a face from the clip" in log["labels"]
     _mesh_with_keys(list(MAXINE_EXPRESSIONS))
     log = {"labels": [], "props": [], "operators": []}
-    panels.VIEW3D_PT_nv3dmm_animation.draw(SimpleNamespace(layout=_Layout(log)), bpy.context)
+    panels.VIEW3D_PT_nv3dmm_animation.draw(SimpleNamespace(layout=RecordingLayout(log)), bpy.context)
     assert "Animates the blend shapes of Face" in log["labels"]

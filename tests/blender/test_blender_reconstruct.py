@@ -28,6 +28,7 @@ from tests import helpers
 
 from nv3dmm_face_tools.bridge.errors import BridgeError
 from tests.blender.reconstruction_output import _bridge_module, make_output
+from tests.blender.ui_layout import RecordingLayout
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -589,38 +590,6 @@ def test_ui_is_registered_with_scene_settings(clean_scene: None) -> None:
     assert settings.device == 'PREFS' and settings.create_camera and settings.update_existing
     settings.filepath = "//photo.jpg"          # stored on the scene, saved with the file
     assert bpy.context.scene.nv3dmm_reconstruct.filepath == "//photo.jpg"
-
-
-class RecordingLayout:
-    """Stands in for bpy.types.UILayout (draw code never runs headless otherwise): records
-    labels and operator settings, and checks that every drawn property exists."""
-
-    def __init__(self, log: dict[str, list[Any]]) -> None:
-        self.log = log
-
-    def _child(self, *args: Any, **kwargs: Any) -> "RecordingLayout":
-        return RecordingLayout(self.log)
-
-    box = row = column = _child
-
-    def label(self, text: str = "", **kwargs: Any) -> None:
-        self.log["labels"].append(text)
-
-    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
-        assert hasattr(data, name), f"drawn property {name!r} does not exist on {data!r}"
-        self.log["props"].append(name)
-
-    def template_ID(self, data: Any, name: str, **kwargs: Any) -> None:
-        self.prop(data, name)
-
-    def operator(self, idname: str, **kwargs: Any) -> Any:
-        from types import SimpleNamespace
-        settings = SimpleNamespace()
-        self.log["operators"].append((idname, settings))
-        return settings
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)    # enabled, scale_y, ...
 
 
 def test_panel_and_preferences_draw(addon: Any, clean_scene: None, synthetic_assets: Path,

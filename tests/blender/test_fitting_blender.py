@@ -22,6 +22,7 @@ from nv3dmm_face_tools.io_nv3dmm.demo_model import build_demo_model  # noqa: E40
 
 from nv3dmm_face_tools.fitting.ground_truth import GroundTruth, make_target  # noqa: E402
 from tests import helpers  # noqa: E402
+from tests.blender.ui_layout import draw_panel  # noqa: E402
 
 #: A world placement for the reconstruction object (a turn and a shift), so that the
 #: personal model has to follow it.
@@ -211,3 +212,57 @@ def test_the_worker_runs_off_the_main_thread(clean_scene: None, demo_file: Path,
     assert seen and seen[0].startswith("nv3dmm-fit") and job.fraction >= 0.8
     obj = bridge.build_personal_model(bpy.context, data, output)
     assert obj.name == "face Maxine"
+
+
+def test_sidebar_panel_draws_and_passes_its_settings(clean_scene: None, demo_file: Path, truth: GroundTruth,
+                                                     addon: Any) -> None:
+    """The Maxine Model panel (its draw code runs headless only here): the source switch,
+    the file or the imported model, Detail, the button enabled only with a reconstruction
+    and a model, the button's settings, and the progress line while a fit runs."""
+    import importlib
+
+    import bpy
+
+    panels = importlib.import_module(f"{addon.__name__}.panels.fitting")
+    panel = panels.VIEW3D_PT_nv3dmm_fitting
+    assert panel.bl_category == "Face"
+    settings = bpy.context.scene.nv3dmm_fitting
+
+    log = draw_panel(panel, bpy.context)          # nothing yet: no reconstruction, no file
+    assert {"source", "filepath", "residual"} <= set(log["props"]) and "model_object" not in log["props"]
+    assert "Make a reconstruction active" in log["labels"]
+    assert log["enabled"] == [("object.make_maxine_model", False)]
+
+    settings.filepath, settings.residual = str(demo_file), False
+    log = draw_panel(panel, bpy.context)          # a model but no reconstruction
+    assert "Make a reconstruction active" in log["labels"]
+    assert log["enabled"] == [("object.make_maxine_model", False)]
+
+    _reconstruction(truth)
+    log = draw_panel(panel, bpy.context)
+    assert "Make a reconstruction active" not in log["labels"]
+    assert log["enabled"] == [("object.make_maxine_model", True)]
+    ((idname, op),) = log["operators"]
+    assert (op.filepath, op.model_object, op.residual) == (str(demo_file), "", False)
+
+    recon = bpy.context.view_layer.objects.active
+    assert bpy.ops.import_scene.nvf(filepath=str(demo_file)) == {'FINISHED'}
+    imported = bpy.context.view_layer.objects.active
+    bpy.context.view_layer.objects.active = recon
+    settings.source = 'OBJECT'
+    log = draw_panel(panel, bpy.context)
+    assert "model_object" in log["props"] and log["enabled"] == [("object.make_maxine_model", False)]
+    settings.model_object = imported
+    log = draw_panel(panel, bpy.context)
+    ((idname, op),) = log["operators"]
+    assert log["enabled"] == [("object.make_maxine_model", True)]
+    assert (op.filepath, op.model_object) == ("", imported.name)
+
+    state = sys.modules[f"{addon.__name__}.operators.fitting"].RUN_STATE
+    state.begin()
+    try:
+        state.stage, state.fraction = "fitting", 0.5
+        log = draw_panel(panel, bpy.context)
+    finally:
+        state.reset()
+    assert log["operators"] == [] and "fitting: 50%  (Esc cancels)" in log["labels"]
