@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import pytest
 
 from tests import installer_support as support
+from tests.blender.ui_layout import RecordingLayout, new_log
 
 pytestmark = pytest.mark.blender
 
@@ -194,29 +195,6 @@ def test_modal_step_shows_progress_then_reports_a_cancel(ops: SimpleNamespace) -
     state.task = None
 
 
-class _Recorder:
-    """Stands in for UILayout: records labels, properties and operators."""
-
-    def __init__(self, log: dict[str, list[Any]]) -> None:
-        self.log = log
-
-    def _child(self, *args: Any, **kwargs: Any) -> "_Recorder":
-        return _Recorder(self.log)
-
-    box = row = column = _child
-
-    def label(self, text: str = "", **kwargs: Any) -> None:
-        self.log["labels"].append(text)
-
-    def prop(self, data: Any, name: str, **kwargs: Any) -> None:
-        assert hasattr(data, name), name
-        self.log["props"].append(name)
-
-    def operator(self, idname: str, **kwargs: Any) -> Any:
-        self.log["operators"].append(idname)
-        return SimpleNamespace()
-
-
 def test_preferences_show_each_dependency_the_device_and_the_buttons(
         ops: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     builds = importlib.import_module(ops.module.__package__.rpartition(".")[0] + ".installer.builds")
@@ -228,8 +206,8 @@ def test_preferences_show_each_dependency_the_device_and_the_buttons(
     ops.bpy.context.preferences.system.use_online_access = False
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "face_model.npy").write_bytes(b"not numpy")
-    log: dict[str, list[Any]] = {"labels": [], "props": [], "operators": []}
-    prefs = SimpleNamespace(layout=_Recorder(log), assets_dir=str(tmp_path / "assets"), device="AUTO",
+    log = new_log()
+    prefs = SimpleNamespace(layout=RecordingLayout(log), assets_dir=str(tmp_path / "assets"), device="AUTO",
                             backbone="RESNET50", wheels_dir="", assets_url="", torch_build="CPU")
     ops.preferences.NV3DMMFacePreferences.draw(prefs, ops.bpy.context)
     labels = log["labels"]
@@ -237,7 +215,7 @@ def test_preferences_show_each_dependency_the_device_and_the_buttons(
     assert any(text.startswith("Reconstruction device (Auto): ") for text in labels)
     assert "Installs PyTorch: CPU only (chosen in the preferences)" in labels
     assert any("Online access is off" in text for text in labels)
-    assert {"nv3dmm.install_dependencies", "nv3dmm.download_assets"} <= set(log["operators"])
+    assert {"nv3dmm.install_dependencies", "nv3dmm.download_assets"} <= {idname for idname, _ in log["operators"]}
     assert {"torch_build", "wheels_dir", "assets_url", "assets_dir"} <= set(log["props"])
     assert "malformed" in labels and "missing" in labels            # per asset file
     ops.preferences.forget_dependency_status()
